@@ -1,0 +1,147 @@
+//! Name-value pairs: the body of PARAMS, GET_VALUES and GET_VALUES_RESULT.
+//!
+//! Each length is one byte when below 128, otherwise four bytes big-endian with
+//! the high bit set. Names and values are bytes, never assumed to be UTF-8.
+
+use crate::Error;
+
+/// Largest length the 4-byte form can express.
+pub const MAX_NV_LEN: usize = 0x7FFF_FFFF;
+
+/// A decoded pair.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+fn push_len(out: &mut Vec<u8>, len: usize) -> Result<(), Error> {
+    if len < 0x80 {
+        // Checked just above: fits in 7 bits.
+        out.push(len as u8);
+        Ok(())
+    } else if len <= MAX_NV_LEN {
+        // Checked just above: fits in 31 bits.
+        out.extend_from_slice(&(len as u32 | 0x8000_0000).to_be_bytes());
+        Ok(())
+    } else {
+        Err(Error::PairTooLong { len })
+    }
+}
+
+/// Appends the encoding of one pair.
+pub fn encode_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) -> Result<(), Error> {
+    push_len(out, name.len())?;
+    push_len(out, value.len())?;
+    out.extend_from_slice(name);
+    out.extend_from_slice(value);
+    Ok(())
+}
+
+/// Encodes a list of pairs into one buffer.
+pub fn encode_pairs<N: AsRef<[u8]>, V: AsRef<[u8]>>(
+    pairs: impl IntoIterator<Item = (N, V)>,
+) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    for (n, v) in pairs {
+        encode_pair(&mut out, n.as_ref(), v.as_ref())?;
+    }
+    Ok(out)
+}
+
+/// Reads one length at `buf[pos..]`: `Some((len, bytes_used))`, or `None` if incomplete.
+fn read_len(buf: &[u8]) -> Option<(usize, usize)> {
+    let first = *buf.first()?;
+    if first & 0x80 == 0 {
+        Some((usize::from(first), 1))
+    } else {
+        let b = buf.get(..4)?;
+        let len = u32::from_be_bytes([b[0] & 0x7F, b[1], b[2], b[3]]);
+        Some((len as usize, 4))
+    }
+}
+
+/// Parses one complete pair at the start of `buf`.
+/// `Ok(None)` means `buf` holds only part of a pair.
+fn parse_pair(buf: &[u8], limit: usize) -> Result<Option<(Pair, usize)>, Error> {
+    let Some((name_len, a)) = read_len(buf) else {
+        return Ok(None);
+    };
+    let Some((value_len, b)) = read_len(&buf[a..]) else {
+        return Ok(None);
+    };
+    if name_len.saturating_add(value_len) > limit {
+        return Err(Error::ParamsTooLarge { limit });
+    }
+    let start = a + b;
+    let end = start + name_len + value_len;
+    if buf.len() < end {
+        return Ok(None);
+    }
+    let name = buf[start..start + name_len].to_vec();
+    let value = buf[start + name_len..end].to_vec();
+    Ok(Some(((name, value), end)))
+}
+
+/// Decodes a complete, self-contained body of pairs (GET_VALUES and its result).
+pub fn decode_pairs(body: &[u8]) -> Result<Vec<Pair>, Error> {
+    let mut p = PairStream::new(usize::MAX);
+    p.feed(body)?;
+    p.finish()
+}
+
+/// Incremental decoder for a stream of pairs whose records may split a pair
+/// anywhere, even inside a length.
+#[derive(Debug)]
+pub struct PairStream {
+    pending: Vec<u8>,
+    pairs: Vec<Pair>,
+    total: usize,
+    limit: usize,
+}
+
+impl PairStream {
+    /// A decoder that refuses streams longer than `limit` bytes in all.
+    pub fn new(limit: usize) -> Self {
+        PairStream {
+            pending: Vec::new(),
+            pairs: Vec::new(),
+            total: 0,
+            limit,
+        }
+    }
+
+    /// Feeds the content of one record.
+    pub fn feed(&mut self, data: &[u8]) -> Result<(), Error> {
+        self.total = self.total.saturating_add(data.len());
+        if self.total > self.limit {
+            return Err(Error::ParamsTooLarge { limit: self.limit });
+        }
+        if self.pending.is_empty() {
+            // Common case (a whole PARAMS block in one record): no copy into `pending`.
+            let used = Self::parse_all(data, &mut self.pairs, self.limit)?;
+            self.pending.extend_from_slice(&data[used..]);
+        } else {
+            self.pending.extend_from_slice(data);
+            let used = Self::parse_all(&self.pending, &mut self.pairs, self.limit)?;
+            self.pending.drain(..used);
+        }
+        Ok(())
+    }
+
+    fn parse_all(buf: &[u8], pairs: &mut Vec<Pair>, limit: usize) -> Result<usize, Error> {
+        let mut pos = 0;
+        while let Some((pair, used)) = parse_pair(&buf[pos..], limit)? {
+            pairs.push(pair);
+            pos += used;
+        }
+        Ok(pos)
+    }
+
+    /// Ends the stream: every byte must have formed complete pairs.
+    pub fn finish(self) -> Result<Vec<Pair>, Error> {
+        if self.pending.is_empty() {
+            Ok(self.pairs)
+        } else {
+            Err(Error::TruncatedPair {
+                leftover: self.pending.len(),
+            })
+        }
+    }
+}
