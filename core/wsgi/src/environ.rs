@@ -1,0 +1,237 @@
+//! The WSGI environ: CGI variables from the request's parameters (bytes, decoded
+//! as latin-1 as PEP 3333 requires), the IIS fix-ups, and the `wsgi.*` keys.
+
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
+
+/// How the server runs, for `wsgi.multithread` and `wsgi.multiprocess`.
+#[derive(Clone, Debug, Default)]
+pub struct ServerModel {
+    pub multithread: bool,
+    pub multiprocess: bool,
+    /// An explicit mount point (the `SCRIPT_NAME` setting): overrides the one
+    /// derived from `APPL_MD_PATH`.
+    pub script_name: Option<String>,
+}
+
+/// Decodes bytes as latin-1 (every byte is one code point).
+pub fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
+    match std::str::from_utf8(b) {
+        Ok(s) if b.is_ascii() => PyString::new(py, s),
+        _ => {
+            let s: String = b.iter().map(|&c| char::from(c)).collect();
+            PyString::new(py, &s)
+        }
+    }
+}
+
+/// The mount point of an IIS application from its metabase path:
+/// `/LM/W3SVC/<site>/ROOT/app/sub` gives `/app/sub`, the site root gives `""`.
+pub fn mount_from_appl_md_path(md_path: &[u8]) -> Vec<u8> {
+    let parts: Vec<&[u8]> = md_path.split(|&c| c == b'/').collect();
+    // ["", "LM", "W3SVC", "<site>", "ROOT", rest...]
+    if parts.len() < 5 || !parts[4].eq_ignore_ascii_case(b"ROOT") {
+        return Vec::new();
+    }
+    let mut mount = Vec::new();
+    for p in parts[5..].iter().filter(|p| !p.is_empty()) {
+        mount.push(b'/');
+        mount.extend_from_slice(p);
+    }
+    mount
+}
+
+/// Decodes `%XX` escapes (invalid escapes are kept as they are).
+pub fn percent_decode(s: &[u8]) -> Vec<u8> {
+    fn hex(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        if s[i] == b'%' && i + 2 < s.len() {
+            if let (Some(h), Some(l)) = (hex(s[i + 1]), hex(s[i + 2])) {
+                out.push(h << 4 | l);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    out
+}
+
+/// SCRIPT_NAME and PATH_INFO for a request from IIS.
+///
+/// IIS sends the full URL path in PATH_INFO (and in SCRIPT_NAME) for `path="*"`
+/// handlers; the application's mount point comes from `APPL_MD_PATH`, or from an
+/// explicit setting. URL Rewrite's `X-Original-URL` (raw, percent-encoded) wins
+/// over PATH_INFO. A `?query` left inside the path is cut off.
+pub fn iis_paths(
+    appl_md_path: &[u8],
+    path_info: &[u8],
+    x_original_url: Option<&[u8]>,
+    script_name_setting: Option<&[u8]>,
+) -> (Vec<u8>, Vec<u8>) {
+    let path = match x_original_url {
+        Some(url) => {
+            let raw = url.split(|&c| c == b'?').next().unwrap_or_default();
+            percent_decode(raw)
+        }
+        None => path_info
+            .split(|&c| c == b'?')
+            .next()
+            .unwrap_or_default()
+            .to_vec(),
+    };
+    let mount = match script_name_setting {
+        Some(s) => s.strip_suffix(b"/").unwrap_or(s).to_vec(),
+        None => mount_from_appl_md_path(appl_md_path),
+    };
+    if mount.is_empty() {
+        return (Vec::new(), path);
+    }
+    let n = mount.len();
+    let matches = path.len() >= n
+        && path[..n].eq_ignore_ascii_case(&mount)
+        && (path.len() == n || path[n] == b'/');
+    if matches {
+        (path[..n].to_vec(), path[n..].to_vec())
+    } else {
+        (Vec::new(), path)
+    }
+}
+
+fn find<'a>(params: &'a [(Vec<u8>, Vec<u8>)], key: &[u8]) -> Option<&'a [u8]> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_slice())
+}
+
+/// Builds the CGI part of the environ (no `wsgi.*` keys yet).
+pub fn cgi_environ<'py>(
+    py: Python<'py>,
+    params: &[(Vec<u8>, Vec<u8>)],
+    model: &ServerModel,
+) -> PyResult<Bound<'py, PyDict>> {
+    let env = PyDict::new(py);
+    for (k, v) in params {
+        // Some web servers send the body headers both ways; WSGI wants only the CGI names.
+        if k == b"HTTP_CONTENT_TYPE" || k == b"HTTP_CONTENT_LENGTH" {
+            continue;
+        }
+        env.set_item(latin1(py, k), latin1(py, v))?;
+    }
+    for (http, cgi) in [
+        (&b"HTTP_CONTENT_TYPE"[..], "CONTENT_TYPE"),
+        (&b"HTTP_CONTENT_LENGTH"[..], "CONTENT_LENGTH"),
+    ] {
+        if let Some(v) = find(params, http) {
+            if !env.contains(cgi)? {
+                env.set_item(cgi, latin1(py, v))?;
+            }
+        }
+    }
+    if let Some(md) = find(params, b"APPL_MD_PATH") {
+        let (script, path) = iis_paths(
+            md,
+            find(params, b"PATH_INFO").unwrap_or_default(),
+            find(params, b"HTTP_X_ORIGINAL_URL"),
+            model.script_name.as_deref().map(str::as_bytes),
+        );
+        env.set_item("SCRIPT_NAME", latin1(py, &script))?;
+        env.set_item("PATH_INFO", latin1(py, &path))?;
+    } else {
+        for key in ["SCRIPT_NAME", "PATH_INFO"] {
+            if !env.contains(key)? {
+                env.set_item(key, "")?;
+            }
+        }
+    }
+    Ok(env)
+}
+
+/// Adds the `wsgi.*` keys.
+pub fn add_wsgi_keys(
+    env: &Bound<'_, PyDict>,
+    input: Bound<'_, PyAny>,
+    errors: Bound<'_, PyAny>,
+    file_wrapper: Bound<'_, PyAny>,
+    model: &ServerModel,
+) -> PyResult<()> {
+    let py = env.py();
+    let https = match env.get_item("HTTPS")? {
+        Some(v) => v.extract::<String>()?.eq_ignore_ascii_case("on"),
+        None => false,
+    };
+    env.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
+    env.set_item("wsgi.url_scheme", if https { "https" } else { "http" })?;
+    env.set_item("wsgi.input", input)?;
+    env.set_item("wsgi.errors", errors)?;
+    env.set_item("wsgi.multithread", PyBool::new(py, model.multithread))?;
+    env.set_item("wsgi.multiprocess", PyBool::new(py, model.multiprocess))?;
+    env.set_item("wsgi.run_once", false)?;
+    env.set_item("wsgi.input_terminated", true)?;
+    env.set_item("wsgi.file_wrapper", file_wrapper)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paths(md: &str, pi: &str, xo: Option<&str>, sn: Option<&str>) -> (String, String) {
+        let (a, b) = iis_paths(
+            md.as_bytes(),
+            pi.as_bytes(),
+            xo.map(str::as_bytes),
+            sn.map(str::as_bytes),
+        );
+        (String::from_utf8(a).unwrap(), String::from_utf8(b).unwrap())
+    }
+
+    #[test]
+    fn mount_points() {
+        assert_eq!(mount_from_appl_md_path(b"/LM/W3SVC/1/ROOT"), b"");
+        assert_eq!(mount_from_appl_md_path(b"/LM/W3SVC/1/ROOT/"), b"");
+        assert_eq!(mount_from_appl_md_path(b"/LM/W3SVC/2/Root/app"), b"/app");
+        assert_eq!(mount_from_appl_md_path(b"/lm/w3svc/2/root/a/b"), b"/a/b");
+        assert_eq!(mount_from_appl_md_path(b"nonsense"), b"");
+    }
+
+    #[test]
+    fn iis_path_fixups() {
+        let app = "/LM/W3SVC/1/ROOT/app";
+        assert_eq!(paths(app, "/app/foo/bar", None, None), ("/app".into(), "/foo/bar".into()));
+        assert_eq!(paths(app, "/APP/foo", None, None), ("/APP".into(), "/foo".into()));
+        assert_eq!(paths(app, "/app", None, None), ("/app".into(), "".into()));
+        assert_eq!(paths(app, "/application", None, None), ("".into(), "/application".into()));
+        assert_eq!(paths(app, "/app/x?y=1", None, None), ("/app".into(), "/x".into()));
+        assert_eq!(
+            paths(app, "/app/handler.fcgi/x", Some("/app/caf%C3%A9?q=1"), None),
+            ("/app".into(), "/café".into())
+        );
+        assert_eq!(
+            paths("/LM/W3SVC/1/ROOT", "/fob/oar/baz", None, None),
+            ("".into(), "/fob/oar/baz".into())
+        );
+        assert_eq!(
+            paths("/LM/W3SVC/1/ROOT", "/fob/oar/baz", None, Some("/fob/")),
+            ("/fob".into(), "/oar/baz".into())
+        );
+    }
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode(b"/a%20b%zz%4"), b"/a b%zz%4");
+        assert_eq!(percent_decode(b"%41"), b"A");
+    }
+}

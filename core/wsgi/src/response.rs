@@ -1,0 +1,259 @@
+//! `start_response`, `write()`, `wsgi.file_wrapper` and the CGI response head.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyString};
+
+use crate::RequestChannel;
+
+/// What `start_response` recorded.
+#[derive(Default, Debug)]
+pub(crate) struct State {
+    pub status: Option<String>,
+    pub headers: Vec<(String, String)>,
+    pub head_sent: bool,
+    pub content_length: Option<u64>,
+    pub body_sent: u64,
+}
+
+impl State {
+    /// The CGI head: `Status: 200 OK`, the headers, a blank line (latin-1).
+    pub fn head(&self) -> Vec<u8> {
+        let status = self.status.as_deref().unwrap_or("500 Internal Server Error");
+        let mut out = Vec::with_capacity(64 + self.headers.len() * 32);
+        out.extend_from_slice(b"Status: ");
+        push_latin1(&mut out, status);
+        out.extend_from_slice(b"\r\n");
+        for (k, v) in &self.headers {
+            push_latin1(&mut out, k);
+            out.extend_from_slice(b": ");
+            push_latin1(&mut out, v);
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b"\r\n");
+        out
+    }
+}
+
+/// Strings were checked to be latin-1 when they were accepted.
+fn push_latin1(out: &mut Vec<u8>, s: &str) {
+    if s.is_ascii() {
+        out.extend_from_slice(s.as_bytes());
+    } else {
+        out.extend(s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')));
+    }
+}
+
+pub(crate) type Shared = Arc<Mutex<State>>;
+
+pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
+    state.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Sends a body chunk, preceded by the head if it has not gone out yet. The GIL
+/// is released during I/O. `flush`: false lets the transport batch the bytes
+/// with the end of the response.
+pub(crate) fn send_chunk(
+    py: Python<'_>,
+    state: &Shared,
+    channel: &Arc<dyn RequestChannel>,
+    data: &[u8],
+    flush: bool,
+) -> PyResult<()> {
+    let head = {
+        let mut st = lock(state);
+        if st.status.is_none() {
+            return Err(PyAssertionError::new_err(
+                "the application sent body data before calling start_response()",
+            ));
+        }
+        st.body_sent += data.len() as u64;
+        if st.head_sent {
+            Vec::new()
+        } else {
+            st.head_sent = true;
+            st.head()
+        }
+    };
+    py.detach(|| channel.send(&head, data, flush))
+        .map_err(|e| crate::ClientDisconnected::new_err(format!("sending the response failed: {e}")))
+}
+
+fn check_text(what: &str, s: &str) -> PyResult<()> {
+    if s.contains(['\r', '\n']) {
+        tracing::error!("refused a response {what} containing CR or LF: {s:?}");
+        return Err(PyValueError::new_err(format!(
+            "response {what} contains CR or LF, which would split the response: {s:?}"
+        )));
+    }
+    if s.chars().any(|c| u32::from(c) > 0xFF) {
+        return Err(PyValueError::new_err(format!(
+            "response {what} is not latin-1 encodable (PEP 3333 requires it): {s:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn check_status(status: &str) -> PyResult<()> {
+    check_text("status", status)?;
+    let b = status.as_bytes();
+    let ok = b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ';
+    if !ok {
+        return Err(PyValueError::new_err(format!(
+            "status must look like '200 OK' (three digits, a space, a reason): {status:?}"
+        )));
+    }
+    Ok(())
+}
+
+fn is_token(name: &str) -> bool {
+    !name.is_empty()
+        && name.bytes().all(|c| {
+            c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
+        })
+}
+
+fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+    if headers.is_instance_of::<PyString>() || headers.is_instance_of::<PyBytes>() {
+        return Err(PyTypeError::new_err(
+            "response headers must be a list of (name, value) tuples",
+        ));
+    }
+    let mut out = Vec::new();
+    for item in headers.try_iter()? {
+        let item = item?;
+        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "each response header must be a (name, value) tuple, got {item:?}"
+            ))
+        })?;
+        let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
+            return Err(PyTypeError::new_err(format!(
+                "response header names and values must be str, got {item:?}"
+            )));
+        };
+        let (name, value) = (name.to_cow()?.into_owned(), value.to_cow()?.into_owned());
+        check_text("header", &name)?;
+        check_text("header", &value)?;
+        if !is_token(&name) {
+            return Err(PyValueError::new_err(format!(
+                "invalid response header name {name:?}"
+            )));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// The `start_response` callable.
+#[pyclass(module = "iiswsgi", name = "StartResponse")]
+pub struct StartResponse {
+    pub(crate) state: Shared,
+    pub(crate) write: Py<Write>,
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info=None))]
+    fn __call__(
+        &self,
+        py: Python<'_>,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<Write>> {
+        let exc_info = exc_info.filter(|e| !e.is_none());
+        {
+            let st = lock(&self.state);
+            if let Some(info) = exc_info {
+                if st.head_sent {
+                    drop(st);
+                    // PEP 3333: too late to change the response; re-raise the error.
+                    let value = info.get_item(1)?;
+                    return Err(PyErr::from_value(value));
+                }
+            } else if st.status.is_some() {
+                return Err(PyAssertionError::new_err(
+                    "start_response() called a second time without exc_info",
+                ));
+            }
+        }
+        let status = status.cast::<PyString>().map_err(|_| {
+            PyTypeError::new_err(format!("status must be str, got {}", status.get_type()))
+        })?;
+        let status = status.to_cow()?.into_owned();
+        check_status(&status)?;
+        let headers = parse_headers(headers)?;
+        let content_length = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse().ok());
+        let mut st = lock(&self.state);
+        st.status = Some(status);
+        st.headers = headers;
+        st.content_length = content_length;
+        Ok(self.write.clone_ref(py))
+    }
+}
+
+/// The `write()` callable that `start_response` returns.
+#[pyclass(module = "iiswsgi", name = "Write")]
+pub struct Write {
+    pub(crate) state: Shared,
+    pub(crate) channel: Arc<dyn RequestChannel>,
+}
+
+#[pymethods]
+impl Write {
+    fn __call__(&self, py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let data = data.cast::<PyBytes>().map_err(|_| {
+            PyTypeError::new_err(format!("write() takes bytes, got {}", data.get_type()))
+        })?;
+        let bytes = data.as_bytes();
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        send_chunk(py, &self.state, &self.channel, bytes, true)
+    }
+}
+
+/// `wsgi.file_wrapper`: iterates a file-like object in blocks.
+#[pyclass(module = "iiswsgi", name = "FileWrapper")]
+pub struct FileWrapper {
+    filelike: Py<PyAny>,
+    blksize: usize,
+}
+
+#[pymethods]
+impl FileWrapper {
+    #[new]
+    #[pyo3(signature = (filelike, blksize=8192))]
+    fn new(filelike: Py<PyAny>, blksize: usize) -> Self {
+        FileWrapper {
+            filelike,
+            blksize: blksize.max(1),
+        }
+    }
+
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        let block = self
+            .filelike
+            .bind(py)
+            .call_method1(pyo3::intern!(py, "read"), (self.blksize,))?;
+        Ok(if block.is_truthy()? { Some(block) } else { None })
+    }
+
+    fn close(&self, py: Python<'_>) -> PyResult<()> {
+        let f = self.filelike.bind(py);
+        if f.hasattr(pyo3::intern!(py, "close"))? {
+            f.call_method0(pyo3::intern!(py, "close"))?;
+        }
+        Ok(())
+    }
+}
