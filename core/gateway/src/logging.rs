@@ -1,0 +1,157 @@
+//! Logging to a file (never to stdout/stderr in the IIS model, where IIS gives
+//! the process invalid handles). The file can be switched once `web.config` has
+//! been read, so that start-up is always recorded somewhere.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::GatewayError;
+
+struct Target {
+    file: Option<File>,
+    path: PathBuf,
+}
+
+static TARGET: OnceLock<Mutex<Target>> = OnceLock::new();
+
+fn target() -> &'static Mutex<Target> {
+    TARGET.get_or_init(|| {
+        Mutex::new(Target {
+            file: None,
+            path: PathBuf::new(),
+        })
+    })
+}
+
+/// Writes whole formatted events to the current log file.
+#[derive(Clone, Copy)]
+struct FileWriter;
+
+impl Write for FileWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = t.file.as_mut() {
+            f.write_all(buf)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> MakeWriter<'a> for FileWriter {
+    type Writer = FileWriter;
+    fn make_writer(&'a self) -> Self::Writer {
+        FileWriter
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    OpenOptions::new().create(true).append(true).open(path)
+}
+
+/// Where the log goes when nothing names a file: the first writable of
+/// `%IIS_USER_HOME%\Logs\%IISEXPRESS_SITENAME%\iiswsgi.log`,
+/// `%IIS_USER_HOME%\Logs\iiswsgi.log` and `%TEMP%\iiswsgi.log` (`$TMPDIR` on Unix).
+pub fn default_candidates() -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(home) = std::env::var_os("IIS_USER_HOME").filter(|v| !v.is_empty()) {
+        let logs = PathBuf::from(home).join("Logs");
+        if let Some(site) = std::env::var_os("IISEXPRESS_SITENAME").filter(|v| !v.is_empty()) {
+            out.push(logs.join(site).join("iiswsgi.log"));
+        }
+        out.push(logs.join("iiswsgi.log"));
+    }
+    out.push(std::env::temp_dir().join("iiswsgi.log"));
+    out
+}
+
+/// Sets up tracing. `explicit` (from `--log` or `WSGI_LOG`) must be writable;
+/// otherwise the first writable default is used. `mirror_stderr` also prints
+/// events on stderr (never in the IIS model). Returns the log file's path.
+pub fn init(explicit: Option<&Path>, level: &str, mirror_stderr: bool) -> Result<PathBuf, GatewayError> {
+    let (file, path) = match explicit {
+        Some(p) => (
+            open_append(p).map_err(|source| GatewayError::Log {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            p.to_path_buf(),
+        ),
+        None => {
+            let mut last = None;
+            let mut found = None;
+            for p in default_candidates() {
+                match open_append(&p) {
+                    Ok(f) => {
+                        found = Some((f, p));
+                        break;
+                    }
+                    Err(e) => last = Some((p, e)),
+                }
+            }
+            match (found, last) {
+                (Some(x), _) => x,
+                (None, Some((path, source))) => return Err(GatewayError::Log { path, source }),
+                (None, None) => unreachable!("the temporary directory is always a candidate"),
+            }
+        }
+    };
+    {
+        let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
+        t.file = Some(file);
+        t.path = path.clone();
+    }
+    let filter = || EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let file_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(FileWriter)
+        .with_filter(filter());
+    let stderr_layer = mirror_stderr.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+    });
+    // A second initialisation (serve called twice in one process) keeps the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(file_layer)
+        .with(stderr_layer)
+        .try_init();
+    Ok(path)
+}
+
+/// Switches the log to `path` (a `WSGI_LOG` found in `web.config`).
+pub fn retarget(path: &Path) -> Result<(), GatewayError> {
+    let file = open_append(path).map_err(|source| GatewayError::Log {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
+    if t.path != path {
+        let old = std::mem::replace(&mut t.path, path.to_path_buf());
+        if let Some(f) = t.file.as_mut() {
+            let _ = writeln!(f, "log continues in {}", path.display());
+        }
+        t.file = Some(file);
+        drop(t);
+        tracing::info!("log continued from {}", old.display());
+    }
+    Ok(())
+}
+
+/// The current log file.
+pub fn current_path() -> PathBuf {
+    target().lock().unwrap_or_else(|e| e.into_inner()).path.clone()
+}
