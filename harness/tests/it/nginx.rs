@@ -179,9 +179,15 @@ fn nginx_small_streamed_and_upload() {
     assert!(body.iter().all(|&b| b == b'x'));
 
     let upload: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
-    let (status, _, body) = nginx.http("POST", "/echo", upload.clone());
+    let (status, _, body) = nginx.http("POST", "/echo-all", upload.clone());
     assert_eq!(status, 200);
-    assert!(body == upload, "echo of 3 MB differs: {} bytes back", body.len());
+    assert!(
+        body == upload,
+        "echo of 3 MB differs: {} bytes back\nnginx:\n{}\ngateway:\n{}",
+        body.len(),
+        nginx.error_log(),
+        std::fs::read_to_string(dir.path().join("gw.log")).unwrap_or_default()
+    );
 
     // Several clients at once over the kept-alive upstream connections.
     let handles: Vec<_> = (0..8)

@@ -377,8 +377,12 @@ fn web_config_only_configuration() {
         ),
     )
     .unwrap();
-    let first_log = site.path().join("startup.log");
+    // No WSGI_LOG in the environment: start-up logs to $TMPDIR/iiswsgi.log,
+    // then the log moves to web.config's WSGI_LOG.
+    let first_log = site.path().join("iiswsgi.log");
     let mut gw = GatewayCommand::serve(&[], &first_log)
+        .without_env("WSGI_LOG")
+        .env("TMPDIR", &site.path().display().to_string())
         .without_env("PYTHONPATH")
         .env("SITE_ROOT", &site.path().display().to_string())
         .cwd(&std::env::temp_dir())
