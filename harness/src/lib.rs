@@ -1,3 +1,4 @@
+#![cfg(unix)]
 //! Drives the gateway as a web server does: IIS's model (one end of a
 //! socketpair as the process's STDIN) or a `--bind` socket, through the
 //! web-server side of the project's FastCGI codec.
@@ -86,7 +87,13 @@ impl Response {
 /// Parameters of a request as IIS sends them for an application mounted at
 /// `mount` (`""` for the site root): the full URL path in both PATH_INFO and
 /// SCRIPT_NAME, as with a `path="*"` handler.
-pub fn iis_params(method: &str, mount: &str, path: &str, query: &str, body_len: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+pub fn iis_params(
+    method: &str,
+    mount: &str,
+    path: &str,
+    query: &str,
+    body_len: usize,
+) -> Vec<(Vec<u8>, Vec<u8>)> {
     let md = if mount.is_empty() {
         "/LM/W3SVC/1/ROOT".to_string()
     } else {
@@ -94,16 +101,29 @@ pub fn iis_params(method: &str, mount: &str, path: &str, query: &str, body_len: 
     };
     let mut p: Vec<(&str, String)> = vec![
         ("APPL_MD_PATH", md),
-        ("APPL_PHYSICAL_PATH", format!("{}/", fixtures_apps().display())),
+        (
+            "APPL_PHYSICAL_PATH",
+            format!("{}/", fixtures_apps().display()),
+        ),
         ("AUTH_TYPE", String::new()),
         ("CONTENT_LENGTH", body_len.to_string()),
-        ("CONTENT_TYPE", if body_len > 0 { "application/octet-stream".into() } else { String::new() }),
+        (
+            "CONTENT_TYPE",
+            if body_len > 0 {
+                "application/octet-stream".into()
+            } else {
+                String::new()
+            },
+        ),
         ("GATEWAY_INTERFACE", "CGI/1.1".into()),
         ("HTTPS", "off".into()),
         ("INSTANCE_ID", "1".into()),
         ("LOCAL_ADDR", "127.0.0.1".into()),
         ("PATH_INFO", path.into()),
-        ("PATH_TRANSLATED", format!("C:\\inetpub\\wwwroot{}", path.replace('/', "\\"))),
+        (
+            "PATH_TRANSLATED",
+            format!("C:\\inetpub\\wwwroot{}", path.replace('/', "\\")),
+        ),
         ("QUERY_STRING", query.into()),
         ("REMOTE_ADDR", "127.0.0.1".into()),
         ("REMOTE_HOST", "127.0.0.1".into()),
@@ -182,11 +202,21 @@ impl Client {
     /// Encodes a request; the id cycles 1..=255 as IIS's does.
     pub fn encode(&mut self, spec: &RequestSpec) -> (u16, Vec<u8>) {
         let id = self.next_id;
-        self.next_id = if self.next_id >= 255 { 1 } else { self.next_id + 1 };
+        self.next_id = if self.next_id >= 255 {
+            1
+        } else {
+            self.next_id + 1
+        };
         let mut w = Vec::new();
-        self.codec.begin_request(&mut w, id, Role::Responder, spec.keep_conn);
         self.codec
-            .params(&mut w, id, spec.params.iter().map(|(a, b)| (a, b)), spec.params_split)
+            .begin_request(&mut w, id, Role::Responder, spec.keep_conn);
+        self.codec
+            .params(
+                &mut w,
+                id,
+                spec.params.iter().map(|(a, b)| (a, b)),
+                spec.params_split,
+            )
             .expect("params encode");
         match spec.stdin_chunk {
             Some(n) => {
@@ -207,7 +237,9 @@ impl Client {
         let mut w = self.sock.try_clone()?;
         let writer = std::thread::spawn(move || w.write_all(&wire));
         let resp = self.read_response(id);
-        writer.join().map_err(|_| io::Error::other("writer thread panicked"))??;
+        writer
+            .join()
+            .map_err(|_| io::Error::other("writer thread panicked"))??;
         resp
     }
 
@@ -343,7 +375,13 @@ impl GatewayCommand {
     fn command(&self) -> Command {
         let mut c = Command::new(python());
         c.args(&self.args).current_dir(&self.cwd);
-        for key in ["WSGI_HANDLER", "WSGI_LOG", "WSGI_RESTART_FILE_REGEX", "SCRIPT_NAME", "PYTHONPATH"] {
+        for key in [
+            "WSGI_HANDLER",
+            "WSGI_LOG",
+            "WSGI_RESTART_FILE_REGEX",
+            "SCRIPT_NAME",
+            "PYTHONPATH",
+        ] {
             c.env_remove(key);
         }
         for (k, v) in &self.env {
@@ -372,7 +410,11 @@ impl GatewayCommand {
     pub fn spawn_bind(&self, sock: &Path) -> io::Result<Child> {
         let mut c = self.command();
         c.arg("--bind").arg(format!("unix:{}", sock.display()));
-        let mut child = c.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn()?;
+        let mut child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()?;
         let start = Instant::now();
         while UnixStream::connect(sock).is_err() {
             if let Some(status) = child.try_wait()? {
@@ -395,7 +437,10 @@ impl PipeGateway {
 
     /// A GET in IIS's shape for the application at the site root.
     pub fn get(&mut self, path: &str, query: &str) -> io::Result<Response> {
-        self.request(&RequestSpec::new(iis_params("GET", "", path, query, 0), Vec::new()))
+        self.request(&RequestSpec::new(
+            iis_params("GET", "", path, query, 0),
+            Vec::new(),
+        ))
     }
 
     pub fn post(&mut self, path: &str, query: &str, body: Vec<u8>) -> io::Result<Response> {
@@ -420,7 +465,10 @@ impl PipeGateway {
 }
 
 /// Waits for `child` (killing it after `timeout`) and returns its stdout and stderr.
-pub fn wait_output(child: &mut Child, timeout: Duration) -> io::Result<(ExitStatus, String, String)> {
+pub fn wait_output(
+    child: &mut Child,
+    timeout: Duration,
+) -> io::Result<(ExitStatus, String, String)> {
     let start = Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait()? {

@@ -178,13 +178,15 @@ impl AppConnection {
                 }
                 RecordType::AbortRequest => {
                     expect_len(&header, 0)?;
-                    if let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())? {
+                    if let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())?
+                    {
                         a.aborted = true;
                         return Ok(Some(AppEvent::Abort { request_id: id }));
                     }
                 }
                 RecordType::Params => {
-                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())? else {
+                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())?
+                    else {
                         continue;
                     };
                     let Some(params) = a.params.as_mut() else {
@@ -206,7 +208,8 @@ impl AppConnection {
                     })));
                 }
                 RecordType::Stdin => {
-                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())? else {
+                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())?
+                    else {
                         continue;
                     };
                     if a.params.is_some() {

@@ -50,7 +50,13 @@ impl ServerConnection {
     }
 
     /// Appends BEGIN_REQUEST (RESPONDER unless `role` says otherwise).
-    pub fn begin_request(&mut self, out: &mut Vec<u8>, request_id: u16, role: Role, keep_conn: bool) {
+    pub fn begin_request(
+        &mut self,
+        out: &mut Vec<u8>,
+        request_id: u16,
+        role: Role,
+        keep_conn: bool,
+    ) {
         proto::write_begin_request(out, request_id, role, if keep_conn { KEEP_CONN } else { 0 });
         if !self.active.contains(&request_id) {
             self.active.push(request_id);
@@ -68,7 +74,9 @@ impl ServerConnection {
         split: Option<usize>,
     ) -> Result<(), Error> {
         let body = nv::encode_pairs(pairs)?;
-        let chunk = split.unwrap_or(proto::WRITE_CHUNK).clamp(1, proto::WRITE_CHUNK);
+        let chunk = split
+            .unwrap_or(proto::WRITE_CHUNK)
+            .clamp(1, proto::WRITE_CHUNK);
         for piece in body.chunks(chunk) {
             proto::write_record(out, RecordType::Params, request_id, piece);
         }

@@ -82,7 +82,8 @@ pub fn parse_app_settings(text: &str) -> Result<Vec<(String, String)>, (usize, S
             _ => continue,
         };
         let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-        let in_settings = stack.len() == 2 && stack[0] == "configuration" && stack[1] == "appSettings";
+        let in_settings =
+            stack.len() == 2 && stack[0] == "configuration" && stack[1] == "appSettings";
         if in_settings {
             let mut key = None;
             let mut value = None;

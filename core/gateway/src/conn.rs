@@ -129,14 +129,21 @@ impl Channel {
 }
 
 fn gone() -> io::Error {
-    io::Error::new(io::ErrorKind::ConnectionAborted, "the web server aborted the request")
+    io::Error::new(
+        io::ErrorKind::ConnectionAborted,
+        "the web server aborted the request",
+    )
 }
 
 impl RequestChannel for Channel {
     fn read_body(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let Some(req) = inner.req.as_mut().filter(|r| r.id == self.id && !r.finished) else {
+        let Some(req) = inner
+            .req
+            .as_mut()
+            .filter(|r| r.id == self.id && !r.finished)
+        else {
             return Ok(0);
         };
         if !req.spill.is_empty() {
@@ -183,8 +190,12 @@ impl RequestChannel for Channel {
     fn send(&self, head: &[u8], body: &[u8], flush: bool) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let Some(req) = inner.req.as_mut().filter(|r| r.id == self.id && !r.finished) else {
-            return Err(io::Error::new(io::ErrorKind::Other, "the request is over"));
+        let Some(req) = inner
+            .req
+            .as_mut()
+            .filter(|r| r.id == self.id && !r.finished)
+        else {
+            return Err(io::Error::other("the request is over"));
         };
         if req.aborted {
             return Err(gone());
@@ -222,7 +233,10 @@ fn inner_read(stream: &mut Box<dyn Stream>, codec: &mut AppConnection) -> io::Re
 
 fn check_abort(inner: &mut Inner, id: u16) -> io::Result<()> {
     if !inner_read(&mut inner.stream, &mut inner.codec)? {
-        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the web server closed the connection"));
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the web server closed the connection",
+        ));
     }
     while let Some(ev) = inner.codec.poll().map_err(protocol_error)? {
         if let AppEvent::Abort { request_id } = ev {
@@ -238,7 +252,11 @@ fn check_abort(inner: &mut Inner, id: u16) -> io::Result<()> {
 }
 
 /// Serves requests on one connection until it ends.
-pub fn serve_connection(server: &Server, stream: Box<dyn Stream>, config: AppConfig) -> io::Result<ConnEnd> {
+pub fn serve_connection(
+    server: &Server,
+    stream: Box<dyn Stream>,
+    config: AppConfig,
+) -> io::Result<ConnEnd> {
     let inner = Arc::new(Mutex::new(Inner {
         stream,
         codec: AppConnection::new(config),

@@ -108,20 +108,31 @@ impl Server {
 
     /// Runs one request. Returns an error when the process must stop (the
     /// application could not be loaded).
-    pub(crate) fn handle(&self, params: &[(Vec<u8>, Vec<u8>)], channel: Arc<dyn RequestChannel>) -> Option<io::Error> {
+    pub(crate) fn handle(
+        &self,
+        params: &[(Vec<u8>, Vec<u8>)],
+        channel: Arc<dyn RequestChannel>,
+    ) -> Option<io::Error> {
         let app = match self.app_for(params) {
             Ok(app) => app,
             Err(err) => {
                 let text = err.to_string();
                 let detail = match &err {
-                    GatewayError::Load(l) => l.traceback().filter(|t| !t.is_empty()).unwrap_or(&text).to_owned(),
+                    GatewayError::Load(l) => l
+                        .traceback()
+                        .filter(|t| !t.is_empty())
+                        .unwrap_or(&text)
+                        .to_owned(),
                     _ => text.clone(),
                 };
                 tracing::error!("{text}");
                 if detail != text {
                     tracing::error!("{detail}");
                 }
-                let _ = iiswsgi_wsgi::send_error_response(channel.as_ref(), &format!("{text}\n\n{detail}"));
+                let _ = iiswsgi_wsgi::send_error_response(
+                    channel.as_ref(),
+                    &format!("{text}\n\n{detail}"),
+                );
                 let _ = self.fatal.set(text.clone());
                 return Some(io::Error::other(text));
             }
@@ -160,7 +171,11 @@ impl Server {
     /// loaded yet) it also changes into the directory, puts it and `PYTHONPATH`
     /// on `sys.path`, exports the other settings to `os.environ`, and returns
     /// the `WSGI_HANDLER` to load.
-    fn init_app_dir(&self, dir: Option<&Path>, configure: bool) -> Result<Option<String>, GatewayError> {
+    fn init_app_dir(
+        &self,
+        dir: Option<&Path>,
+        configure: bool,
+    ) -> Result<Option<String>, GatewayError> {
         let settings = match dir.and_then(config::find_web_config) {
             Some(path) => {
                 let s = config::read_app_settings(&path)?;
@@ -190,7 +205,10 @@ impl Server {
                     sys_path.call_method1("insert", (0, dir.to_string_lossy().into_owned()))?;
                 }
                 if let Some(pp) = get("PYTHONPATH") {
-                    for part in config::expand_percent_vars(&pp).split(';').filter(|p| !p.is_empty()) {
+                    for part in config::expand_percent_vars(&pp)
+                        .split(';')
+                        .filter(|p| !p.is_empty())
+                    {
                         sys_path.call_method1("append", (part,))?;
                     }
                 }
@@ -205,10 +223,14 @@ impl Server {
         }
         if self.options.script_name.is_none() && setting("SCRIPT_NAME").is_none() {
             if let Some(sn) = get("SCRIPT_NAME") {
-                self.model.lock().unwrap_or_else(|e| e.into_inner()).script_name = Some(sn);
+                self.model
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .script_name = Some(sn);
             }
         }
-        if let Some(dir) = dir.filter(|_| self.mode == Mode::Pipe || self.options.app_dir.is_some()) {
+        if let Some(dir) = dir.filter(|_| self.mode == Mode::Pipe || self.options.app_dir.is_some())
+        {
             let pattern = self
                 .options
                 .restart_regex
@@ -218,7 +240,9 @@ impl Server {
                 .unwrap_or_else(|| watch::DEFAULT_RESTART_REGEX.to_owned());
             self.start_watcher(dir, &pattern);
         }
-        let handler = setting("WSGI_HANDLER").or_else(|| get("WSGI_HANDLER")).filter(|h| !h.is_empty());
+        let handler = setting("WSGI_HANDLER")
+            .or_else(|| get("WSGI_HANDLER"))
+            .filter(|h| !h.is_empty());
         Ok(handler)
     }
 
@@ -232,10 +256,14 @@ impl Server {
             None => return,
         };
         match watch::start(dir, pattern, move |rel| {
-            this.lifecycle.request_stop(format!("{rel} changed (WSGI_RESTART_FILE_REGEX)"));
+            this.lifecycle
+                .request_stop(format!("{rel} changed (WSGI_RESTART_FILE_REGEX)"));
         }) {
             Ok(w) => {
-                tracing::info!("restarting when a file under {} matching {pattern:?} changes", dir.display());
+                tracing::info!(
+                    "restarting when a file under {} matching {pattern:?} changes",
+                    dir.display()
+                );
                 *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
             }
             Err(e) => tracing::error!("{e}; restart on change is off"),
@@ -252,7 +280,11 @@ fn server_static() -> Option<&'static Server> {
 /// Serves until the web server goes away or a stop is requested. `app`
 /// overrides `options.app` with an already loaded application (PasteDeploy's
 /// server runner).
-pub fn serve(py: Python<'_>, options: ServeOptions, app: Option<Py<PyAny>>) -> Result<(), GatewayError> {
+pub fn serve(
+    py: Python<'_>,
+    options: ServeOptions,
+    app: Option<Py<PyAny>>,
+) -> Result<(), GatewayError> {
     let (mode, transport) = match &options.bind {
         Some(bind) => (Mode::Bind, Transport::Bind(bind.clone())),
         None => match transport::stdin_kind() {
@@ -268,7 +300,11 @@ pub fn serve(py: Python<'_>, options: ServeOptions, app: Option<Py<PyAny>>) -> R
             }
         },
     };
-    let log = logging::init(log_path(&options).as_deref(), &log_level(&options), mode != Mode::Pipe)?;
+    let log = logging::init(
+        log_path(&options).as_deref(),
+        &log_level(&options),
+        mode != Mode::Pipe,
+    )?;
     tracing::info!(
         "iiswsgi {} starting: pid {}, {mode:?} mode, log {}",
         env!("CARGO_PKG_VERSION"),
@@ -278,23 +314,38 @@ pub fn serve(py: Python<'_>, options: ServeOptions, app: Option<Py<PyAny>>) -> R
     if mode == Mode::Pipe {
         // IIS gives the process invalid stdout/stderr handles: route prints to the log.
         let sys = py.import("sys")?;
-        sys.setattr("stdout", Bound::new(py, LogStream::new("stdout", Level::Info))?)?;
-        sys.setattr("stderr", Bound::new(py, LogStream::new("stderr", Level::Warn))?)?;
+        sys.setattr(
+            "stdout",
+            Bound::new(py, LogStream::new("stdout", Level::Info))?,
+        )?;
+        sys.setattr(
+            "stderr",
+            Bound::new(py, LogStream::new("stderr", Level::Warn))?,
+        )?;
     }
     if let Some(dir) = &options.app_dir {
         std::env::set_current_dir(dir).map_err(|source| GatewayError::Io {
-            context: format!("cannot change into the application directory {}", dir.display()),
+            context: format!(
+                "cannot change into the application directory {}",
+                dir.display()
+            ),
             source,
         })?;
     }
     // The working directory is importable, as with `python -m`.
-    let cwd = std::env::current_dir().map(|d| d.to_string_lossy().into_owned()).unwrap_or_default();
+    let cwd = std::env::current_dir()
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let sys_path = py.import("sys")?.getattr("path")?;
     if !sys_path.contains(cwd.as_str())? && !sys_path.contains("")? {
         sys_path.call_method1("insert", (0, cwd))?;
     }
 
-    let spec = options.app.clone().or_else(|| setting("WSGI_HANDLER")).filter(|s| !s.is_empty());
+    let spec = options
+        .app
+        .clone()
+        .or_else(|| setting("WSGI_HANDLER"))
+        .filter(|s| !s.is_empty());
     let loaded = match (app, &spec) {
         (Some(app), _) => Some(app),
         (None, Some(spec)) => match iiswsgi_wsgi::load_app(py, spec) {
@@ -311,14 +362,19 @@ pub fn serve(py: Python<'_>, options: ServeOptions, app: Option<Py<PyAny>>) -> R
             }
         },
         (None, None) => {
-            tracing::info!("no application given: loading WSGI_HANDLER from web.config on the first request");
+            tracing::info!(
+                "no application given: loading WSGI_HANDLER from web.config on the first request"
+            );
             None
         }
     };
     let model = ServerModel {
         multithread: mode != Mode::Pipe,
         multiprocess: mode != Mode::Bind,
-        script_name: options.script_name.clone().or_else(|| setting("SCRIPT_NAME")),
+        script_name: options
+            .script_name
+            .clone()
+            .or_else(|| setting("SCRIPT_NAME")),
     };
     let server = Server {
         lifecycle: Lifecycle::default(),
@@ -333,18 +389,23 @@ pub fn serve(py: Python<'_>, options: ServeOptions, app: Option<Py<PyAny>>) -> R
         fatal: OnceLock::new(),
     };
     if SERVER.set(server).is_err() {
-        return Err(GatewayError::Fatal("serve() can run once per process".into()));
+        return Err(GatewayError::Fatal(
+            "serve() can run once per process".into(),
+        ));
     }
-    let server = SERVER.get().ok_or_else(|| GatewayError::Fatal("server state missing".into()))?;
+    let server = SERVER
+        .get()
+        .ok_or_else(|| GatewayError::Fatal("server state missing".into()))?;
     install_stop_handlers(server);
     py.detach(|| run(server, transport))
 }
 
 fn log_path(options: &ServeOptions) -> Option<PathBuf> {
-    options
-        .log
-        .clone()
-        .or_else(|| setting("WSGI_LOG").filter(|s| !s.is_empty()).map(PathBuf::from))
+    options.log.clone().or_else(|| {
+        setting("WSGI_LOG")
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    })
 }
 
 fn log_level(options: &ServeOptions) -> String {
@@ -468,7 +529,9 @@ fn install_stop_handlers(server: &'static Server) {
     #[cfg(windows)]
     {
         if transport::windows::watch_shutdown_event(move || {
-            server.lifecycle.request_stop("IIS signalled _FCGI_SHUTDOWN_EVENT_".into())
+            server
+                .lifecycle
+                .request_stop("IIS signalled _FCGI_SHUTDOWN_EVENT_".into())
         })
         .is_some()
         {

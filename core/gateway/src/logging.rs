@@ -81,7 +81,11 @@ pub fn default_candidates() -> Vec<PathBuf> {
 /// Sets up tracing. `explicit` (from `--log` or `WSGI_LOG`) must be writable;
 /// otherwise the first writable default is used. `mirror_stderr` also prints
 /// events on stderr (never in the IIS model). Returns the log file's path.
-pub fn init(explicit: Option<&Path>, level: &str, mirror_stderr: bool) -> Result<PathBuf, GatewayError> {
+pub fn init(
+    explicit: Option<&Path>,
+    level: &str,
+    mirror_stderr: bool,
+) -> Result<PathBuf, GatewayError> {
     let (file, path) = match explicit {
         Some(p) => (
             open_append(p).map_err(|source| GatewayError::Log {
@@ -153,5 +157,9 @@ pub fn retarget(path: &Path) -> Result<(), GatewayError> {
 
 /// The current log file.
 pub fn current_path() -> PathBuf {
-    target().lock().unwrap_or_else(|e| e.into_inner()).path.clone()
+    target()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .path
+        .clone()
 }

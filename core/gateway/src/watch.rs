@@ -82,7 +82,10 @@ mod tests {
         assert!(!re.is_match("static/site.css"));
         let re = compile(r"static").unwrap();
         assert!(re.is_match("static/x.css"));
-        assert!(!re.is_match("a/static/x.css"), "anchored at the start like re.match");
+        assert!(
+            !re.is_match("a/static/x.css"),
+            "anchored at the start like re.match"
+        );
         assert!(compile("(").is_err());
     }
 }

@@ -210,11 +210,23 @@ mod tests {
     #[test]
     fn iis_path_fixups() {
         let app = "/LM/W3SVC/1/ROOT/app";
-        assert_eq!(paths(app, "/app/foo/bar", None, None), ("/app".into(), "/foo/bar".into()));
-        assert_eq!(paths(app, "/APP/foo", None, None), ("/APP".into(), "/foo".into()));
+        assert_eq!(
+            paths(app, "/app/foo/bar", None, None),
+            ("/app".into(), "/foo/bar".into())
+        );
+        assert_eq!(
+            paths(app, "/APP/foo", None, None),
+            ("/APP".into(), "/foo".into())
+        );
         assert_eq!(paths(app, "/app", None, None), ("/app".into(), "".into()));
-        assert_eq!(paths(app, "/application", None, None), ("".into(), "/application".into()));
-        assert_eq!(paths(app, "/app/x?y=1", None, None), ("/app".into(), "/x".into()));
+        assert_eq!(
+            paths(app, "/application", None, None),
+            ("".into(), "/application".into())
+        );
+        assert_eq!(
+            paths(app, "/app/x?y=1", None, None),
+            ("/app".into(), "/x".into())
+        );
         assert_eq!(
             paths(app, "/app/handler.fcgi/x", Some("/app/caf%C3%A9?q=1"), None),
             ("/app".into(), "/café".into())

@@ -69,14 +69,21 @@ impl Input {
         let buf = &mut st.buf;
         let n = py
             .detach(|| channel.read_body(buf, want.max(1)))
-            .map_err(|e| crate::ClientDisconnected::new_err(format!("reading the request body failed: {e}")))?;
+            .map_err(|e| {
+                crate::ClientDisconnected::new_err(format!("reading the request body failed: {e}"))
+            })?;
         if n == 0 {
             st.eof = true;
         }
         Ok(n > 0)
     }
 
-    fn read_line<'py>(&self, py: Python<'py>, st: &mut State, limit: Option<usize>) -> PyResult<Bound<'py, PyBytes>> {
+    fn read_line<'py>(
+        &self,
+        py: Python<'py>,
+        st: &mut State,
+        limit: Option<usize>,
+    ) -> PyResult<Bound<'py, PyBytes>> {
         let mut scanned = 0;
         loop {
             let avail = &st.buf[st.pos..];

@@ -73,7 +73,10 @@ pub fn serve_request(
     let result = (|| -> PyResult<Bound<'_, PyAny>> {
         let env = environ::cgi_environ(py, params, model)?;
         let input = Bound::new(py, input::Input::new(channel.clone()))?;
-        let errors = Bound::new(py, errors::LogStream::new("wsgi.errors", errors::Level::Warn))?;
+        let errors = Bound::new(
+            py,
+            errors::LogStream::new("wsgi.errors", errors::Level::Warn),
+        )?;
         let file_wrapper = py.get_type::<response::FileWrapper>();
         environ::add_wsgi_keys(
             &env,
@@ -111,7 +114,10 @@ pub fn serve_request(
     let failure = match (iter_result, close_result) {
         (Err(e), close) => {
             if let Err(c) = close {
-                tracing::error!("close() of the response failed too:\n{}", load::format_traceback(py, &c));
+                tracing::error!(
+                    "close() of the response failed too:\n{}",
+                    load::format_traceback(py, &c)
+                );
             }
             Some(e)
         }
@@ -135,7 +141,9 @@ pub fn serve_request(
     }
     let tb = load::format_traceback(py, &err);
     if head_sent {
-        tracing::error!("the application failed after the response head was sent; the body is cut short:\n{tb}");
+        tracing::error!(
+            "the application failed after the response head was sent; the body is cut short:\n{tb}"
+        );
         return Outcome::Truncated;
     }
     tracing::error!("the application failed; answering 500:\n{tb}");

@@ -55,7 +55,11 @@ pub fn exception_line(py: Python<'_>, err: &PyErr) -> String {
         .name()
         .map(|n| n.to_string())
         .unwrap_or_else(|_| "Exception".into());
-    let msg = err.value(py).str().map(|s| s.to_string()).unwrap_or_default();
+    let msg = err
+        .value(py)
+        .str()
+        .map(|s| s.to_string())
+        .unwrap_or_default();
     if msg.is_empty() {
         ty
     } else {
@@ -106,7 +110,11 @@ fn parse_steps(spec: &str, path: &str) -> Result<Vec<Step>, LoadError> {
 
 /// Imports `module`; `Ok(None)` when the module itself (or a parent package)
 /// does not exist, an error when it exists but fails to import.
-fn try_import<'py>(py: Python<'py>, spec: &str, module: &str) -> Result<Option<Bound<'py, PyAny>>, LoadError> {
+fn try_import<'py>(
+    py: Python<'py>,
+    spec: &str,
+    module: &str,
+) -> Result<Option<Bound<'py, PyAny>>, LoadError> {
     match py.import(module) {
         Ok(m) => Ok(Some(m.into_any())),
         Err(e) => {
@@ -133,7 +141,11 @@ fn try_import<'py>(py: Python<'py>, spec: &str, module: &str) -> Result<Option<B
     }
 }
 
-fn resolve<'py>(spec: &str, mut obj: Bound<'py, PyAny>, steps: &[Step]) -> Result<Bound<'py, PyAny>, LoadError> {
+fn resolve<'py>(
+    spec: &str,
+    mut obj: Bound<'py, PyAny>,
+    steps: &[Step],
+) -> Result<Bound<'py, PyAny>, LoadError> {
     let py = obj.py();
     for step in steps {
         let fail = |e: PyErr, what: String| LoadError::Attribute {

@@ -21,7 +21,10 @@ pub(crate) struct State {
 impl State {
     /// The CGI head: `Status: 200 OK`, the headers, a blank line (latin-1).
     pub fn head(&self) -> Vec<u8> {
-        let status = self.status.as_deref().unwrap_or("500 Internal Server Error");
+        let status = self
+            .status
+            .as_deref()
+            .unwrap_or("500 Internal Server Error");
         let mut out = Vec::with_capacity(64 + self.headers.len() * 32);
         out.extend_from_slice(b"Status: ");
         push_latin1(&mut out, status);
@@ -42,7 +45,10 @@ fn push_latin1(out: &mut Vec<u8>, s: &str) {
     if s.is_ascii() {
         out.extend_from_slice(s.as_bytes());
     } else {
-        out.extend(s.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')));
+        out.extend(
+            s.chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+        );
     }
 }
 
@@ -77,8 +83,9 @@ pub(crate) fn send_chunk(
             st.head()
         }
     };
-    py.detach(|| channel.send(&head, data, flush))
-        .map_err(|e| crate::ClientDisconnected::new_err(format!("sending the response failed: {e}")))
+    py.detach(|| channel.send(&head, data, flush)).map_err(|e| {
+        crate::ClientDisconnected::new_err(format!("sending the response failed: {e}"))
+    })
 }
 
 fn check_text(what: &str, s: &str) -> PyResult<()> {
@@ -110,9 +117,9 @@ fn check_status(status: &str) -> PyResult<()> {
 
 fn is_token(name: &str) -> bool {
     !name.is_empty()
-        && name.bytes().all(|c| {
-            c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c)
-        })
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
 fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
@@ -246,7 +253,11 @@ impl FileWrapper {
             .filelike
             .bind(py)
             .call_method1(pyo3::intern!(py, "read"), (self.blksize,))?;
-        Ok(if block.is_truthy()? { Some(block) } else { None })
+        Ok(if block.is_truthy()? {
+            Some(block)
+        } else {
+            None
+        })
     }
 
     fn close(&self, py: Python<'_>) -> PyResult<()> {

@@ -1,3 +1,5 @@
+#![allow(clippy::unwrap_used)]
+#![cfg(unix)]
 //! End-to-end tests of the gateway process. They need the `iiswsgi` package
 //! installed in the Python named by `IISWSGI_PYTHON` (default: the repo's
 //! `.venv`), which `ci/test.sh` prepares.
@@ -27,7 +29,11 @@ pub trait Strings {
 impl Strings for Value {
     fn strings(&self) -> Vec<String> {
         self.as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

@@ -103,7 +103,10 @@ http {{
             .expect("nginx starts");
         let start = Instant::now();
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(start.elapsed() < Duration::from_secs(20), "nginx did not listen");
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "nginx did not listen"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         Nginx {
@@ -113,7 +116,12 @@ http {{
         }
     }
 
-    fn http(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    fn http(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> (u16, Vec<(String, String)>, Vec<u8>) {
         http(self.port, method, path, body)
     }
 
@@ -123,7 +131,12 @@ http {{
 }
 
 /// An HTTP/1.0 exchange (the body ends with the connection).
-fn http(port: u16, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<(String, String)>, Vec<u8>) {
+fn http(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> (u16, Vec<(String, String)>, Vec<u8>) {
     {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
@@ -139,7 +152,10 @@ fn http(port: u16, method: &str, path: &str, body: Vec<u8>) -> (u16, Vec<(String
         let mut raw = Vec::new();
         s.read_to_end(&mut raw).unwrap();
         writer.join().unwrap().unwrap();
-        let end = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("a response head");
+        let end = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a response head");
         let head = String::from_utf8_lossy(&raw[..end]).into_owned();
         let mut lines = head.split("\r\n");
         let status = lines
@@ -171,7 +187,9 @@ fn nginx_small_streamed_and_upload() {
 
     let (status, headers, body) = nginx.http("GET", "/hello", vec![]);
     assert_eq!((status, body.as_slice()), (200, &b"Hello, World!"[..]));
-    assert!(headers.iter().any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v == "text/plain"));
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("content-type") && v == "text/plain"));
 
     let (status, _, body) = nginx.http("GET", "/stream?size=1048576&chunk=65536", vec![]);
     assert_eq!(status, 200);
@@ -209,7 +227,11 @@ fn nginx_small_streamed_and_upload() {
 
     // SIGTERM: exits 0.
     let pid = gw.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
     let (status, _, stderr) = wait_output(&mut gw, Duration::from_secs(20)).unwrap();
     assert!(status.success(), "{status}: {stderr}");
     drop(dir);

@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use iiswsgi_fastcgi::proto::{self, ProtocolStatus, RecordType, Role};
-use iiswsgi_harness::{fixtures_apps, iis_params, GatewayCommand, PipeGateway, RequestSpec, Response};
+use iiswsgi_harness::{
+    fixtures_apps, iis_params, GatewayCommand, PipeGateway, RequestSpec, Response,
+};
 
 use tempfile::TempDir;
 
@@ -30,9 +32,16 @@ fn ok_exit(gw: PipeGateway) -> String {
 
 /// No empty STDOUT record before the end of the stream, and exactly one at the end.
 fn check_stdout_framing(r: &Response) {
-    let (last, rest) = r.stdout_records.split_last().expect("at least the end record");
+    let (last, rest) = r
+        .stdout_records
+        .split_last()
+        .expect("at least the end record");
     assert_eq!(*last, 0, "the stream ends with an empty STDOUT record");
-    assert!(rest.iter().all(|&n| n > 0), "empty STDOUT before the end: {:?}", r.stdout_records);
+    assert!(
+        rest.iter().all(|&n| n > 0),
+        "empty STDOUT before the end: {:?}",
+        r.stdout_records
+    );
     assert_eq!(r.protocol_status, Some(ProtocolStatus::RequestComplete));
 }
 
@@ -52,7 +61,10 @@ fn three_requests_on_one_kept_connection_then_eof_exits_0() {
     let pid2 = json(&gw.get("/pid", "").unwrap().body);
     assert_eq!(pid1, pid2, "the same process serves every request");
     let log = ok_exit(gw);
-    assert!(log.contains("loaded WSGI application conformance:validated_app"), "{log}");
+    assert!(
+        log.contains("loaded WSGI application conformance:validated_app"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -77,7 +89,11 @@ fn params_split_across_records_and_raw_bytes() {
     assert_eq!(r.status, 200, "{}", r.text());
     let env = json(&r.body);
     assert_eq!(env["QUERY_STRING"].as_str(), Some("q=%C3%A9"));
-    assert_eq!(env["HTTP_X_LATIN"].as_str(), Some("a\u{e9}\u{ff}"), "bytes decoded as latin-1");
+    assert_eq!(
+        env["HTTP_X_LATIN"].as_str(),
+        Some("a\u{e9}\u{ff}"),
+        "bytes decoded as latin-1"
+    );
     assert_eq!(env["HTTP_X_LONG"].as_str().map(str::len), Some(300));
     ok_exit(gw);
 }
@@ -87,7 +103,10 @@ fn environ_iis_fixups() {
     let (mut gw, _d) = start("conformance:validated_app");
     // Application mounted at /app: IIS sends the full path in PATH_INFO and SCRIPT_NAME.
     let r = gw
-        .request(&RequestSpec::new(iis_params("GET", "/app", "/App/environ/sub", "x=1", 0), vec![]))
+        .request(&RequestSpec::new(
+            iis_params("GET", "/app", "/App/environ/sub", "x=1", 0),
+            vec![],
+        ))
         .unwrap();
     let env = json(&r.body);
     assert_eq!(env["SCRIPT_NAME"].as_str(), Some("/App"));
@@ -101,13 +120,20 @@ fn environ_iis_fixups() {
 
     // URL Rewrite's X-Original-URL, HTTPS=on, and a ?query left in PATH_INFO.
     let mut params = iis_params("GET", "", "/handler.fcgi/x?y=1", "y=1", 0);
-    params.push((b"HTTP_X_ORIGINAL_URL".to_vec(), b"/environ/caf%C3%A9?y=1".to_vec()));
+    params.push((
+        b"HTTP_X_ORIGINAL_URL".to_vec(),
+        b"/environ/caf%C3%A9?y=1".to_vec(),
+    ));
     params.retain(|(k, _)| k != b"HTTPS");
     params.push((b"HTTPS".to_vec(), b"on".to_vec()));
     let r = gw.request(&RequestSpec::new(params, vec![])).unwrap();
     let env = json(&r.body);
     assert_eq!(env["SCRIPT_NAME"].as_str(), Some(""));
-    assert_eq!(env["PATH_INFO"].as_str(), Some("/environ/caf\u{c3}\u{a9}"), "decoded, then latin-1");
+    assert_eq!(
+        env["PATH_INFO"].as_str(),
+        Some("/environ/caf\u{c3}\u{a9}"),
+        "decoded, then latin-1"
+    );
     assert_eq!(env["wsgi.url_scheme"].as_str(), Some("https"));
     ok_exit(gw);
 }
@@ -156,7 +182,10 @@ fn input_semantics() {
     let lines = json(&gw.post("/readline", "", body.clone()).unwrap().body);
     assert_eq!(lines.strings(), vec!["a\n", "bb\n", "ccc\n", "dddd"]);
     let lines = json(&gw.post("/readline", "size=2", body.clone()).unwrap().body);
-    assert_eq!(lines.strings(), vec!["a\n", "bb", "\n", "cc", "c\n", "dd", "dd"]);
+    assert_eq!(
+        lines.strings(),
+        vec!["a\n", "bb", "\n", "cc", "c\n", "dd", "dd"]
+    );
     let lines = json(&gw.post("/iter", "", body.clone()).unwrap().body);
     assert_eq!(lines.strings(), vec!["a\n", "bb\n", "ccc\n", "dddd"]);
     let r = json(&gw.post("/readlines", "hint=4", body.clone()).unwrap().body);
@@ -165,16 +194,26 @@ fn input_semantics() {
     let r = json(&gw.post("/readlines", "", body.clone()).unwrap().body);
     assert_eq!(r["first"].strings(), vec!["a\n", "bb\n", "ccc\n", "dddd"]);
     // read(10) then read() returns the rest, then b"".
-    let r = json(&gw.post("/read10", "", b"abcdefghijklmno".to_vec()).unwrap().body);
+    let r = json(
+        &gw.post("/read10", "", b"abcdefghijklmno".to_vec())
+            .unwrap()
+            .body,
+    );
     assert_eq!(r["first"].as_str(), Some("abcdefghij"));
     assert_eq!(r["rest"].as_str(), Some("klmno"));
     assert_eq!(r["again"].as_str(), Some(""));
     // The same across many small STDIN records (IIS sends ~10 KB pieces).
     let big: Vec<u8> = (0..70_000u32).map(|i| b'a' + (i % 26) as u8).collect();
-    let mut spec = RequestSpec::new(iis_params("POST", "", "/read10", "", big.len()), big.clone());
+    let mut spec = RequestSpec::new(
+        iis_params("POST", "", "/read10", "", big.len()),
+        big.clone(),
+    );
     spec.stdin_chunk = Some(7);
     let r = json(&gw.request(&spec).unwrap().body);
-    assert_eq!(r["first"].as_str().map(str::to_owned), Some(String::from_utf8_lossy(&big[..10]).into_owned()));
+    assert_eq!(
+        r["first"].as_str().map(str::to_owned),
+        Some(String::from_utf8_lossy(&big[..10]).into_owned())
+    );
     assert_eq!(r["rest"].as_str().map(str::len), Some(70_000 - 10));
     ok_exit(gw);
 }
@@ -182,12 +221,20 @@ fn input_semantics() {
 #[test]
 fn upload_of_8_mib_streams() {
     let (mut gw, _d) = start("conformance:validated_app");
-    let body: Vec<u8> = (0..8 * 1024 * 1024u32).map(|i| (i * 31 % 251) as u8).collect();
-    let mut spec = RequestSpec::new(iis_params("POST", "", "/upload-size", "", body.len()), body.clone());
+    let body: Vec<u8> = (0..8 * 1024 * 1024u32)
+        .map(|i| (i * 31 % 251) as u8)
+        .collect();
+    let mut spec = RequestSpec::new(
+        iis_params("POST", "", "/upload-size", "", body.len()),
+        body.clone(),
+    );
     spec.stdin_chunk = Some(10_000);
     let r = json(&gw.request(&spec).unwrap().body);
     assert_eq!(r["size"].as_f64(), Some(body.len() as f64));
-    assert_eq!(r["sha256"].as_str().map(str::to_owned), Some(crate::sha256_hex(&body)));
+    assert_eq!(
+        r["sha256"].as_str().map(str::to_owned),
+        Some(crate::sha256_hex(&body))
+    );
     // And echoed back while it is still arriving.
     let r = gw.post("/echo", "", body.clone()).unwrap();
     assert_eq!(r.status, 200);
@@ -211,7 +258,10 @@ fn write_callable_and_deferred_start_response() {
     assert_eq!((r.status, r.body.len()), (204, 0));
     check_stdout_framing(&r);
     let r = gw.get("/file-wrapper", "").unwrap();
-    assert_eq!(r.body, std::fs::read(fixtures_apps().join("conformance.py")).unwrap());
+    assert_eq!(
+        r.body,
+        std::fs::read(fixtures_apps().join("conformance.py")).unwrap()
+    );
     ok_exit(gw);
 }
 
@@ -222,12 +272,19 @@ fn exceptions_before_and_during_the_body() {
     assert_eq!(r.status, 500);
     assert_eq!(r.text(), "Internal Server Error\n");
     let stderr = String::from_utf8_lossy(&r.stderr);
-    assert!(stderr.contains("Traceback") && stderr.contains("boom before the response"), "{stderr}");
+    assert!(
+        stderr.contains("Traceback") && stderr.contains("boom before the response"),
+        "{stderr}"
+    );
     check_stdout_framing(&r);
 
     let r = gw.get("/error-during", "").unwrap();
     assert_eq!(r.status, 200);
-    assert_eq!(r.text(), "first part;", "the body is cut short, the request ends cleanly");
+    assert_eq!(
+        r.text(),
+        "first part;",
+        "the body is cut short, the request ends cleanly"
+    );
     check_stdout_framing(&r);
 
     for path in ["/not-bytes", "/start-twice"] {
@@ -241,7 +298,10 @@ fn exceptions_before_and_during_the_body() {
     // The process keeps serving.
     assert_eq!(gw.get("/hello", "").unwrap().status, 200);
     let log = ok_exit(gw);
-    assert!(log.contains("boom before the response"), "traceback logged:\n{log}");
+    assert!(
+        log.contains("boom before the response"),
+        "traceback logged:\n{log}"
+    );
     assert!(log.contains("boom in the middle of the body"), "{log}");
 }
 
@@ -254,7 +314,10 @@ fn close_is_always_called() {
     let r = gw.get("/close", &format!("{q}&fail=1")).unwrap();
     assert_eq!(r.status, 200);
     ok_exit(gw);
-    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "closed\nclosed\n");
+    assert_eq!(
+        std::fs::read_to_string(&marker).unwrap(),
+        "closed\nclosed\n"
+    );
 }
 
 #[test]
@@ -264,12 +327,21 @@ fn cr_lf_in_headers_is_refused() {
         let r = gw.get(path, "").unwrap();
         assert_eq!(r.status, 500, "{path}");
         let raw = String::from_utf8_lossy(&r.raw);
-        assert!(!raw.contains("Injected"), "{path}: injected header passed through: {raw:?}");
+        assert!(
+            !raw.contains("Injected"),
+            "{path}: injected header passed through: {raw:?}"
+        );
         assert!(!raw.contains("should never be sent"));
     }
     let log = ok_exit(gw);
-    assert!(log.contains("refused a response header containing CR or LF"), "{log}");
-    assert!(log.contains("refused a response status containing CR or LF"), "{log}");
+    assert!(
+        log.contains("refused a response header containing CR or LF"),
+        "{log}"
+    );
+    assert!(
+        log.contains("refused a response status containing CR or LF"),
+        "{log}"
+    );
 }
 
 #[test]
@@ -278,7 +350,15 @@ fn get_values_and_unknown_management_record() {
     let mut w = Vec::new();
     gw.client
         .codec()
-        .get_values(&mut w, ["FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS", "OTHER"])
+        .get_values(
+            &mut w,
+            [
+                "FCGI_MAX_CONNS",
+                "FCGI_MAX_REQS",
+                "FCGI_MPXS_CONNS",
+                "OTHER",
+            ],
+        )
         .unwrap();
     proto::write_record(&mut w, RecordType::Other(99), 0, b"");
     gw.client.send_raw(&w).unwrap();
@@ -298,10 +378,15 @@ fn get_values_and_unknown_management_record() {
 fn unknown_role_and_keep_conn_clear() {
     let (mut gw, _d) = start("conformance:app");
     let mut w = Vec::new();
-    gw.client.codec().begin_request(&mut w, 7, Role::Filter, true);
+    gw.client
+        .codec()
+        .begin_request(&mut w, 7, Role::Filter, true);
     gw.client.send_raw(&w).unwrap();
     let ev = gw.client.read_events(1).unwrap();
-    assert_eq!(ev, vec!["EndRequest { request_id: 7, app_status: 0, protocol_status: UnknownRole }"]);
+    assert_eq!(
+        ev,
+        vec!["EndRequest { request_id: 7, app_status: 0, protocol_status: UnknownRole }"]
+    );
     // Without FCGI_KEEP_CONN the gateway closes after the response; in the
     // pipe model that ends the process with status 0.
     let mut spec = RequestSpec::new(iis_params("GET", "", "/hello", "", 0), vec![]);
@@ -318,7 +403,8 @@ fn abort_request_ends_the_request() {
     let mut w = Vec::new();
     let c = gw.client.codec();
     c.begin_request(&mut w, 1, Role::Responder, true);
-    c.params(&mut w, 1, params.iter().map(|(a, b)| (a, b)), None).unwrap();
+    c.params(&mut w, 1, params.iter().map(|(a, b)| (a, b)), None)
+        .unwrap();
     c.stdin(&mut w, 1, &[b'x'; 1000]);
     c.abort(&mut w, 1);
     gw.client.send_raw(&w).unwrap();
@@ -339,7 +425,11 @@ fn prints_and_wsgi_errors_go_to_the_log() {
     let (mut gw, _d) = start("conformance:app");
     assert_eq!(gw.get("/print", "").unwrap().status, 200);
     let log = ok_exit(gw);
-    for line in ["printed to stdout by the app", "printed to stderr by the app", "written to wsgi.errors"] {
+    for line in [
+        "printed to stdout by the app",
+        "printed to stderr by the app",
+        "written to wsgi.errors",
+    ] {
         assert!(log.contains(line), "{line} missing from log:\n{log}");
     }
 }
@@ -395,11 +485,19 @@ fn web_config_only_configuration() {
         }
     }
     let r = gw.request(&RequestSpec::new(params, vec![])).unwrap();
-    assert_eq!((r.status, r.text().as_str()), (200, "hello from web.config"), "{}", r.text());
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "hello from web.config"),
+        "{}",
+        r.text()
+    );
     let (status, _, _) = gw.close_and_wait(Duration::from_secs(20)).unwrap();
     assert!(status.success());
     let text = std::fs::read_to_string(&log).unwrap();
-    assert!(text.contains("loaded WSGI application siteapp.make()"), "{text}");
+    assert!(
+        text.contains("loaded WSGI application siteapp.make()"),
+        "{text}"
+    );
     let startup = std::fs::read_to_string(&first_log).unwrap();
     assert!(startup.contains("log continues in"), "{startup}");
 }
@@ -408,10 +506,16 @@ fn web_config_only_configuration() {
 fn import_failure_is_logged_and_exits_non_zero() {
     let dir = tmp();
     let log = dir.path().join("fail.log");
-    let gw = GatewayCommand::serve(&["broken:app"], &log).spawn_pipe().unwrap();
+    let gw = GatewayCommand::serve(&["broken:app"], &log)
+        .spawn_pipe()
+        .unwrap();
     let (status, out, err) = gw.wait(Duration::from_secs(20)).unwrap();
     assert!(!status.success(), "exit {status}");
-    assert_eq!((out.as_str(), err.as_str()), ("", ""), "silent in the IIS model");
+    assert_eq!(
+        (out.as_str(), err.as_str()),
+        ("", ""),
+        "silent in the IIS model"
+    );
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
         text.contains("could not import module \"broken\"")
@@ -436,7 +540,10 @@ fn import_failure_is_logged_and_exits_non_zero() {
     }
     let r = gw.request(&RequestSpec::new(params, vec![])).unwrap();
     assert_eq!(r.status, 500);
-    assert!(String::from_utf8_lossy(&r.stderr).contains("nosuchmodule"), "{r:?}");
+    assert!(
+        String::from_utf8_lossy(&r.stderr).contains("nosuchmodule"),
+        "{r:?}"
+    );
     let (status, _, _) = gw.wait(Duration::from_secs(20)).unwrap();
     assert!(!status.success());
 }
@@ -449,21 +556,34 @@ fn restart_on_change_after_the_request_in_flight() {
         r#"<configuration><appSettings><add key="WSGI_HANDLER" value="conformance.app"/></appSettings></configuration>"#,
     )
     .unwrap();
-    let mut gw = GatewayCommand::serve(&[], &site.path().join("r.log")).spawn_pipe().unwrap();
+    let mut gw = GatewayCommand::serve(&[], &site.path().join("r.log"))
+        .spawn_pipe()
+        .unwrap();
     let mut params = iis_params("GET", "", "/hello", "", 0);
     for (k, v) in params.iter_mut() {
         if k == b"APPL_PHYSICAL_PATH" {
             *v = site.path().display().to_string().into_bytes();
         }
     }
-    assert_eq!(gw.request(&RequestSpec::new(params, vec![])).unwrap().status, 200);
+    assert_eq!(
+        gw.request(&RequestSpec::new(params, vec![]))
+            .unwrap()
+            .status,
+        200
+    );
     std::thread::sleep(Duration::from_millis(200));
     std::fs::write(site.path().join("touched.txt"), "not watched").unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    assert!(gw.child.try_wait().unwrap().is_none(), "a .txt change does not restart");
+    assert!(
+        gw.child.try_wait().unwrap().is_none(),
+        "a .txt change does not restart"
+    );
     std::fs::write(site.path().join("changed.py"), "x = 1\n").unwrap();
     let (status, _, _) = gw.wait(Duration::from_secs(20)).unwrap();
-    assert!(status.success(), "exit 0 so IIS starts a fresh process: {status}");
+    assert!(
+        status.success(),
+        "exit 0 so IIS starts a fresh process: {status}"
+    );
 }
 
 #[test]
@@ -479,7 +599,10 @@ fn sigterm_finishes_the_request_in_flight() {
     gw.client.send_raw(&wire[..half]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let pid = gw.child.id() as i32;
-    let st = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap();
+    let st = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .unwrap();
     assert!(st.success());
     std::thread::sleep(Duration::from_millis(200));
     gw.client.send_raw(&wire[half..]).unwrap();
@@ -494,12 +617,72 @@ fn stdin_must_be_a_socket() {
     let out = std::process::Command::new(iiswsgi_harness::python())
         .args(["-m", "iiswsgi", "serve", "conformance:app"])
         .env("PYTHONPATH", fixtures_apps())
-        .env("WSGI_LOG", std::env::temp_dir().join("iiswsgi-stdin-test.log"))
+        .env(
+            "WSGI_LOG",
+            std::env::temp_dir().join("iiswsgi-stdin-test.log"),
+        )
         .stdin(std::process::Stdio::null())
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("stdin is not a socket") && err.contains("--bind"), "{err}");
+    assert!(
+        err.contains("stdin is not a socket") && err.contains("--bind"),
+        "{err}"
+    );
 }
 
+/// Peak resident set size of a process, from /proc (Linux).
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn upload_of_1_gib_is_streamed_not_held() {
+    const SIZE: usize = 1 << 30;
+    let (mut gw, _d) = start("conformance:validated_app");
+    let pid = gw.child.id();
+    let mut head = Vec::new();
+    let c = gw.client.codec();
+    c.begin_request(&mut head, 1, Role::Responder, true);
+    c.params(
+        &mut head,
+        1,
+        iis_params("POST", "", "/upload-size", "", SIZE)
+            .iter()
+            .map(|(a, b)| (a, b)),
+        None,
+    )
+    .unwrap();
+    let mut sock = gw.client.socket().try_clone().unwrap();
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        use std::io::Write;
+        sock.write_all(&head)?;
+        let block = vec![b'u'; 64 * 1024];
+        let mut records = Vec::new();
+        let mut sent = 0;
+        while sent < SIZE {
+            records.clear();
+            proto::write_stream(&mut records, RecordType::Stdin, 1, &block);
+            sock.write_all(&records)?;
+            sent += block.len();
+        }
+        records.clear();
+        proto::write_stream_end(&mut records, RecordType::Stdin, 1);
+        sock.write_all(&records)
+    });
+    let r = gw.client.read_response(1).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(json(&r.body)["size"].as_f64(), Some(SIZE as f64));
+    let peak = peak_rss_kib(pid);
+    assert!(
+        peak > 0 && peak < 64 * 1024,
+        "peak RSS {peak} KiB while receiving 1 GiB"
+    );
+    ok_exit(gw);
+}

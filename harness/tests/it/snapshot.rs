@@ -16,7 +16,10 @@ fn environ_of_a_canonical_iis_request() {
     let body = b"name=value".to_vec();
     let mut params = iis_params("POST", "/app", "/app/environ/item", "a=1&b=%20", body.len());
     params.push((b"HTTP_COOKIE".to_vec(), b"session=abc".to_vec()));
-    params.push((b"HTTP_ACCEPT_LANGUAGE".to_vec(), b"fr-CH, fr;q=0.9".to_vec()));
+    params.push((
+        b"HTTP_ACCEPT_LANGUAGE".to_vec(),
+        b"fr-CH, fr;q=0.9".to_vec(),
+    ));
     let r = gw.request(&RequestSpec::new(params, body)).unwrap();
     assert_eq!(r.status, 200, "{}", r.text());
     let env = json(&r.body);

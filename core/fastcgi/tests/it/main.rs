@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used)]
 //! Codec tests: both roles against each other, malformed input, property tests.
 
 use iiswsgi_fastcgi::app::{AppConfig, AppConnection, AppEvent, Request};
@@ -87,17 +88,28 @@ fn check_framing(wire: &[u8]) {
         h.copy_from_slice(&wire[pos..pos + 8]);
         let header = Header::parse(&h);
         assert_eq!(header.version, 1);
-        assert_eq!(header.record_len() % 8, 0, "record at {pos} is not 8-byte aligned");
+        assert_eq!(
+            header.record_len() % 8,
+            0,
+            "record at {pos} is not 8-byte aligned"
+        );
         pos += header.record_len();
     }
     assert_eq!(pos, wire.len());
 }
 
-fn request_wire(id: u16, keep: bool, params: &[(Vec<u8>, Vec<u8>)], split: Option<usize>, body: &[u8]) -> Vec<u8> {
+fn request_wire(
+    id: u16,
+    keep: bool,
+    params: &[(Vec<u8>, Vec<u8>)],
+    split: Option<usize>,
+    body: &[u8],
+) -> Vec<u8> {
     let mut s = ServerConnection::new();
     let mut w = Vec::new();
     s.begin_request(&mut w, id, Role::Responder, keep);
-    s.params(&mut w, id, params.iter().map(|(a, b)| (a, b)), split).unwrap();
+    s.params(&mut w, id, params.iter().map(|(a, b)| (a, b)), split)
+        .unwrap();
     s.stdin(&mut w, id, body);
     s.stdin_end(&mut w, id);
     w
@@ -122,10 +134,18 @@ fn request_and_response_round_trip() {
     assert_eq!(app.active_request(), Some(1));
 
     let mut out = Vec::new();
-    proto::write_stream(&mut out, RecordType::Stdout, 1, b"Status: 200 OK\r\n\r\nhello");
+    proto::write_stream(
+        &mut out,
+        RecordType::Stdout,
+        1,
+        b"Status: 200 OK\r\n\r\nhello",
+    );
     proto::write_stream(&mut out, RecordType::Stderr, 1, b"warn");
     proto::write_stream_end(&mut out, RecordType::Stdout, 1);
-    assert!(!app.end_request(&mut out, 1, 0), "KEEP_CONN set: keep the connection");
+    assert!(
+        !app.end_request(&mut out, 1, 0),
+        "KEEP_CONN set: keep the connection"
+    );
     assert_eq!(app.active_request(), None);
     let mut server = ServerConnection::new();
     server.begin_request(&mut Vec::new(), 1, Role::Responder, true);
@@ -154,7 +174,13 @@ fn keep_conn_clear_means_close() {
 fn three_requests_on_one_connection() {
     let mut app = AppConnection::new(AppConfig::single_request());
     for id in [1u16, 2, 3] {
-        let wire = request_wire(id, true, &[(b"A".to_vec(), id.to_string().into_bytes())], None, b"x");
+        let wire = request_wire(
+            id,
+            true,
+            &[(b"A".to_vec(), id.to_string().into_bytes())],
+            None,
+            b"x",
+        );
         let saw = drive_app(&mut app, &wire, &[7]).unwrap();
         assert_eq!(saw.requests[0].request_id, id);
         assert!(!app.end_request(&mut Vec::new(), id, 0));
@@ -165,8 +191,16 @@ fn three_requests_on_one_connection() {
 fn get_values_answered_in_the_codec() {
     let mut s = ServerConnection::new();
     let mut w = Vec::new();
-    s.get_values(&mut w, ["FCGI_MAX_CONNS", "FCGI_MAX_REQS", "FCGI_MPXS_CONNS", "NOT_A_VARIABLE"])
-        .unwrap();
+    s.get_values(
+        &mut w,
+        [
+            "FCGI_MAX_CONNS",
+            "FCGI_MAX_REQS",
+            "FCGI_MPXS_CONNS",
+            "NOT_A_VARIABLE",
+        ],
+    )
+    .unwrap();
     let mut app = AppConnection::new(AppConfig::single_request());
     assert_eq!(drive_app(&mut app, &w, &[3]).unwrap(), AppSaw::default());
     let reply = app.output().to_vec();
@@ -195,7 +229,10 @@ fn unknown_management_record_gets_unknown_type() {
     let mut app = AppConnection::new(AppConfig::single_request());
     drive_app(&mut app, &w, &[1]).unwrap();
     let reply = app.output().to_vec();
-    assert_eq!(drive_server(&mut ServerConnection::new(), &reply), vec!["unknown 42"]);
+    assert_eq!(
+        drive_server(&mut ServerConnection::new(), &reply),
+        vec!["unknown 42"]
+    );
 }
 
 #[test]
@@ -207,7 +244,10 @@ fn other_roles_get_unknown_role_and_their_records_are_skipped() {
     s.stdin(&mut w, 4, b"body");
     s.stdin_end(&mut w, 4);
     let mut app = AppConnection::new(AppConfig::single_request());
-    assert_eq!(drive_app(&mut app, &w, &[w.len()]).unwrap(), AppSaw::default());
+    assert_eq!(
+        drive_app(&mut app, &w, &[w.len()]).unwrap(),
+        AppSaw::default()
+    );
     let reply = app.output().to_vec();
     assert_eq!(drive_server(&mut s, &reply), vec!["end 4 0 UnknownRole"]);
     // The id is free again: a later STDIN for it is an error.
@@ -229,7 +269,10 @@ fn second_request_while_active_gets_cant_mpx_conn() {
     assert!(saw.requests.is_empty() && saw.body.is_empty());
     let mut s = ServerConnection::new();
     s.begin_request(&mut Vec::new(), 2, Role::Responder, true);
-    assert_eq!(drive_server(&mut s, app.output()), vec!["end 2 0 CantMpxConn"]);
+    assert_eq!(
+        drive_server(&mut s, app.output()),
+        vec!["end 2 0 CantMpxConn"]
+    );
 }
 
 #[test]
@@ -257,14 +300,21 @@ fn malformed_input_gives_typed_errors() {
     let mut app = AppConnection::new(AppConfig::single_request());
     let mut bad = request_wire(1, true, &[], None, b"");
     bad[0] = 2;
-    assert_eq!(drive_app(&mut app, &bad, &[8]), Err(Error::BadVersion { version: 2 }));
+    assert_eq!(
+        drive_app(&mut app, &bad, &[8]),
+        Err(Error::BadVersion { version: 2 })
+    );
 
     let mut app = AppConnection::new(AppConfig::single_request());
     let mut w = Vec::new();
     proto::write_record(&mut w, RecordType::BeginRequest, 1, &[0, 1, 1, 0, 0, 0, 0]);
     assert!(matches!(
         drive_app(&mut app, &w, &[w.len()]),
-        Err(Error::BadLength { expected: 8, len: 7, .. })
+        Err(Error::BadLength {
+            expected: 8,
+            len: 7,
+            ..
+        })
     ));
 
     let mut app = AppConnection::new(AppConfig::single_request());
@@ -291,7 +341,10 @@ fn malformed_input_gives_typed_errors() {
     proto::write_stream(&mut w, RecordType::Stdout, 1, b"nope");
     assert!(matches!(
         drive_app(&mut app, &w, &[w.len()]),
-        Err(Error::UnexpectedRecord { record_type: RecordType::Stdout, .. })
+        Err(Error::UnexpectedRecord {
+            record_type: RecordType::Stdout,
+            ..
+        })
     ));
 
     let mut app = AppConnection::new(AppConfig {
@@ -319,8 +372,8 @@ fn padding_is_read_and_max_content_accepted() {
         padding_length: 255,
     };
     w.extend_from_slice(&header.encode());
-    w.extend(std::iter::repeat(b'q').take(0xFFFF));
-    w.extend(std::iter::repeat(0xEE).take(255));
+    w.extend(std::iter::repeat_n(b'q', 0xFFFF));
+    w.extend(std::iter::repeat_n(0xEE, 255));
     proto::write_stream_end(&mut w, RecordType::Stdin, 1);
     let mut app = AppConnection::new(AppConfig::single_request());
     let saw = drive_app(&mut app, &w, &[1000]).unwrap();

@@ -32,7 +32,9 @@ impl std::str::FromStr for Bind {
             Ok(Bind::Unix(p.into()))
         } else if let Some(a) = s.strip_prefix("tcp:") {
             if !a.contains(':') {
-                return Err(format!("tcp: needs HOST:PORT, e.g. tcp:127.0.0.1:9000, got {a:?}"));
+                return Err(format!(
+                    "tcp: needs HOST:PORT, e.g. tcp:127.0.0.1:9000, got {a:?}"
+                ));
             }
             Ok(Bind::Tcp(a.into()))
         } else {
@@ -100,7 +102,9 @@ impl Listener {
                         std::fs::remove_file(path)?;
                     }
                 }
-                Ok(Listener::Unix(std::os::unix::net::UnixListener::bind(path)?))
+                Ok(Listener::Unix(std::os::unix::net::UnixListener::bind(
+                    path,
+                )?))
             }
             #[cfg(not(unix))]
             Bind::Unix(_) => Err(io::Error::new(

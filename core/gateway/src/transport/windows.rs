@@ -164,7 +164,13 @@ pub fn stdin_kind() -> io::Result<StdinKind> {
     }
     // SAFETY: `h` is a valid handle; null out pointers are allowed.
     let is_pipe = unsafe {
-        GetNamedPipeInfo(h, ptr::null_mut(), ptr::null_mut(), ptr::null_mut(), ptr::null_mut())
+        GetNamedPipeInfo(
+            h,
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+            ptr::null_mut(),
+        )
     } != 0;
     if is_pipe {
         let pipe = PipeStream::new(h)?;
@@ -193,7 +199,9 @@ fn init_winsock() -> io::Result<()> {
 
 /// Waits on IIS's `_FCGI_SHUTDOWN_EVENT_` handle (decimal handle value), if set,
 /// and calls `on_signal` when IIS signals it.
-pub fn watch_shutdown_event(on_signal: impl FnOnce() + Send + 'static) -> Option<std::thread::JoinHandle<()>> {
+pub fn watch_shutdown_event(
+    on_signal: impl FnOnce() + Send + 'static,
+) -> Option<std::thread::JoinHandle<()>> {
     let value = std::env::var("_FCGI_SHUTDOWN_EVENT_").ok()?;
     let raw: usize = value.trim().parse().ok()?;
     let handle = raw as HANDLE as usize;
