@@ -124,7 +124,9 @@ pub fn init(
         .with_writer(FileWriter)
         .with_filter(filter());
     let stderr_layer = mirror_stderr.then(|| {
+        use std::io::IsTerminal;
         tracing_subscriber::fmt::layer()
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .with_filter(filter())
     });

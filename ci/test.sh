@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every check and test: formatting, clippy, the Windows build, the Rust
+# tests (codec, bridge, gateway end to end, nginx) and the Python tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+ci/setup.sh
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+say "cargo check for Windows (x86_64-pc-windows-gnu)"
+cargo clippy --workspace --all-targets --target x86_64-pc-windows-gnu -- -D warnings
+say "cargo test"
+IISWSGI_PYTHON="$PWD/.venv/bin/python" cargo test --workspace
+say "pytest"
+.venv/bin/python -m pytest tests/python -q
