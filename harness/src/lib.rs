@@ -406,6 +406,17 @@ impl GatewayCommand {
         })
     }
 
+    /// Starts it with a listening socket at `sock` as STDIN, as FastCGI
+    /// spawners (and IIS's `protocol="Tcp"`) do.
+    pub fn spawn_listening(&self, sock: &Path) -> io::Result<Child> {
+        let listener = std::os::unix::net::UnixListener::bind(sock)?;
+        self.command()
+            .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+    }
+
     /// Starts it with `--bind unix:SOCK` and waits for the socket.
     pub fn spawn_bind(&self, sock: &Path) -> io::Result<Child> {
         let mut c = self.command();

@@ -76,6 +76,9 @@ const DEFAULT_MAX_CONNS: usize = 64;
 
 struct AppSlot {
     app: Option<Arc<Py<PyAny>>>,
+    /// An application named on the command line that was not importable at
+    /// start-up: retried from the application directory on the first request.
+    deferred: Option<String>,
     initialised: bool,
 }
 
@@ -157,7 +160,11 @@ impl Server {
             let need_app = slot.app.is_none();
             let handler = self.init_app_dir(dir.as_deref(), need_app)?;
             if need_app {
-                let spec = handler.ok_or(GatewayError::NoApp)?;
+                let spec = slot
+                    .deferred
+                    .take()
+                    .or(handler)
+                    .ok_or(GatewayError::NoApp)?;
                 let app = Python::attach(|py| iiswsgi_wsgi::load_app(py, &spec))?;
                 tracing::info!("loaded WSGI application {spec}");
                 slot.app = Some(Arc::new(app));
@@ -346,12 +353,22 @@ pub fn serve(
         .clone()
         .or_else(|| setting("WSGI_HANDLER"))
         .filter(|s| !s.is_empty());
+    let mut deferred = None;
     let loaded = match (app, &spec) {
         (Some(app), _) => Some(app),
         (None, Some(spec)) => match iiswsgi_wsgi::load_app(py, spec) {
             Ok(app) => {
                 tracing::info!("loaded WSGI application {spec}");
                 Some(app)
+            }
+            Err(e @ LoadError::ModuleNotFound { .. })
+                if mode != Mode::Bind && options.app_dir.is_none() =>
+            {
+                // IIS starts the process in a directory of its own: the module is
+                // found once APPL_PHYSICAL_PATH is known, at the first request.
+                tracing::info!("{e}; retrying from the application directory on the first request");
+                deferred = Some(spec.clone());
+                None
             }
             Err(e) => {
                 tracing::error!("{e}");
@@ -383,6 +400,7 @@ pub fn serve(
         model: Mutex::new(model),
         app: Mutex::new(AppSlot {
             app: loaded.map(Arc::new),
+            deferred,
             initialised: false,
         }),
         watcher: Mutex::new(None),

@@ -11,6 +11,8 @@ use pyo3::types::PyDict;
 pub enum LoadError {
     #[error("invalid WSGI application {spec:?}: {why}")]
     BadSpec { spec: String, why: String },
+    #[error("could not import module {module:?} for WSGI application {spec:?}: no module named {module:?} on sys.path")]
+    ModuleNotFound { spec: String, module: String },
     #[error("could not import module {module:?} for WSGI application {spec:?}: {error}")]
     Import {
         spec: String,
@@ -191,11 +193,9 @@ pub fn load_app(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, LoadError> {
             });
         }
         let steps = parse_steps(spec, path)?;
-        let m = try_import(py, spec, module)?.ok_or_else(|| LoadError::Import {
+        let m = try_import(py, spec, module)?.ok_or_else(|| LoadError::ModuleNotFound {
             spec: spec.into(),
             module: module.into(),
-            error: format!("No module named {module:?}"),
-            traceback: String::new(),
         })?;
         return callable(spec, resolve(spec, m, &steps)?);
     }
@@ -225,11 +225,9 @@ fn load_dotted(py: Python<'_>, spec: &str) -> Result<Py<PyAny>, LoadError> {
             return callable(spec, resolve(spec, m, &steps[split..])?);
         }
     }
-    Err(LoadError::Import {
+    Err(LoadError::ModuleNotFound {
         spec: spec.into(),
         module: steps[0].name.clone(),
-        error: format!("No module named {:?}", steps[0].name),
-        traceback: String::new(),
     })
 }
 

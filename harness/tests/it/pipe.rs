@@ -686,3 +686,82 @@ fn upload_of_1_gib_is_streamed_not_held() {
     );
     ok_exit(gw);
 }
+
+#[test]
+fn listening_socket_on_stdin_is_accepted_on() {
+    let dir = tmp();
+    let sock = dir.path().join("spawner.sock");
+    let mut child =
+        GatewayCommand::serve(&["conformance:validated_app"], &dir.path().join("l.log"))
+            .spawn_listening(&sock)
+            .unwrap();
+    // Two connections at once, each with two requests.
+    let mut a = iiswsgi_harness::Client::connect(&sock).unwrap();
+    let mut b = iiswsgi_harness::Client::connect(&sock).unwrap();
+    for i in 0..4 {
+        let c = if i % 2 == 0 { &mut a } else { &mut b };
+        let r = c
+            .request(&RequestSpec::new(
+                iis_params("GET", "", "/environ", "", 0),
+                vec![],
+            ))
+            .unwrap();
+        let env = json(&r.body);
+        assert_eq!(env["wsgi.multithread"].as_bool(), Some(true));
+        assert_eq!(env["wsgi.multiprocess"].as_bool(), Some(true));
+    }
+    let mut w = Vec::new();
+    a.codec().get_values(&mut w, ["FCGI_MAX_CONNS"]).unwrap();
+    a.send_raw(&w).unwrap();
+    assert_eq!(
+        a.read_events(1).unwrap(),
+        vec![
+            r#"GetValuesResult([([70, 67, 71, 73, 95, 77, 65, 88, 95, 67, 79, 78, 78, 83], [54, 52])])"#
+        ]
+    );
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let (status, _, err) =
+        iiswsgi_harness::wait_output(&mut child, Duration::from_secs(20)).unwrap();
+    assert!(status.success(), "{status}: {err}");
+}
+
+#[test]
+fn default_log_location_under_iis_user_home() {
+    let home = tmp();
+    let mut gw = GatewayCommand::serve(&["conformance:app"], &home.path().join("unused.log"))
+        .without_env("WSGI_LOG")
+        .env("IIS_USER_HOME", &home.path().display().to_string())
+        .env("IISEXPRESS_SITENAME", "MySite")
+        .env("WSGI_RESTART_FILE_REGEX", "")
+        .spawn_pipe()
+        .unwrap();
+    assert_eq!(gw.get("/hello", "").unwrap().status, 200);
+    gw.log = home.path().join("Logs/MySite/iiswsgi.log");
+    let log = ok_exit(gw);
+    assert!(log.contains("starting"), "{log}");
+}
+
+#[test]
+fn app_module_found_from_appl_physical_path() {
+    // IIS starts the process in a directory of its own: the module named on the
+    // command line is found once the first request gives APPL_PHYSICAL_PATH.
+    let dir = tmp();
+    let mut gw = GatewayCommand::serve(&["conformance:app"], &dir.path().join("d.log"))
+        .without_env("PYTHONPATH")
+        .env("WSGI_RESTART_FILE_REGEX", "")
+        .cwd(dir.path())
+        .spawn_pipe()
+        .unwrap();
+    let r = gw.get("/hello", "").unwrap();
+    assert_eq!((r.status, r.body.as_slice()), (200, &b"Hello, World!"[..]));
+    let log = ok_exit(gw);
+    assert!(
+        log.contains("retrying from the application directory"),
+        "{log}"
+    );
+}
