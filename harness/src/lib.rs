@@ -3,6 +3,8 @@
 //! socketpair as the process's STDIN) or a `--bind` socket, through the
 //! web-server side of the project's FastCGI codec.
 
+pub mod bench;
+
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,637 @@
+//! The benchmark: a closed-loop FastCGI load generator built on the codec's
+//! web-server side, and the peers it measures in one run.
+//!
+//! Every response is checked (status and exact body length); a cell with an
+//! error reports failure, not a rate.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use iiswsgi_fastcgi::proto::{self, RecordType, Role, HEADER_LEN, WRITE_CHUNK};
+use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
+
+use crate::{fixtures_apps, python, repo_root};
+
+pub const MIB: usize = 1024 * 1024;
+
+/// One kind of request.
+#[derive(Clone, Copy, Debug)]
+pub struct Workload {
+    pub name: &'static str,
+    pub method: &'static str,
+    pub path: &'static str,
+    pub body_len: usize,
+    pub expect_len: usize,
+    /// The WSGI callable in `bench_app` (or `flask_hello:app`).
+    pub module: &'static str,
+    pub callable: &'static str,
+}
+
+pub const HELLO: Workload = Workload {
+    name: "hello",
+    method: "GET",
+    path: "/hello",
+    body_len: 0,
+    expect_len: 13,
+    module: "bench_app",
+    callable: "hello",
+};
+pub const STREAM: Workload = Workload {
+    name: "1 MiB response",
+    method: "GET",
+    path: "/stream",
+    body_len: 0,
+    expect_len: MIB,
+    module: "bench_app",
+    callable: "stream",
+};
+pub const UPLOAD: Workload = Workload {
+    name: "1 MiB upload",
+    method: "POST",
+    path: "/echo",
+    body_len: MIB,
+    expect_len: MIB,
+    module: "bench_app",
+    callable: "echo",
+};
+pub const FLASK: Workload = Workload {
+    name: "Flask hello",
+    method: "GET",
+    path: "/",
+    body_len: 0,
+    expect_len: 13,
+    module: "flask_hello",
+    callable: "app",
+};
+
+pub const WORKLOADS: [Workload; 4] = [HELLO, STREAM, UPLOAD, FLASK];
+
+/// The parameters IIS sends (site-root application); `physical` replaces
+/// APPL_PHYSICAL_PATH (wfastcgi reads its web.config from there).
+pub fn params(w: &Workload, physical: Option<&Path>) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let mut p = crate::iis_params(w.method, "", w.path, "", w.body_len);
+    if let Some(dir) = physical {
+        for (k, v) in p.iter_mut() {
+            if k == b"APPL_PHYSICAL_PATH" {
+                *v = dir.display().to_string().into_bytes();
+            }
+        }
+    }
+    p
+}
+
+/// Pre-encoded requests for ids 1..=255, so the client spends its time on I/O.
+struct Requests {
+    heads: Vec<Vec<u8>>,
+    /// STDIN records for id 1; the id bytes are patched per request.
+    body: Vec<u8>,
+    body_headers: Vec<usize>,
+}
+
+impl Requests {
+    fn new(w: &Workload, physical: Option<&Path>) -> Requests {
+        let p = params(w, physical);
+        let mut codec = ServerConnection::new();
+        let heads = (1..=255u16)
+            .map(|id| {
+                let mut out = Vec::new();
+                codec.begin_request(&mut out, id, Role::Responder, true);
+                codec
+                    .params(&mut out, id, p.iter().map(|(a, b)| (a, b)), None)
+                    .expect("benchmark params encode");
+                if w.body_len == 0 {
+                    codec.stdin_end(&mut out, id);
+                }
+                out
+            })
+            .collect();
+        let mut body = Vec::new();
+        let mut body_headers = Vec::new();
+        if w.body_len > 0 {
+            let data = vec![b'u'; w.body_len];
+            for chunk in data.chunks(WRITE_CHUNK) {
+                body_headers.push(body.len());
+                proto::write_record(&mut body, RecordType::Stdin, 1, chunk);
+            }
+            body_headers.push(body.len());
+            proto::write_stream_end(&mut body, RecordType::Stdin, 1);
+        }
+        Requests {
+            heads,
+            body,
+            body_headers,
+        }
+    }
+
+    fn send(&mut self, s: &mut impl Write, id: u16) -> io::Result<()> {
+        s.write_all(&self.heads[usize::from(id) - 1])?;
+        if !self.body.is_empty() {
+            let b = id.to_be_bytes();
+            for &h in &self.body_headers {
+                self.body[h + 2] = b[0];
+                self.body[h + 3] = b[1];
+            }
+            s.write_all(&self.body)?;
+        }
+        Ok(())
+    }
+}
+
+/// What one client connection measured.
+#[derive(Default, Debug)]
+pub struct ConnStats {
+    pub count: u64,
+    pub errors: u64,
+    pub first_error: Option<String>,
+    pub latencies_us: Vec<u32>,
+}
+
+/// Reads one response; returns (status, body length).
+fn read_response(s: &mut impl Read, codec: &mut ServerConnection, id: u16) -> io::Result<(u16, usize)> {
+    let mut head: Vec<u8> = Vec::new();
+    let mut head_done = false;
+    let mut status = 0u16;
+    let mut body = 0usize;
+    loop {
+        while let Some(ev) = codec
+            .poll()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+        {
+            match ev {
+                ServerEvent::Stdout { request_id, data } if request_id == id => {
+                    if head_done {
+                        body += data.len();
+                    } else {
+                        head.extend_from_slice(data);
+                        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                            head_done = true;
+                            body += head.len() - end - 4;
+                            status = parse_status(&head[..end]);
+                        }
+                    }
+                }
+                ServerEvent::Stderr { .. } => {}
+                ServerEvent::EndRequest { request_id, .. } if request_id == id => {
+                    return Ok((status, body));
+                }
+                other => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unexpected {other:?}"),
+                    ))
+                }
+            }
+        }
+        let slot = codec.read_buf().spare(256 * 1024);
+        let n = s.read(slot)?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed before END_REQUEST",
+            ));
+        }
+        codec.read_buf().advance(n);
+    }
+}
+
+fn parse_status(head: &[u8]) -> u16 {
+    let text = String::from_utf8_lossy(head);
+    for line in text.split("\r\n") {
+        if let Some((k, v)) = line.split_once(':') {
+            if k.eq_ignore_ascii_case("status") {
+                return v.trim().get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            }
+        }
+    }
+    200
+}
+
+/// Runs the closed loop on one connection until `end`, recording latencies
+/// after `warm`.
+pub fn drive(s: &mut UnixStream, w: &Workload, physical: Option<&Path>, warm: Instant, end: Instant) -> ConnStats {
+    let mut reqs = Requests::new(w, physical);
+    let mut codec = ServerConnection::new();
+    let mut stats = ConnStats::default();
+    let mut id: u16 = 1;
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        codec.begin_request(&mut Vec::new(), id, Role::Responder, true);
+        let result = reqs
+            .send(s, id)
+            .and_then(|()| read_response(s, &mut codec, id));
+        match result {
+            Ok((200, len)) if len == w.expect_len => {
+                if now >= warm {
+                    stats.count += 1;
+                    let us = now.elapsed().as_micros().min(u128::from(u32::MAX)) as u32;
+                    stats.latencies_us.push(us);
+                }
+            }
+            Ok((status, len)) => {
+                stats.errors += 1;
+                stats.first_error.get_or_insert(format!(
+                    "status {status}, {len} body bytes (expected 200, {})",
+                    w.expect_len
+                ));
+                break;
+            }
+            Err(e) => {
+                stats.errors += 1;
+                stats.first_error.get_or_insert(e.to_string());
+                break;
+            }
+        }
+        id = if id == 255 { 1 } else { id + 1 };
+    }
+    stats
+}
+
+/// A gateway under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Peer {
+    /// A Rust responder without Python over the same transport: the ceiling.
+    Ceiling,
+    /// wfastcgi 3.0.0 (PyPI) in IIS's model.
+    Wfastcgi,
+    /// flup 1.0.3's threaded server on a unix socket.
+    Flup,
+    /// iiswsgi in IIS's model (STDIN pipe per process).
+    IiswsgiPipe,
+    /// iiswsgi with `--bind unix:`.
+    IiswsgiBind,
+}
+
+impl Peer {
+    pub fn label(self) -> &'static str {
+        match self {
+            Peer::Ceiling => "ceiling (Rust, no Python)",
+            Peer::Wfastcgi => "wfastcgi 3.0.0",
+            Peer::Flup => "flup 1.0.3 (threaded)",
+            Peer::IiswsgiPipe => "iiswsgi (IIS pipe)",
+            Peer::IiswsgiBind => "iiswsgi (--bind)",
+        }
+    }
+
+    /// Whether each connection gets its own process (IIS's model).
+    pub fn per_process(self) -> bool {
+        matches!(self, Peer::Ceiling | Peer::Wfastcgi | Peer::IiswsgiPipe)
+    }
+}
+
+/// Paths and settings shared by the peers.
+pub struct Env {
+    pub work: PathBuf,
+    pub bench_exe: PathBuf,
+}
+
+impl Env {
+    fn pythonpath(&self, with_stub: bool) -> String {
+        let mut parts = vec![fixtures_apps().display().to_string()];
+        if with_stub {
+            parts.insert(0, repo_root().join("harness/peers").display().to_string());
+        }
+        parts.join(":")
+    }
+
+    /// The web.config wfastcgi reads from APPL_PHYSICAL_PATH (the fixtures folder
+    /// is shared, so each workload gets its own folder).
+    fn wfastcgi_site(&self, w: &Workload) -> io::Result<PathBuf> {
+        let dir = self.work.join(format!("wfastcgi-{}", w.callable));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join("Web.config"),
+            format!(
+                r#"<?xml version="1.0"?>
+<configuration><appSettings>
+  <add key="WSGI_HANDLER" value="{}.{}" />
+  <add key="WSGI_RESTART_FILE_REGEX" value="" />
+</appSettings></configuration>"#,
+                w.module, w.callable
+            ),
+        )?;
+        Ok(dir)
+    }
+
+    /// Starts one process of `peer` on `stdin` (a socketpair end), or listening on `sock`.
+    pub fn spawn(&self, peer: Peer, w: &Workload, stdin: Option<UnixStream>, sock: Option<&Path>) -> io::Result<Child> {
+        let log = self.work.join("gateway.log");
+        let app = format!("{}:{}", w.module, w.callable);
+        let mut cmd = match peer {
+            Peer::Ceiling => {
+                let mut c = Command::new(&self.bench_exe);
+                c.args(["responder", w.callable]);
+                c
+            }
+            Peer::Wfastcgi => {
+                let mut c = Command::new(python());
+                c.arg("-m").arg("wfastcgi").env("PYTHONPATH", self.pythonpath(true));
+                c
+            }
+            Peer::Flup => {
+                let mut c = Command::new(python());
+                c.arg(repo_root().join("harness/peers/flup_server.py"))
+                    .arg(sock.unwrap_or(Path::new("")))
+                    .arg(&app)
+                    .env("PYTHONPATH", self.pythonpath(false));
+                c
+            }
+            Peer::IiswsgiPipe | Peer::IiswsgiBind => {
+                let mut c = Command::new(python());
+                c.args(["-m", "iiswsgi", "serve", &app, "--log"])
+                    .arg(&log)
+                    .env("PYTHONPATH", self.pythonpath(false))
+                    .env("WSGI_RESTART_FILE_REGEX", "");
+                if let Some(sock) = sock {
+                    c.arg("--bind").arg(format!("unix:{}", sock.display()));
+                }
+                c
+            }
+        };
+        if peer == Peer::Wfastcgi {
+            let site = self.wfastcgi_site(w)?;
+            cmd.current_dir(&site);
+        } else {
+            cmd.current_dir(&self.work);
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        match stdin {
+            Some(s) => cmd.stdin(Stdio::from(std::os::fd::OwnedFd::from(s))),
+            None => cmd.stdin(Stdio::null()),
+        };
+        cmd.spawn()
+    }
+
+    /// APPL_PHYSICAL_PATH for wfastcgi's requests.
+    pub fn physical_path(&self, peer: Peer, w: &Workload) -> Option<PathBuf> {
+        (peer == Peer::Wfastcgi).then(|| self.work.join(format!("wfastcgi-{}", w.callable)))
+    }
+}
+
+/// Peak resident set size of a process in KiB (Linux /proc).
+pub fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn wait_for_socket(path: &Path, child: &mut Child) -> io::Result<()> {
+    let start = Instant::now();
+    while UnixStream::connect(path).is_err() {
+        if let Some(st) = child.try_wait()? {
+            return Err(io::Error::other(format!("server exited early: {st}")));
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            return Err(io::Error::other("server did not listen"));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(())
+}
+
+/// The result of one cell.
+#[derive(Debug, Default, Clone)]
+pub struct Cell {
+    pub rate: f64,
+    pub p50_us: u32,
+    pub p99_us: u32,
+    pub rss_kib: u64,
+    pub error: Option<String>,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+/// Measures `peer` on `w` with `conns` concurrent connections.
+pub fn run_cell(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Duration, duration: Duration) -> Cell {
+    match run_cell_inner(env, peer, w, conns, warmup, duration) {
+        Ok(c) => c,
+        Err(e) => Cell {
+            error: Some(e.to_string()),
+            ..Cell::default()
+        },
+    }
+}
+
+fn run_cell_inner(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Duration, duration: Duration) -> io::Result<Cell> {
+    let mut children = Vec::new();
+    let mut client_socks = Vec::new();
+    if peer.per_process() {
+        for _ in 0..conns {
+            let (ours, theirs) = UnixStream::pair()?;
+            children.push(env.spawn(peer, w, Some(theirs), None)?);
+            client_socks.push(ours);
+        }
+    } else {
+        let sock = env.work.join(format!("{}-{}.sock", peer.label().split(' ').next().unwrap_or("p"), w.callable));
+        let _ = std::fs::remove_file(&sock);
+        let mut child = env.spawn(peer, w, None, Some(&sock))?;
+        wait_for_socket(&sock, &mut child)?;
+        children.push(child);
+        for _ in 0..conns {
+            client_socks.push(UnixStream::connect(&sock)?);
+        }
+    }
+    let physical = env.physical_path(peer, w);
+    let wl = *w;
+    let start = Instant::now();
+    let warm = start + warmup;
+    let end = warm + duration;
+    let handles: Vec<_> = client_socks
+        .into_iter()
+        .map(|s| {
+            let physical = physical.clone();
+            std::thread::spawn(move || {
+                let mut s = s;
+                let stats = drive(&mut s, &wl, physical.as_deref(), warm, end);
+                // The connection stays open until the peak RSS has been read.
+                (stats, s)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut count = 0;
+    let mut error = None;
+    let mut open = Vec::new();
+    for h in handles {
+        let (st, sock) = h.join().map_err(|_| io::Error::other("client thread panicked"))?;
+        open.push(sock);
+        count += st.count;
+        if st.errors > 0 && error.is_none() {
+            error = st.first_error.clone().or(Some("error".into()));
+        }
+        all.extend(st.latencies_us);
+    }
+    let rss = children.iter().map(|c| peak_rss_kib(c.id())).max().unwrap_or(0);
+    drop(open);
+    for mut c in children {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    all.sort_unstable();
+    Ok(Cell {
+        rate: count as f64 / duration.as_secs_f64(),
+        p50_us: percentile(&all, 0.50),
+        p99_us: percentile(&all, 0.99),
+        rss_kib: rss,
+        error,
+    })
+}
+
+/// Cold start: process spawn to the first complete hello response, in IIS's model.
+pub fn cold_start(env: &Env, peer: Peer, samples: usize) -> io::Result<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..samples {
+        let (mut ours, theirs) = UnixStream::pair()?;
+        let t0 = Instant::now();
+        let mut child = env.spawn(peer, &HELLO, Some(theirs), None)?;
+        let physical = env.physical_path(peer, &HELLO);
+        let mut reqs = Requests::new(&HELLO, physical.as_deref());
+        let mut codec = ServerConnection::new();
+        codec.begin_request(&mut Vec::new(), 1, Role::Responder, true);
+        reqs.send(&mut ours, 1)?;
+        let (status, len) = read_response(&mut ours, &mut codec, 1)?;
+        let dt = t0.elapsed();
+        let _ = child.kill();
+        let _ = child.wait();
+        if status != 200 || len != 13 {
+            return Err(io::Error::other(format!("cold start: status {status}, {len} bytes")));
+        }
+        times.push(dt);
+    }
+    times.sort();
+    Ok(times[times.len() / 2])
+}
+
+/// Peak RSS of an iiswsgi pipe-model process receiving `size` bytes of upload.
+pub fn upload_rss(env: &Env, size: usize) -> io::Result<(u64, Duration)> {
+    let w = Workload {
+        name: "upload",
+        method: "POST",
+        path: "/upload",
+        body_len: size,
+        expect_len: size.to_string().len(),
+        module: "bench_app",
+        callable: "upload_size",
+    };
+    let (mut ours, theirs) = UnixStream::pair()?;
+    let mut child = env.spawn(Peer::IiswsgiPipe, &w, Some(theirs), None)?;
+    let mut codec = ServerConnection::new();
+    let mut head = Vec::new();
+    codec.begin_request(&mut head, 1, Role::Responder, true);
+    let p = params(&w, None);
+    codec
+        .params(&mut head, 1, p.iter().map(|(a, b)| (a, b)), None)
+        .map_err(io::Error::other)?;
+    let t0 = Instant::now();
+    let mut writer = ours.try_clone()?;
+    let send = std::thread::spawn(move || -> io::Result<()> {
+        writer.write_all(&head)?;
+        let block = vec![b'u'; WRITE_CHUNK];
+        let mut records = Vec::with_capacity(WRITE_CHUNK + HEADER_LEN);
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(block.len());
+            records.clear();
+            proto::write_record(&mut records, RecordType::Stdin, 1, &block[..n]);
+            writer.write_all(&records)?;
+            left -= n;
+        }
+        records.clear();
+        proto::write_stream_end(&mut records, RecordType::Stdin, 1);
+        writer.write_all(&records)
+    });
+    let (status, len) = read_response(&mut ours, &mut codec, 1)?;
+    let dt = t0.elapsed();
+    send.join().map_err(|_| io::Error::other("sender panicked"))??;
+    let rss = peak_rss_kib(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+    if status != 200 || len != w.expect_len {
+        return Err(io::Error::other(format!("upload: status {status}, {len} bytes")));
+    }
+    Ok((rss, dt))
+}
+
+/// The no-Python responder (`iiswsgi-bench responder WORKLOAD` on STDIN): the
+/// same responses as `bench_app`, through the same codec and transport.
+pub fn responder(callable: &str, stream: UnixStream) -> io::Result<()> {
+    use iiswsgi_fastcgi::app::{AppConfig, AppConnection, AppEvent};
+    let mut s = stream;
+    let mut conn = AppConnection::new(AppConfig::single_request());
+    let mut out = Vec::with_capacity(2 * MIB);
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut body: Vec<u8> = Vec::new();
+    loop {
+        let mut respond = None;
+        while let Some(ev) = conn.poll().map_err(io::Error::other)? {
+            match ev {
+                AppEvent::Request(_) => body.clear(),
+                AppEvent::Stdin { data, .. } => body.extend_from_slice(data),
+                AppEvent::StdinEnd { request_id } => {
+                    respond = Some(request_id);
+                    break;
+                }
+                AppEvent::Abort { .. } => {}
+            }
+        }
+        if let Some(id) = respond.take() {
+            out.clear();
+            match callable {
+                "hello" => {
+                    let mut msg = b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n".to_vec();
+                    msg.extend_from_slice(b"Hello, World!");
+                    proto::write_stream(&mut out, RecordType::Stdout, id, &msg);
+                }
+                "stream" => {
+                    let head = format!("Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {MIB}\r\n\r\n");
+                    let mut first = head.into_bytes();
+                    first.extend_from_slice(&chunk);
+                    proto::write_stream(&mut out, RecordType::Stdout, id, &first);
+                    s.write_all(&out)?;
+                    for _ in 1..MIB / chunk.len() {
+                        out.clear();
+                        proto::write_stream(&mut out, RecordType::Stdout, id, &chunk);
+                        s.write_all(&out)?;
+                    }
+                    out.clear();
+                }
+                _ => {
+                    let head = format!(
+                        "Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    proto::write_stream(&mut out, RecordType::Stdout, id, head.as_bytes());
+                    proto::write_stream(&mut out, RecordType::Stdout, id, &body);
+                }
+            }
+            proto::write_stream_end(&mut out, RecordType::Stdout, id);
+            conn.end_request(&mut out, id, 0);
+            s.write_all(&out)?;
+            continue;
+        }
+        if !conn.output().is_empty() {
+            s.write_all(conn.output())?;
+            conn.clear_output();
+        }
+        let slot = conn.read_buf().spare(256 * 1024);
+        let n = s.read(slot)?;
+        if n == 0 {
+            return Ok(());
+        }
+        conn.read_buf().advance(n);
+    }
+}
