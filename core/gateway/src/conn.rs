@@ -152,6 +152,9 @@ impl RequestChannel for Channel {
             req.spill.drain(..n);
             return Ok(n);
         }
+        // `max` is a hint: a whole STDIN record is handed over when it is at most
+        // one record more, which saves copying the rest aside.
+        let max = max.max(proto::MAX_CONTENT_LEN);
         if req.aborted {
             return Err(gone());
         }

@@ -6,6 +6,7 @@ pub mod config;
 pub mod conn;
 pub mod lifecycle;
 pub mod logging;
+pub mod memory;
 pub mod transport;
 pub mod watch;
 
@@ -87,7 +88,7 @@ pub struct Server {
     pub lifecycle: Lifecycle,
     mode: Mode,
     options: ServeOptions,
-    model: Mutex<ServerModel>,
+    model: Mutex<Arc<ServerModel>>,
     app: Mutex<AppSlot>,
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     fatal: OnceLock<String>,
@@ -140,7 +141,7 @@ impl Server {
                 return Some(io::Error::other(text));
             }
         };
-        let model = self.model.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let model = Arc::clone(&self.model.lock().unwrap_or_else(|e| e.into_inner()));
         Python::attach(|py| {
             iiswsgi_wsgi::serve_request(py, app.bind(py), params, &model, channel);
         });
@@ -230,10 +231,10 @@ impl Server {
         }
         if self.options.script_name.is_none() && setting("SCRIPT_NAME").is_none() {
             if let Some(sn) = get("SCRIPT_NAME") {
-                self.model
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .script_name = Some(sn);
+                let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+                let mut updated = ServerModel::clone(&model);
+                updated.script_name = Some(sn);
+                *model = Arc::new(updated);
             }
         }
         if let Some(dir) = dir.filter(|_| self.mode == Mode::Pipe || self.options.app_dir.is_some())
@@ -318,6 +319,9 @@ pub fn serve(
         std::process::id(),
         log.display()
     );
+    if memory::tune() {
+        tracing::debug!("malloc tuned: trim threshold 32 MiB, mmap threshold 8 MiB");
+    }
     if mode == Mode::Pipe {
         // IIS gives the process invalid stdout/stderr handles: route prints to the log.
         let sys = py.import("sys")?;
@@ -397,7 +401,7 @@ pub fn serve(
         lifecycle: Lifecycle::default(),
         mode,
         options,
-        model: Mutex::new(model),
+        model: Mutex::new(Arc::new(model)),
         app: Mutex::new(AppSlot {
             app: loaded.map(Arc::new),
             deferred,
@@ -508,7 +512,10 @@ fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), Gatewa
         let spawned = std::thread::Builder::new()
             .name("iiswsgi-conn".into())
             .spawn(move || {
-                match conn::serve_connection(server, stream, config) {
+                // Give the thread a Python thread state for its whole life, detached
+                // while it waits: attaching per request is then cheap.
+                let ended = Python::attach(|py| py.detach(|| conn::serve_connection(server, stream, config)));
+                match ended {
                     Ok(end) => tracing::debug!("connection ended: {end:?}"),
                     Err(e) => tracing::warn!("connection failed: {e}"),
                 }

@@ -1,7 +1,11 @@
 //! The WSGI environ: CGI variables from the request's parameters (bytes, decoded
 //! as latin-1 as PEP 3333 requires), the IIS fix-ups, and the `wsgi.*` keys.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 /// How the server runs, for `wsgi.multithread` and `wsgi.multiprocess`.
@@ -108,6 +112,35 @@ pub fn iis_paths(
     }
 }
 
+/// Environ keys are the same few dozen names on every request: their `str`
+/// objects (with cached hashes) are made once per process.
+struct KeyCache {
+    map: HashMap<Box<[u8]>, Py<PyString>>,
+}
+
+/// Bounds the cache against a client inventing header names.
+const MAX_CACHED_KEYS: usize = 512;
+const MAX_CACHED_KEY_LEN: usize = 64;
+
+static KEYS: Mutex<Option<KeyCache>> = Mutex::new(None);
+
+impl KeyCache {
+    fn key<'py>(&mut self, py: Python<'py>, k: &[u8]) -> Bound<'py, PyString> {
+        if let Some(s) = self.map.get(k) {
+            return s.bind(py).clone();
+        }
+        if k.len() > MAX_CACHED_KEY_LEN || self.map.len() >= MAX_CACHED_KEYS {
+            return latin1(py, k);
+        }
+        let s = match std::str::from_utf8(k) {
+            Ok(text) if k.is_ascii() => PyString::intern(py, text),
+            _ => latin1(py, k),
+        };
+        self.map.insert(k.into(), s.clone().unbind());
+        s
+    }
+}
+
 fn find<'a>(params: &'a [(Vec<u8>, Vec<u8>)], key: &[u8]) -> Option<&'a [u8]> {
     params
         .iter()
@@ -123,12 +156,18 @@ pub fn cgi_environ<'py>(
     model: &ServerModel,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
-    for (k, v) in params {
-        // Some web servers send the body headers both ways; WSGI wants only the CGI names.
-        if k == b"HTTP_CONTENT_TYPE" || k == b"HTTP_CONTENT_LENGTH" {
-            continue;
+    {
+        let mut guard = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        let cache = guard.get_or_insert_with(|| KeyCache {
+            map: HashMap::new(),
+        });
+        for (k, v) in params {
+            // Some web servers send the body headers both ways; WSGI wants only the CGI names.
+            if k == b"HTTP_CONTENT_TYPE" || k == b"HTTP_CONTENT_LENGTH" {
+                continue;
+            }
+            env.set_item(cache.key(py, k), latin1(py, v))?;
         }
-        env.set_item(latin1(py, k), latin1(py, v))?;
     }
     for (http, cgi) in [
         (&b"HTTP_CONTENT_TYPE"[..], "CONTENT_TYPE"),
@@ -167,20 +206,24 @@ pub fn add_wsgi_keys(
     file_wrapper: Bound<'_, PyAny>,
     model: &ServerModel,
 ) -> PyResult<()> {
+    use pyo3::intern;
+    static VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
     let py = env.py();
-    let https = match env.get_item("HTTPS")? {
+    let https = match env.get_item(intern!(py, "HTTPS"))? {
         Some(v) => v.extract::<String>()?.eq_ignore_ascii_case("on"),
         None => false,
     };
-    env.set_item("wsgi.version", PyTuple::new(py, [1, 0])?)?;
-    env.set_item("wsgi.url_scheme", if https { "https" } else { "http" })?;
-    env.set_item("wsgi.input", input)?;
-    env.set_item("wsgi.errors", errors)?;
-    env.set_item("wsgi.multithread", PyBool::new(py, model.multithread))?;
-    env.set_item("wsgi.multiprocess", PyBool::new(py, model.multiprocess))?;
-    env.set_item("wsgi.run_once", false)?;
-    env.set_item("wsgi.input_terminated", true)?;
-    env.set_item("wsgi.file_wrapper", file_wrapper)?;
+    let version = VERSION.get_or_try_init(py, || PyTuple::new(py, [1, 0]).map(Bound::unbind))?;
+    env.set_item(intern!(py, "wsgi.version"), version.bind(py))?;
+    let scheme = if https { intern!(py, "https") } else { intern!(py, "http") };
+    env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
+    env.set_item(intern!(py, "wsgi.input"), input)?;
+    env.set_item(intern!(py, "wsgi.errors"), errors)?;
+    env.set_item(intern!(py, "wsgi.multithread"), PyBool::new(py, model.multithread))?;
+    env.set_item(intern!(py, "wsgi.multiprocess"), PyBool::new(py, model.multiprocess))?;
+    env.set_item(intern!(py, "wsgi.run_once"), PyBool::new(py, false))?;
+    env.set_item(intern!(py, "wsgi.input_terminated"), PyBool::new(py, true))?;
+    env.set_item(intern!(py, "wsgi.file_wrapper"), file_wrapper)?;
     Ok(())
 }
 

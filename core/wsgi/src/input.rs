@@ -23,9 +23,13 @@ impl State {
         self.buf.len() - self.pos
     }
 
-    /// Drops consumed bytes so the buffer does not grow with the body.
+    /// Drops consumed bytes so the buffer does not grow with the body; moves
+    /// the unread rest only when it is the smaller part.
     fn compact(&mut self) {
-        if self.pos > 0 {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > self.buf.len() / 2 {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }

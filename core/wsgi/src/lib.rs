@@ -21,8 +21,9 @@ pub use load::{load_app, LoadError};
 
 /// The transport's side of one request.
 pub trait RequestChannel: Send + Sync {
-    /// Appends at most `max` more body bytes to `buf` and returns how many; 0 at
-    /// the end of the body. Blocks until data arrives.
+    /// Appends more body bytes to `buf` and returns how many; 0 at the end of
+    /// the body. `max` is a hint (a transport may hand over the rest of what it
+    /// holds, up to one FastCGI record more). Blocks until data arrives.
     fn read_body(&self, buf: &mut Vec<u8>, max: usize) -> std::io::Result<usize>;
     /// Sends the CGI head (non-empty only on the first call) and a body chunk.
     /// With `flush` false the transport may hold the bytes until the response
@@ -45,6 +46,9 @@ pub enum Outcome {
 }
 
 const ERROR_BODY: &[u8] = b"Internal Server Error\n";
+
+/// Bytes of a list response gathered before a write.
+const LIST_BATCH: usize = 1 << 20;
 
 /// The response head of the gateway's own 500.
 pub fn error_head() -> Vec<u8> {
@@ -73,10 +77,12 @@ pub fn serve_request(
     let result = (|| -> PyResult<Bound<'_, PyAny>> {
         let env = environ::cgi_environ(py, params, model)?;
         let input = Bound::new(py, input::Input::new(channel.clone()))?;
-        let errors = Bound::new(
-            py,
-            errors::LogStream::new("wsgi.errors", errors::Level::Warn),
-        )?;
+        // One wsgi.errors stream per process: it only forwards lines to the log.
+        static ERRORS: pyo3::sync::PyOnceLock<Py<errors::LogStream>> = pyo3::sync::PyOnceLock::new();
+        let errors = ERRORS
+            .get_or_try_init(py, || Py::new(py, errors::LogStream::new("wsgi.errors", errors::Level::Warn)))?
+            .bind(py)
+            .clone();
         let file_wrapper = py.get_type::<response::FileWrapper>();
         environ::add_wsgi_keys(
             &env,
@@ -202,12 +208,29 @@ fn iterate(
         let b = chunk_bytes(&item)?;
         return response::send_chunk(py, state, channel, b.as_bytes(), false);
     }
+    // A list or tuple is all in memory already: its blocks are batched into
+    // writes of about LIST_BATCH bytes. A generator's blocks go out as produced.
+    let in_memory = iterable.is_instance_of::<PyList>() || iterable.is_instance_of::<PyTuple>();
+    let mut batched = 0usize;
     for item in iterable.try_iter()? {
         let item = item?;
         let b = chunk_bytes(&item)?;
-        if !b.as_bytes().is_empty() {
-            response::send_chunk(py, state, channel, b.as_bytes(), true)?;
+        let data = b.as_bytes();
+        if data.is_empty() {
+            continue;
         }
+        let flush = if in_memory {
+            batched += data.len();
+            if batched >= LIST_BATCH {
+                batched = 0;
+                true
+            } else {
+                false
+            }
+        } else {
+            true
+        };
+        response::send_chunk(py, state, channel, data, flush)?;
     }
     let head_sent = response::lock(state).head_sent;
     if !head_sent {

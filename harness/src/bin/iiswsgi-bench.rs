@@ -28,6 +28,10 @@ struct Options {
     warmup: Duration,
     conns: usize,
     write_docs: bool,
+    /// Only workloads whose name starts with this.
+    only: Option<String>,
+    /// Only gateways whose label starts with this.
+    peer: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -37,6 +41,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
         warmup: Duration::from_secs(1),
         conns: 2,
         write_docs: false,
+        only: None,
+        peer: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -51,6 +57,8 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--warmup" => o.warmup = Duration::from_secs_f64(num("--warmup")?),
             "--conns" => o.conns = num("--conns")? as usize,
             "--write-docs" => o.write_docs = true,
+            "--only" => o.only = it.next().cloned(),
+            "--peer" => o.peer = it.next().cloned(),
             "-h" | "--help" => {
                 return Err("usage: iiswsgi-bench [--smoke] [--duration SECS] [--warmup SECS] [--conns N] [--write-docs]".into())
             }
@@ -140,9 +148,10 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         table,
         "| workload | gateway | req/s | p50 | p99 | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|"
     );
-    for w in WORKLOADS {
+    let wanted = |name: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| name.starts_with(f));
+    for w in WORKLOADS.into_iter().filter(|w| wanted(w.name, &o.only)) {
         let mut cells: Vec<(Peer, Cell)> = Vec::new();
-        for peer in PEERS {
+        for peer in PEERS.into_iter().filter(|p| wanted(p.label(), &o.peer)) {
             // Flask has no Rust equivalent: its ceiling is the hello responder.
             let wl: Workload = if peer == Peer::Ceiling && w.module != "bench_app" {
                 Workload { callable: "hello", ..w }
@@ -177,6 +186,9 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         }
     }
 
+    if o.only.is_some() || o.peer.is_some() {
+        return Ok((table, failed));
+    }
     let samples = if o.smoke { 1 } else { 7 };
     let _ = writeln!(table, "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|");
     for peer in [Peer::Ceiling, Peer::Wfastcgi, Peer::IiswsgiPipe] {
