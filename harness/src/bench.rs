@@ -150,7 +150,11 @@ pub struct ConnStats {
 }
 
 /// Reads one response; returns (status, body length).
-fn read_response(s: &mut impl Read, codec: &mut ServerConnection, id: u16) -> io::Result<(u16, usize)> {
+fn read_response(
+    s: &mut impl Read,
+    codec: &mut ServerConnection,
+    id: u16,
+) -> io::Result<(u16, usize)> {
     let mut head: Vec<u8> = Vec::new();
     let mut head_done = false;
     let mut status = 0u16;
@@ -211,7 +215,13 @@ fn parse_status(head: &[u8]) -> u16 {
 
 /// Runs the closed loop on one connection until `end`, recording latencies
 /// after `warm`.
-pub fn drive(s: &mut UnixStream, w: &Workload, physical: Option<&Path>, warm: Instant, end: Instant) -> ConnStats {
+pub fn drive(
+    s: &mut UnixStream,
+    w: &Workload,
+    physical: Option<&Path>,
+    warm: Instant,
+    end: Instant,
+) -> ConnStats {
     let mut reqs = Requests::new(w, physical);
     let mut codec = ServerConnection::new();
     let mut stats = ConnStats::default();
@@ -319,7 +329,13 @@ impl Env {
     }
 
     /// Starts one process of `peer` on `stdin` (a socketpair end), or listening on `sock`.
-    pub fn spawn(&self, peer: Peer, w: &Workload, stdin: Option<UnixStream>, sock: Option<&Path>) -> io::Result<Child> {
+    pub fn spawn(
+        &self,
+        peer: Peer,
+        w: &Workload,
+        stdin: Option<UnixStream>,
+        sock: Option<&Path>,
+    ) -> io::Result<Child> {
         let log = self.work.join("gateway.log");
         let app = format!("{}:{}", w.module, w.callable);
         let mut cmd = match peer {
@@ -330,7 +346,9 @@ impl Env {
             }
             Peer::Wfastcgi => {
                 let mut c = Command::new(python());
-                c.arg("-m").arg("wfastcgi").env("PYTHONPATH", self.pythonpath(true));
+                c.arg("-m")
+                    .arg("wfastcgi")
+                    .env("PYTHONPATH", self.pythonpath(true));
                 c
             }
             Peer::Flup => {
@@ -416,7 +434,14 @@ fn percentile(sorted: &[u32], p: f64) -> u32 {
 }
 
 /// Measures `peer` on `w` with `conns` concurrent connections.
-pub fn run_cell(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Duration, duration: Duration) -> Cell {
+pub fn run_cell(
+    env: &Env,
+    peer: Peer,
+    w: &Workload,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> Cell {
     match run_cell_inner(env, peer, w, conns, warmup, duration) {
         Ok(c) => c,
         Err(e) => Cell {
@@ -426,7 +451,14 @@ pub fn run_cell(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Durat
     }
 }
 
-fn run_cell_inner(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Duration, duration: Duration) -> io::Result<Cell> {
+fn run_cell_inner(
+    env: &Env,
+    peer: Peer,
+    w: &Workload,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> io::Result<Cell> {
     let mut children = Vec::new();
     let mut client_socks = Vec::new();
     if peer.per_process() {
@@ -436,7 +468,11 @@ fn run_cell_inner(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Dur
             client_socks.push(ours);
         }
     } else {
-        let sock = env.work.join(format!("{}-{}.sock", peer.label().split(' ').next().unwrap_or("p"), w.callable));
+        let sock = env.work.join(format!(
+            "{}-{}.sock",
+            peer.label().split(' ').next().unwrap_or("p"),
+            w.callable
+        ));
         let _ = std::fs::remove_file(&sock);
         let mut child = env.spawn(peer, w, None, Some(&sock))?;
         wait_for_socket(&sock, &mut child)?;
@@ -467,7 +503,9 @@ fn run_cell_inner(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Dur
     let mut error = None;
     let mut open = Vec::new();
     for h in handles {
-        let (st, sock) = h.join().map_err(|_| io::Error::other("client thread panicked"))?;
+        let (st, sock) = h
+            .join()
+            .map_err(|_| io::Error::other("client thread panicked"))?;
         open.push(sock);
         count += st.count;
         if st.errors > 0 && error.is_none() {
@@ -475,7 +513,11 @@ fn run_cell_inner(env: &Env, peer: Peer, w: &Workload, conns: usize, warmup: Dur
         }
         all.extend(st.latencies_us);
     }
-    let rss = children.iter().map(|c| peak_rss_kib(c.id())).max().unwrap_or(0);
+    let rss = children
+        .iter()
+        .map(|c| peak_rss_kib(c.id()))
+        .max()
+        .unwrap_or(0);
     drop(open);
     for mut c in children {
         let _ = c.kill();
@@ -508,7 +550,9 @@ pub fn cold_start(env: &Env, peer: Peer, samples: usize) -> io::Result<Duration>
         let _ = child.kill();
         let _ = child.wait();
         if status != 200 || len != 13 {
-            return Err(io::Error::other(format!("cold start: status {status}, {len} bytes")));
+            return Err(io::Error::other(format!(
+                "cold start: status {status}, {len} bytes"
+            )));
         }
         times.push(dt);
     }
@@ -556,12 +600,15 @@ pub fn upload_rss(env: &Env, size: usize) -> io::Result<(u64, Duration)> {
     });
     let (status, len) = read_response(&mut ours, &mut codec, 1)?;
     let dt = t0.elapsed();
-    send.join().map_err(|_| io::Error::other("sender panicked"))??;
+    send.join()
+        .map_err(|_| io::Error::other("sender panicked"))??;
     let rss = peak_rss_kib(child.id());
     let _ = child.kill();
     let _ = child.wait();
     if status != 200 || len != w.expect_len {
-        return Err(io::Error::other(format!("upload: status {status}, {len} bytes")));
+        return Err(io::Error::other(format!(
+            "upload: status {status}, {len} bytes"
+        )));
     }
     Ok((rss, dt))
 }
@@ -592,7 +639,9 @@ pub fn responder(callable: &str, stream: UnixStream) -> io::Result<()> {
             out.clear();
             match callable {
                 "hello" => {
-                    let mut msg = b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n".to_vec();
+                    let mut msg =
+                        b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"
+                            .to_vec();
                     msg.extend_from_slice(b"Hello, World!");
                     proto::write_stream(&mut out, RecordType::Stdout, id, &msg);
                 }

@@ -1,6 +1,6 @@
 //! The application side: what a FastCGI responder (the gateway) runs.
 
-use crate::nv::{self, Pair, PairStream};
+use crate::nv::{self, PairStream, Params};
 use crate::proto::{self, ProtocolStatus, RecordType, Role, KEEP_CONN, NULL_REQUEST_ID};
 use crate::{expect_len, Error, ReadBuf};
 
@@ -32,7 +32,7 @@ impl AppConfig {
 pub struct Request {
     pub request_id: u16,
     pub keep_conn: bool,
-    pub params: Vec<Pair>,
+    pub params: Params,
 }
 
 /// What the web server asked for.

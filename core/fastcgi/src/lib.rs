@@ -24,7 +24,7 @@
 //! slot[..wire.len()].copy_from_slice(&wire);
 //! conn.read_buf().advance(wire.len());
 //! match conn.poll().unwrap() {
-//!     Some(AppEvent::Request(req)) => assert_eq!(req.params[0].1, b"GET"),
+//!     Some(AppEvent::Request(req)) => assert_eq!(req.params.get(b"REQUEST_METHOD"), Some(&b"GET"[..])),
 //!     other => panic!("{other:?}"),
 //! }
 //! ```

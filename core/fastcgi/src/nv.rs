@@ -11,6 +11,79 @@ pub const MAX_NV_LEN: usize = 0x7FFF_FFFF;
 /// A decoded pair.
 pub type Pair = (Vec<u8>, Vec<u8>);
 
+/// Decoded pairs in one buffer: no allocation per name or value.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Params {
+    data: Vec<u8>,
+    /// (name start, name end = value start, value end) in `data`.
+    spans: Vec<(u32, u32, u32)>,
+}
+
+impl Params {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn push(&mut self, name: &[u8], value: &[u8]) {
+        let a = self.data.len();
+        self.data.extend_from_slice(name);
+        let b = self.data.len();
+        self.data.extend_from_slice(value);
+        let c = self.data.len();
+        // Lengths are bounded by the PARAMS limit, far below 4 GiB.
+        self.spans.push((a as u32, b as u32, c as u32));
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    /// The pairs in the order received.
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&[u8], &[u8])> + ExactSizeIterator + '_ {
+        self.spans.iter().map(|&(a, b, c)| {
+            (
+                &self.data[a as usize..b as usize],
+                &self.data[b as usize..c as usize],
+            )
+        })
+    }
+
+    /// The value of the last pair named `name`.
+    pub fn get(&self, name: &[u8]) -> Option<&[u8]> {
+        self.iter().rev().find(|(n, _)| *n == name).map(|(_, v)| v)
+    }
+
+    /// Owned copies of the pairs.
+    pub fn to_pairs(&self) -> Vec<Pair> {
+        self.iter().map(|(n, v)| (n.to_vec(), v.to_vec())).collect()
+    }
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.iter()
+                    .map(|(n, v)| (String::from_utf8_lossy(n), String::from_utf8_lossy(v))),
+            )
+            .finish()
+    }
+}
+
+impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Params {
+    fn from_iter<I: IntoIterator<Item = (N, V)>>(iter: I) -> Self {
+        let mut p = Params::new();
+        for (n, v) in iter {
+            p.push(n.as_ref(), v.as_ref());
+        }
+        p
+    }
+}
+
 fn push_len(out: &mut Vec<u8>, len: usize) -> Result<(), Error> {
     if len < 0x80 {
         // Checked just above: fits in 7 bits.
@@ -57,9 +130,13 @@ fn read_len(buf: &[u8]) -> Option<(usize, usize)> {
     }
 }
 
-/// Parses one complete pair at the start of `buf`.
-/// `Ok(None)` means `buf` holds only part of a pair.
-fn parse_pair(buf: &[u8], limit: usize) -> Result<Option<(Pair, usize)>, Error> {
+/// Parses one complete pair at the start of `buf`: its name and value ranges
+/// and the bytes used. `Ok(None)` means `buf` holds only part of a pair.
+#[allow(clippy::type_complexity)]
+fn parse_pair(
+    buf: &[u8],
+    limit: usize,
+) -> Result<Option<(std::ops::Range<usize>, std::ops::Range<usize>, usize)>, Error> {
     let Some((name_len, a)) = read_len(buf) else {
         return Ok(None);
     };
@@ -74,16 +151,14 @@ fn parse_pair(buf: &[u8], limit: usize) -> Result<Option<(Pair, usize)>, Error> 
     if buf.len() < end {
         return Ok(None);
     }
-    let name = buf[start..start + name_len].to_vec();
-    let value = buf[start + name_len..end].to_vec();
-    Ok(Some(((name, value), end)))
+    Ok(Some((start..start + name_len, start + name_len..end, end)))
 }
 
 /// Decodes a complete, self-contained body of pairs (GET_VALUES and its result).
 pub fn decode_pairs(body: &[u8]) -> Result<Vec<Pair>, Error> {
     let mut p = PairStream::new(usize::MAX);
     p.feed(body)?;
-    p.finish()
+    Ok(p.finish()?.to_pairs())
 }
 
 /// Incremental decoder for a stream of pairs whose records may split a pair
@@ -91,7 +166,7 @@ pub fn decode_pairs(body: &[u8]) -> Result<Vec<Pair>, Error> {
 #[derive(Debug)]
 pub struct PairStream {
     pending: Vec<u8>,
-    pairs: Vec<Pair>,
+    pairs: Params,
     total: usize,
     limit: usize,
 }
@@ -101,7 +176,7 @@ impl PairStream {
     pub fn new(limit: usize) -> Self {
         PairStream {
             pending: Vec::new(),
-            pairs: Vec::new(),
+            pairs: Params::new(),
             total: 0,
             limit,
         }
@@ -125,17 +200,18 @@ impl PairStream {
         Ok(())
     }
 
-    fn parse_all(buf: &[u8], pairs: &mut Vec<Pair>, limit: usize) -> Result<usize, Error> {
+    fn parse_all(buf: &[u8], pairs: &mut Params, limit: usize) -> Result<usize, Error> {
         let mut pos = 0;
-        while let Some((pair, used)) = parse_pair(&buf[pos..], limit)? {
-            pairs.push(pair);
+        while let Some((name, value, used)) = parse_pair(&buf[pos..], limit)? {
+            let rest = &buf[pos..];
+            pairs.push(&rest[name], &rest[value]);
             pos += used;
         }
         Ok(pos)
     }
 
     /// Ends the stream: every byte must have formed complete pairs.
-    pub fn finish(self) -> Result<Vec<Pair>, Error> {
+    pub fn finish(self) -> Result<Params, Error> {
         if self.pending.is_empty() {
             Ok(self.pairs)
         } else {

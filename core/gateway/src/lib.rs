@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use iiswsgi_fastcgi::app::AppConfig;
+use iiswsgi_fastcgi::nv::Params;
 use iiswsgi_wsgi::errors::{Level, LogStream};
 use iiswsgi_wsgi::{LoadError, RequestChannel, ServerModel};
 use pyo3::prelude::*;
@@ -98,13 +99,6 @@ fn setting(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
 
-fn find_param<'a>(params: &'a [(Vec<u8>, Vec<u8>)], key: &[u8]) -> Option<&'a [u8]> {
-    params
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_slice())
-}
-
 impl Server {
     fn lock_app(&self) -> std::sync::MutexGuard<'_, AppSlot> {
         self.app.lock().unwrap_or_else(|e| e.into_inner())
@@ -114,7 +108,7 @@ impl Server {
     /// application could not be loaded).
     pub(crate) fn handle(
         &self,
-        params: &[(Vec<u8>, Vec<u8>)],
+        params: &Params,
         channel: Arc<dyn RequestChannel>,
     ) -> Option<io::Error> {
         let app = match self.app_for(params) {
@@ -143,19 +137,21 @@ impl Server {
         };
         let model = Arc::clone(&self.model.lock().unwrap_or_else(|e| e.into_inner()));
         Python::attach(|py| {
-            iiswsgi_wsgi::serve_request(py, app.bind(py), params, &model, channel);
+            let pairs: Vec<(&[u8], &[u8])> = params.iter().collect();
+            iiswsgi_wsgi::serve_request(py, app.bind(py), &pairs, &model, channel);
         });
         None
     }
 
     /// The application, loading it on the first request when it is configured
     /// only in the `web.config` of that request's `APPL_PHYSICAL_PATH`.
-    fn app_for(&self, params: &[(Vec<u8>, Vec<u8>)]) -> Result<Arc<Py<PyAny>>, GatewayError> {
+    fn app_for(&self, params: &Params) -> Result<Arc<Py<PyAny>>, GatewayError> {
         let mut slot = self.lock_app();
         if !slot.initialised {
             slot.initialised = true;
             let dir = self.options.app_dir.clone().or_else(|| {
-                find_param(params, b"APPL_PHYSICAL_PATH")
+                params
+                    .get(b"APPL_PHYSICAL_PATH")
                     .map(|p| PathBuf::from(String::from_utf8_lossy(p).into_owned()))
             });
             let need_app = slot.app.is_none();
@@ -514,7 +510,9 @@ fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), Gatewa
             .spawn(move || {
                 // Give the thread a Python thread state for its whole life, detached
                 // while it waits: attaching per request is then cheap.
-                let ended = Python::attach(|py| py.detach(|| conn::serve_connection(server, stream, config)));
+                let ended = Python::attach(|py| {
+                    py.detach(|| conn::serve_connection(server, stream, config))
+                });
                 match ended {
                     Ok(end) => tracing::debug!("connection ended: {end:?}"),
                     Err(e) => tracing::warn!("connection failed: {e}"),

@@ -115,6 +115,8 @@ pub fn iis_paths(
 /// Environ keys are the same few dozen names on every request: their `str`
 /// objects (with cached hashes) are made once per process.
 struct KeyCache {
+    /// Web servers send the same names in the same order: checked first, by position.
+    by_position: Vec<(Box<[u8]>, Py<PyString>)>,
     map: HashMap<Box<[u8]>, Py<PyString>>,
 }
 
@@ -125,6 +127,23 @@ const MAX_CACHED_KEY_LEN: usize = 64;
 static KEYS: Mutex<Option<KeyCache>> = Mutex::new(None);
 
 impl KeyCache {
+    fn key_at<'py>(&mut self, py: Python<'py>, i: usize, k: &[u8]) -> Bound<'py, PyString> {
+        if let Some((name, s)) = self.by_position.get(i) {
+            if **name == *k {
+                return s.bind(py).clone();
+            }
+        }
+        let s = self.key(py, k);
+        if i < MAX_CACHED_KEYS && k.len() <= MAX_CACHED_KEY_LEN {
+            if i < self.by_position.len() {
+                self.by_position[i] = (k.into(), s.clone().unbind());
+            } else if i == self.by_position.len() {
+                self.by_position.push((k.into(), s.clone().unbind()));
+            }
+        }
+        s
+    }
+
     fn key<'py>(&mut self, py: Python<'py>, k: &[u8]) -> Bound<'py, PyString> {
         if let Some(s) = self.map.get(k) {
             return s.bind(py).clone();
@@ -141,32 +160,33 @@ impl KeyCache {
     }
 }
 
-fn find<'a>(params: &'a [(Vec<u8>, Vec<u8>)], key: &[u8]) -> Option<&'a [u8]> {
+fn find<'a>(params: &[(&'a [u8], &'a [u8])], key: &[u8]) -> Option<&'a [u8]> {
     params
         .iter()
         .rev()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_slice())
+        .find(|(k, _)| *k == key)
+        .map(|&(_, v)| v)
 }
 
 /// Builds the CGI part of the environ (no `wsgi.*` keys yet).
 pub fn cgi_environ<'py>(
     py: Python<'py>,
-    params: &[(Vec<u8>, Vec<u8>)],
+    params: &[(&[u8], &[u8])],
     model: &ServerModel,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     {
         let mut guard = KEYS.lock().unwrap_or_else(|e| e.into_inner());
         let cache = guard.get_or_insert_with(|| KeyCache {
+            by_position: Vec::new(),
             map: HashMap::new(),
         });
-        for (k, v) in params {
+        for (i, &(k, v)) in params.iter().enumerate() {
             // Some web servers send the body headers both ways; WSGI wants only the CGI names.
             if k == b"HTTP_CONTENT_TYPE" || k == b"HTTP_CONTENT_LENGTH" {
                 continue;
             }
-            env.set_item(cache.key(py, k), latin1(py, v))?;
+            env.set_item(cache.key_at(py, i, k), latin1(py, v))?;
         }
     }
     for (http, cgi) in [
@@ -215,12 +235,22 @@ pub fn add_wsgi_keys(
     };
     let version = VERSION.get_or_try_init(py, || PyTuple::new(py, [1, 0]).map(Bound::unbind))?;
     env.set_item(intern!(py, "wsgi.version"), version.bind(py))?;
-    let scheme = if https { intern!(py, "https") } else { intern!(py, "http") };
+    let scheme = if https {
+        intern!(py, "https")
+    } else {
+        intern!(py, "http")
+    };
     env.set_item(intern!(py, "wsgi.url_scheme"), scheme)?;
     env.set_item(intern!(py, "wsgi.input"), input)?;
     env.set_item(intern!(py, "wsgi.errors"), errors)?;
-    env.set_item(intern!(py, "wsgi.multithread"), PyBool::new(py, model.multithread))?;
-    env.set_item(intern!(py, "wsgi.multiprocess"), PyBool::new(py, model.multiprocess))?;
+    env.set_item(
+        intern!(py, "wsgi.multithread"),
+        PyBool::new(py, model.multithread),
+    )?;
+    env.set_item(
+        intern!(py, "wsgi.multiprocess"),
+        PyBool::new(py, model.multiprocess),
+    )?;
     env.set_item(intern!(py, "wsgi.run_once"), PyBool::new(py, false))?;
     env.set_item(intern!(py, "wsgi.input_terminated"), PyBool::new(py, true))?;
     env.set_item(intern!(py, "wsgi.file_wrapper"), file_wrapper)?;

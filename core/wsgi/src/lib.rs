@@ -69,7 +69,7 @@ pub fn send_error_response(channel: &dyn RequestChannel, diagnostic: &str) -> st
 pub fn serve_request(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,
-    params: &[(Vec<u8>, Vec<u8>)],
+    params: &[(&[u8], &[u8])],
     model: &ServerModel,
     channel: Arc<dyn RequestChannel>,
 ) -> Outcome {
@@ -78,9 +78,15 @@ pub fn serve_request(
         let env = environ::cgi_environ(py, params, model)?;
         let input = Bound::new(py, input::Input::new(channel.clone()))?;
         // One wsgi.errors stream per process: it only forwards lines to the log.
-        static ERRORS: pyo3::sync::PyOnceLock<Py<errors::LogStream>> = pyo3::sync::PyOnceLock::new();
+        static ERRORS: pyo3::sync::PyOnceLock<Py<errors::LogStream>> =
+            pyo3::sync::PyOnceLock::new();
         let errors = ERRORS
-            .get_or_try_init(py, || Py::new(py, errors::LogStream::new("wsgi.errors", errors::Level::Warn)))?
+            .get_or_try_init(py, || {
+                Py::new(
+                    py,
+                    errors::LogStream::new("wsgi.errors", errors::Level::Warn),
+                )
+            })?
             .bind(py)
             .clone();
         let file_wrapper = py.get_type::<response::FileWrapper>();
@@ -173,6 +179,10 @@ fn is_channel_error(py: Python<'_>, err: &PyErr) -> bool {
 }
 
 fn call_close(iterable: &Bound<'_, PyAny>) -> PyResult<()> {
+    // Lists and tuples have no close(); asking would build an AttributeError.
+    if iterable.is_exact_instance_of::<PyList>() || iterable.is_exact_instance_of::<PyTuple>() {
+        return Ok(());
+    }
     let py = iterable.py();
     let name = pyo3::intern!(py, "close");
     if iterable.hasattr(name)? {

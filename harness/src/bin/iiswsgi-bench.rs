@@ -76,22 +76,37 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
         .lines()
-        .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
         .unwrap_or_default()
         .lines()
         .next()
-        .map(|l| l.split_whitespace().nth(1).and_then(|k| k.parse::<u64>().ok()).unwrap_or(0) / 1024 / 1024)
+        .map(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<u64>().ok())
+                .unwrap_or(0)
+                / 1024
+                / 1024
+        })
         .unwrap_or(0);
     let py = Command::new(python())
         .args(["-c", "import sys; print(sys.version.split()[0])"])
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_default();
-    format!("{cores} cores ({cpu}), {mem} GiB, Linux {}, CPython {py}", kernel.trim())
+    format!(
+        "{cores} cores ({cpu}), {mem} GiB, Linux {}, CPython {py}",
+        kernel.trim()
+    )
 }
 
 fn check_peers() -> Result<(), String> {
@@ -99,7 +114,11 @@ fn check_peers() -> Result<(), String> {
         .args(["-c", "import wfastcgi, flup, flask, iiswsgi"])
         .env(
             "PYTHONPATH",
-            format!("{}:{}", repo_root().join("harness/peers").display(), fixtures_apps().display()),
+            format!(
+                "{}:{}",
+                repo_root().join("harness/peers").display(),
+                fixtures_apps().display()
+            ),
         )
         .output()
         .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
@@ -127,7 +146,9 @@ fn fmt_rate(c: &Cell) -> String {
 
 fn ratio(a: &Cell, b: Option<&Cell>) -> String {
     match b {
-        Some(b) if a.error.is_none() && b.error.is_none() && b.rate > 0.0 => format!("{:.2}×", a.rate / b.rate),
+        Some(b) if a.error.is_none() && b.error.is_none() && b.rate > 0.0 => {
+            format!("{:.2}×", a.rate / b.rate)
+        }
         _ => "–".into(),
     }
 }
@@ -148,13 +169,17 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         table,
         "| workload | gateway | req/s | p50 | p99 | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|"
     );
-    let wanted = |name: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| name.starts_with(f));
+    let wanted =
+        |name: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| name.starts_with(f));
     for w in WORKLOADS.into_iter().filter(|w| wanted(w.name, &o.only)) {
         let mut cells: Vec<(Peer, Cell)> = Vec::new();
         for peer in PEERS.into_iter().filter(|p| wanted(p.label(), &o.peer)) {
             // Flask has no Rust equivalent: its ceiling is the hello responder.
             let wl: Workload = if peer == Peer::Ceiling && w.module != "bench_app" {
-                Workload { callable: "hello", ..w }
+                Workload {
+                    callable: "hello",
+                    ..w
+                }
             } else {
                 w
             };
@@ -164,12 +189,21 @@ fn run(o: &Options) -> Result<(String, bool), String> {
                 eprintln!("    FAILED: {e}");
                 failed = true;
             } else {
-                eprintln!("    {:.0} req/s, p50 {} µs, p99 {} µs, peak RSS {} KiB", cell.rate, cell.p50_us, cell.p99_us, cell.rss_kib);
+                eprintln!(
+                    "    {:.0} req/s, p50 {} µs, p99 {} µs, peak RSS {} KiB",
+                    cell.rate, cell.p50_us, cell.p99_us, cell.rss_kib
+                );
             }
             cells.push((peer, cell));
         }
-        let ceiling = cells.iter().find(|(p, _)| *p == Peer::Ceiling).map(|(_, c)| c.clone());
-        let wf = cells.iter().find(|(p, _)| *p == Peer::Wfastcgi).map(|(_, c)| c.clone());
+        let ceiling = cells
+            .iter()
+            .find(|(p, _)| *p == Peer::Ceiling)
+            .map(|(_, c)| c.clone());
+        let wf = cells
+            .iter()
+            .find(|(p, _)| *p == Peer::Wfastcgi)
+            .map(|(_, c)| c.clone());
         for (peer, c) in &cells {
             let _ = writeln!(
                 table,
@@ -180,8 +214,16 @@ fn run(o: &Options) -> Result<(String, bool), String> {
                 c.p50_us,
                 c.p99_us,
                 c.rss_kib as f64 / 1024.0,
-                if *peer == Peer::Ceiling { "1.00×".into() } else { ratio(c, ceiling.as_ref()) },
-                if *peer == Peer::Wfastcgi { "1.00×".into() } else { ratio(c, wf.as_ref()) },
+                if *peer == Peer::Ceiling {
+                    "1.00×".into()
+                } else {
+                    ratio(c, ceiling.as_ref())
+                },
+                if *peer == Peer::Wfastcgi {
+                    "1.00×".into()
+                } else {
+                    ratio(c, wf.as_ref())
+                },
             );
         }
     }
@@ -190,12 +232,20 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         return Ok((table, failed));
     }
     let samples = if o.smoke { 1 } else { 7 };
-    let _ = writeln!(table, "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|");
+    let _ = writeln!(
+        table,
+        "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|"
+    );
     for peer in [Peer::Ceiling, Peer::Wfastcgi, Peer::IiswsgiPipe] {
         eprintln!("==> cold start · {}", peer.label());
         match bench::cold_start(&env, peer, samples) {
             Ok(d) => {
-                let _ = writeln!(table, "| {} | {:.1} ms |", peer.label(), d.as_secs_f64() * 1000.0);
+                let _ = writeln!(
+                    table,
+                    "| {} | {:.1} ms |",
+                    peer.label(),
+                    d.as_secs_f64() * 1000.0
+                );
             }
             Err(e) => {
                 failed = true;

@@ -127,7 +127,7 @@ fn request_and_response_round_trip() {
     let mut app = AppConnection::new(AppConfig::single_request());
     let saw = drive_app(&mut app, &wire, &[5, 1, 4096, 65_536]).unwrap();
     assert_eq!(saw.requests.len(), 1);
-    assert_eq!(saw.requests[0].params, params);
+    assert_eq!(saw.requests[0].params.to_pairs(), params);
     assert!(saw.requests[0].keep_conn);
     assert_eq!(saw.body, body);
     assert!(saw.stdin_ended);
@@ -419,7 +419,7 @@ proptest! {
         let mut app = AppConnection::new(AppConfig::single_request());
         let saw = drive_app(&mut app, &wire, &pieces).unwrap();
         prop_assert_eq!(saw.requests.len(), 1);
-        prop_assert_eq!(&saw.requests[0].params, &params);
+        prop_assert_eq!(&saw.requests[0].params.to_pairs(), &params);
         prop_assert_eq!(saw.requests[0].keep_conn, keep);
         prop_assert_eq!(saw.body, body);
         prop_assert!(saw.stdin_ended);
@@ -436,7 +436,7 @@ proptest! {
             stream.feed(&enc[last..c]).unwrap();
             last = c;
         }
-        prop_assert_eq!(stream.finish().unwrap(), params);
+        prop_assert_eq!(stream.finish().unwrap().to_pairs(), params);
     }
 
     #[test]
