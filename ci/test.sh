@@ -18,3 +18,5 @@ say "cargo test"
 IISWSGI_PYTHON="$PWD/.venv/bin/python" cargo test --workspace
 say "pytest"
 .venv/bin/python -m pytest tests/python -q
+say "benchmark, smoke mode (proves it runs; asserts nothing about speed)"
+IISWSGI_PYTHON="$PWD/.venv/bin/python" cargo run -q -p iiswsgi-harness --bin iiswsgi-bench -- --smoke

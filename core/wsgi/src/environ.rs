@@ -18,13 +18,22 @@ pub struct ServerModel {
     pub script_name: Option<String>,
 }
 
-/// Decodes bytes as latin-1 (every byte is one code point).
+/// Decodes bytes as latin-1 (every byte is one code point), in one pass.
+#[allow(unsafe_code)]
 pub fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
-    match std::str::from_utf8(b) {
-        Ok(s) if b.is_ascii() => PyString::new(py, s),
-        _ => {
-            let s: String = b.iter().map(|&c| char::from(c)).collect();
-            PyString::new(py, &s)
+    let len = pyo3::ffi::Py_ssize_t::try_from(b.len()).unwrap_or(pyo3::ffi::Py_ssize_t::MAX);
+    // SAFETY: FFI edge. `b` is valid for `len` bytes; latin-1 decoding cannot fail
+    // on any byte value, so the call returns a new reference (or NULL only on
+    // out-of-memory, which `from_owned_ptr_or_err` turns into an error).
+    let decoded = unsafe {
+        let ptr = pyo3::ffi::PyUnicode_DecodeLatin1(b.as_ptr().cast(), len, std::ptr::null());
+        Bound::from_owned_ptr_or_err(py, ptr)
+    };
+    match decoded.and_then(|o| o.cast_into::<PyString>().map_err(PyErr::from)) {
+        Ok(s) => s,
+        Err(_) => {
+            let text: String = b.iter().map(|&c| char::from(c)).collect();
+            PyString::new(py, &text)
         }
     }
 }
@@ -230,7 +239,9 @@ pub fn add_wsgi_keys(
     static VERSION: PyOnceLock<Py<PyTuple>> = PyOnceLock::new();
     let py = env.py();
     let https = match env.get_item(intern!(py, "HTTPS"))? {
-        Some(v) => v.extract::<String>()?.eq_ignore_ascii_case("on"),
+        Some(v) => v
+            .cast::<PyString>()
+            .is_ok_and(|s| s.to_str().is_ok_and(|t| t.eq_ignore_ascii_case("on"))),
         None => false,
     };
     let version = VERSION.get_or_try_init(py, || PyTuple::new(py, [1, 0]).map(Bound::unbind))?;

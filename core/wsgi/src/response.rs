@@ -4,52 +4,38 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString};
+use pyo3::types::{PyBytes, PyString, PyTuple};
 
 use crate::RequestChannel;
 
 /// What `start_response` recorded.
 #[derive(Default, Debug)]
 pub(crate) struct State {
-    pub status: Option<String>,
-    pub headers: Vec<(String, String)>,
+    /// The CGI head (`Status: …`, the headers, a blank line) once
+    /// `start_response` has accepted a status and headers.
+    pub head: Option<Vec<u8>>,
     pub head_sent: bool,
     pub content_length: Option<u64>,
     pub body_sent: u64,
 }
 
-impl State {
-    /// The CGI head: `Status: 200 OK`, the headers, a blank line (latin-1).
-    pub fn head(&self) -> Vec<u8> {
-        let status = self
-            .status
-            .as_deref()
-            .unwrap_or("500 Internal Server Error");
-        let mut out = Vec::with_capacity(64 + self.headers.len() * 32);
-        out.extend_from_slice(b"Status: ");
-        push_latin1(&mut out, status);
-        out.extend_from_slice(b"\r\n");
-        for (k, v) in &self.headers {
-            push_latin1(&mut out, k);
-            out.extend_from_slice(b": ");
-            push_latin1(&mut out, v);
-            out.extend_from_slice(b"\r\n");
-        }
-        out.extend_from_slice(b"\r\n");
-        out
-    }
-}
-
-/// Strings were checked to be latin-1 when they were accepted.
-fn push_latin1(out: &mut Vec<u8>, s: &str) {
+/// Appends `s` as latin-1; `what` names it in the error for other characters.
+fn push_latin1(out: &mut Vec<u8>, s: &str, what: &str) -> PyResult<()> {
     if s.is_ascii() {
         out.extend_from_slice(s.as_bytes());
-    } else {
-        out.extend(
-            s.chars()
-                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
-        );
+        return Ok(());
     }
+    for c in s.chars() {
+        match u8::try_from(u32::from(c)) {
+            Ok(b) => out.push(b),
+            Err(_) => {
+                return Err(PyValueError::new_err(format!(
+                    "response {what} is not latin-1 encodable (PEP 3333 requires it): {s:?}"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -66,45 +52,51 @@ pub(crate) fn send_chunk(
     state: &Shared,
     channel: &Arc<dyn RequestChannel>,
     data: &[u8],
-    flush: bool,
+    mut flush: bool,
 ) -> PyResult<()> {
     let head = {
         let mut st = lock(state);
-        if st.status.is_none() {
+        if st.head.is_none() {
             return Err(PyAssertionError::new_err(
                 "the application sent body data before calling start_response()",
             ));
         }
         st.body_sent += data.len() as u64;
+        // The block that completes the declared Content-Length ends the body:
+        // it can leave together with the end of the response.
+        if flush && st.content_length.is_some_and(|cl| st.body_sent >= cl) {
+            flush = false;
+        }
         if st.head_sent {
             Vec::new()
         } else {
             st.head_sent = true;
-            st.head()
+            st.head.clone().unwrap_or_default()
         }
     };
-    py.detach(|| channel.send(&head, data, flush)).map_err(|e| {
+    let result = if flush {
+        py.detach(|| channel.send(&head, data, true))
+    } else {
+        // Only buffered: no I/O, so no reason to let go of the GIL.
+        channel.send(&head, data, false)
+    };
+    result.map_err(|e| {
         crate::ClientDisconnected::new_err(format!("sending the response failed: {e}"))
     })
 }
 
-fn check_text(what: &str, s: &str) -> PyResult<()> {
+fn refuse_crlf(what: &str, s: &str) -> PyResult<()> {
     if s.contains(['\r', '\n']) {
         tracing::error!("refused a response {what} containing CR or LF: {s:?}");
         return Err(PyValueError::new_err(format!(
             "response {what} contains CR or LF, which would split the response: {s:?}"
         )));
     }
-    if s.chars().any(|c| u32::from(c) > 0xFF) {
-        return Err(PyValueError::new_err(format!(
-            "response {what} is not latin-1 encodable (PEP 3333 requires it): {s:?}"
-        )));
-    }
     Ok(())
 }
 
 fn check_status(status: &str) -> PyResult<()> {
-    check_text("status", status)?;
+    refuse_crlf("status", status)?;
     let b = status.as_bytes();
     let ok = b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ';
     if !ok {
@@ -122,36 +114,61 @@ fn is_token(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&c))
 }
 
-fn parse_headers(headers: &Bound<'_, PyAny>) -> PyResult<Vec<(String, String)>> {
+fn str_of<'a>(
+    obj: &'a Bound<'_, PyAny>,
+    item: &Bound<'_, PyAny>,
+) -> PyResult<&'a Bound<'a, PyString>> {
+    obj.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "response header names and values must be str, got {item:?}"
+        ))
+    })
+}
+
+/// Builds the CGI head from a status and the headers list, checking both.
+/// Returns the head and the declared Content-Length.
+fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Option<u64>)> {
     if headers.is_instance_of::<PyString>() || headers.is_instance_of::<PyBytes>() {
         return Err(PyTypeError::new_err(
             "response headers must be a list of (name, value) tuples",
         ));
     }
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(b"Status: ");
+    push_latin1(&mut out, status, "status")?;
+    out.extend_from_slice(b"\r\n");
+    let mut content_length = None;
     for item in headers.try_iter()? {
         let item = item?;
-        let (name, value): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item.extract().map_err(|_| {
-            PyTypeError::new_err(format!(
-                "each response header must be a (name, value) tuple, got {item:?}"
-            ))
-        })?;
-        let (Ok(name), Ok(value)) = (name.cast::<PyString>(), value.cast::<PyString>()) else {
-            return Err(PyTypeError::new_err(format!(
-                "response header names and values must be str, got {item:?}"
-            )));
-        };
-        let (name, value) = (name.to_cow()?.into_owned(), value.to_cow()?.into_owned());
-        check_text("header", &name)?;
-        check_text("header", &value)?;
-        if !is_token(&name) {
+        let pair = item
+            .cast::<PyTuple>()
+            .ok()
+            .filter(|t| t.len() == 2)
+            .ok_or_else(|| {
+                PyTypeError::new_err(format!(
+                    "each response header must be a (name, value) tuple, got {item:?}"
+                ))
+            })?;
+        let (name_obj, value_obj) = (pair.get_item(0)?, pair.get_item(1)?);
+        let name = str_of(&name_obj, &item)?.to_str()?;
+        let value = str_of(&value_obj, &item)?.to_str()?;
+        refuse_crlf("header", name)?;
+        refuse_crlf("header", value)?;
+        if !is_token(name) {
             return Err(PyValueError::new_err(format!(
                 "invalid response header name {name:?}"
             )));
         }
-        out.push((name, value));
+        if name.eq_ignore_ascii_case("content-length") {
+            content_length = value.trim().parse().ok();
+        }
+        push_latin1(&mut out, name, "header")?;
+        out.extend_from_slice(b": ");
+        push_latin1(&mut out, value, "header")?;
+        out.extend_from_slice(b"\r\n");
     }
-    Ok(out)
+    out.extend_from_slice(b"\r\n");
+    Ok((out, content_length))
 }
 
 /// The `start_response` callable.
@@ -181,7 +198,7 @@ impl StartResponse {
                     let value = info.get_item(1)?;
                     return Err(PyErr::from_value(value));
                 }
-            } else if st.status.is_some() {
+            } else if st.head.is_some() {
                 return Err(PyAssertionError::new_err(
                     "start_response() called a second time without exc_info",
                 ));
@@ -190,16 +207,11 @@ impl StartResponse {
         let status = status.cast::<PyString>().map_err(|_| {
             PyTypeError::new_err(format!("status must be str, got {}", status.get_type()))
         })?;
-        let status = status.to_cow()?.into_owned();
-        check_status(&status)?;
-        let headers = parse_headers(headers)?;
-        let content_length = headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
-            .and_then(|(_, v)| v.trim().parse().ok());
+        let status = status.to_str()?;
+        check_status(status)?;
+        let (head, content_length) = build_head(status, headers)?;
         let mut st = lock(&self.state);
-        st.status = Some(status);
-        st.headers = headers;
+        st.head = Some(head);
         st.content_length = content_length;
         Ok(self.write.clone_ref(py))
     }
