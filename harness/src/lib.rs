@@ -4,6 +4,7 @@
 //! web-server side of the project's FastCGI codec.
 
 pub mod bench;
+pub mod bench_cli;
 
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,0 +1,338 @@
+//! The `iiswsgi-bench` command: measures the gateway against the transport's ceiling,
+//! wfastcgi and flup in one run. See docs/PERFORMANCE.md.
+//!
+//! ```text
+//! iiswsgi-bench [--smoke] [--duration SECS] [--warmup SECS] [--conns N] [--write-docs]
+//! iiswsgi-bench responder hello|stream|echo      (the no-Python ceiling, on STDIN)
+//! ```
+
+use std::fmt::Write as _;
+use std::os::fd::AsFd;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use crate::bench::{self, Cell, Env, Peer, Workload, MIB, WORKLOADS};
+use crate::{fixtures_apps, python, repo_root};
+
+const PEERS: [Peer; 5] = [
+    Peer::Ceiling,
+    Peer::Wfastcgi,
+    Peer::Flup,
+    Peer::IiswsgiPipe,
+    Peer::IiswsgiBind,
+];
+
+struct Options {
+    smoke: bool,
+    duration: Duration,
+    warmup: Duration,
+    conns: usize,
+    write_docs: bool,
+    /// Only workloads whose name starts with this.
+    only: Option<String>,
+    /// Only gateways whose label starts with this.
+    peer: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options {
+        smoke: false,
+        duration: Duration::from_secs(5),
+        warmup: Duration::from_secs(1),
+        conns: 2,
+        write_docs: false,
+        only: None,
+        peer: None,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut num = |name: &str| -> Result<f64, String> {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| format!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--smoke" => o.smoke = true,
+            "--duration" => o.duration = Duration::from_secs_f64(num("--duration")?),
+            "--warmup" => o.warmup = Duration::from_secs_f64(num("--warmup")?),
+            "--conns" => o.conns = num("--conns")? as usize,
+            "--write-docs" => o.write_docs = true,
+            "--only" => o.only = it.next().cloned(),
+            "--peer" => o.peer = it.next().cloned(),
+            "-h" | "--help" => {
+                return Err("usage: iiswsgi-bench [--smoke] [--duration SECS] [--warmup SECS] [--conns N] [--write-docs]".into())
+            }
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    if o.smoke {
+        o.duration = Duration::from_millis(700);
+        o.warmup = Duration::from_millis(300);
+    }
+    Ok(o)
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .map(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|k| k.parse::<u64>().ok())
+                .unwrap_or(0)
+                / 1024
+                / 1024
+        })
+        .unwrap_or(0);
+    let py = Command::new(python())
+        .args(["-c", "import sys; print(sys.version.split()[0])"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    format!(
+        "{cores} cores ({cpu}), {mem} GiB, Linux {}, CPython {py}",
+        kernel.trim()
+    )
+}
+
+fn check_peers() -> Result<(), String> {
+    let out = Command::new(python())
+        .args(["-c", "import wfastcgi, flup, flask, iiswsgi"])
+        .env(
+            "PYTHONPATH",
+            format!(
+                "{}:{}",
+                repo_root().join("harness/peers").display(),
+                fixtures_apps().display()
+            ),
+        )
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", python().display()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the peers are not installed in {} (ci/setup.sh installs wfastcgi 3.0.0, flup 1.0.3, Flask): {}",
+            python().display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn fmt_rate(c: &Cell) -> String {
+    if let Some(e) = &c.error {
+        return format!("FAILED ({e})");
+    }
+    if c.rate >= 10_000.0 {
+        format!("{:.1}k", c.rate / 1000.0)
+    } else {
+        format!("{:.0}", c.rate)
+    }
+}
+
+fn ratio(a: &Cell, b: Option<&Cell>) -> String {
+    match b {
+        Some(b) if a.error.is_none() && b.error.is_none() && b.rate > 0.0 => {
+            format!("{:.2}×", a.rate / b.rate)
+        }
+        _ => "–".into(),
+    }
+}
+
+fn run(o: &Options) -> Result<(String, bool), String> {
+    check_peers()?;
+    let work = tempfile::Builder::new()
+        .prefix("iiswsgi-bench-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let env = Env {
+        work: work.path().to_path_buf(),
+        bench_exe: std::env::current_exe().map_err(|e| e.to_string())?,
+    };
+    let mut failed = false;
+    let mut table = String::new();
+    let _ = writeln!(
+        table,
+        "| workload | gateway | req/s | p50 | p99 | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|"
+    );
+    let wanted =
+        |name: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| name.starts_with(f));
+    for w in WORKLOADS.into_iter().filter(|w| wanted(w.name, &o.only)) {
+        let mut cells: Vec<(Peer, Cell)> = Vec::new();
+        for peer in PEERS.into_iter().filter(|p| wanted(p.label(), &o.peer)) {
+            // Flask has no Rust equivalent: its ceiling is the hello responder.
+            let wl: Workload = if peer == Peer::Ceiling && w.module != "bench_app" {
+                Workload {
+                    callable: "hello",
+                    ..w
+                }
+            } else {
+                w
+            };
+            eprintln!("==> {} · {}", w.name, peer.label());
+            let cell = bench::run_cell(&env, peer, &wl, o.conns, o.warmup, o.duration);
+            if let Some(e) = &cell.error {
+                eprintln!("    FAILED: {e}");
+                failed = true;
+            } else {
+                eprintln!(
+                    "    {:.0} req/s, p50 {} µs, p99 {} µs, peak RSS {} KiB",
+                    cell.rate, cell.p50_us, cell.p99_us, cell.rss_kib
+                );
+            }
+            cells.push((peer, cell));
+        }
+        let ceiling = cells
+            .iter()
+            .find(|(p, _)| *p == Peer::Ceiling)
+            .map(|(_, c)| c.clone());
+        let wf = cells
+            .iter()
+            .find(|(p, _)| *p == Peer::Wfastcgi)
+            .map(|(_, c)| c.clone());
+        for (peer, c) in &cells {
+            let _ = writeln!(
+                table,
+                "| {} | {} | {} | {} µs | {} µs | {:.1} MiB | {} | {} |",
+                w.name,
+                peer.label(),
+                fmt_rate(c),
+                c.p50_us,
+                c.p99_us,
+                c.rss_kib as f64 / 1024.0,
+                if *peer == Peer::Ceiling {
+                    "1.00×".into()
+                } else {
+                    ratio(c, ceiling.as_ref())
+                },
+                if *peer == Peer::Wfastcgi {
+                    "1.00×".into()
+                } else {
+                    ratio(c, wf.as_ref())
+                },
+            );
+        }
+    }
+
+    if o.only.is_some() || o.peer.is_some() {
+        return Ok((table, failed));
+    }
+    let samples = if o.smoke { 1 } else { 7 };
+    let _ = writeln!(
+        table,
+        "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|"
+    );
+    for peer in [Peer::Ceiling, Peer::Wfastcgi, Peer::IiswsgiPipe] {
+        eprintln!("==> cold start · {}", peer.label());
+        match bench::cold_start(&env, peer, samples) {
+            Ok(d) => {
+                let _ = writeln!(
+                    table,
+                    "| {} | {:.1} ms |",
+                    peer.label(),
+                    d.as_secs_f64() * 1000.0
+                );
+            }
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(table, "| {} | FAILED ({e}) |", peer.label());
+            }
+        }
+    }
+
+    let size = if o.smoke { 64 * MIB } else { 1024 * MIB };
+    eprintln!("==> upload of {} MiB · iiswsgi (IIS pipe)", size / MIB);
+    match bench::upload_rss(&env, size) {
+        Ok((rss, dt)) => {
+            let _ = writeln!(
+                table,
+                "\n{} MiB upload through iiswsgi (IIS pipe, read in 64 KiB steps): peak RSS **{:.1} MiB**, {:.0} MiB/s.",
+                size / MIB,
+                rss as f64 / 1024.0,
+                size as f64 / MIB as f64 / dt.as_secs_f64()
+            );
+        }
+        Err(e) => {
+            failed = true;
+            let _ = writeln!(table, "\nupload: FAILED ({e})");
+        }
+    }
+    Ok((table, failed))
+}
+
+fn write_docs(o: &Options, table: &str) -> std::io::Result<()> {
+    let path = repo_root().join("docs/PERFORMANCE.md");
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    let (start, end) = ("<!-- results:start -->", "<!-- results:end -->");
+    let block = format!(
+        "{start}\nMeasured on {}, {} concurrent pipes (connections), {:.0} s per cell after {:.0} s of warm-up:\n\n```sh\nci/bench.sh\n```\n\n{table}{end}",
+        machine(),
+        o.conns,
+        o.duration.as_secs_f64(),
+        o.warmup.as_secs_f64()
+    );
+    let new = match (text.find(start), text.find(end)) {
+        (Some(a), Some(b)) if b > a => format!("{}{}{}", &text[..a], block, &text[b + end.len()..]),
+        _ => format!("{text}\n{block}\n"),
+    };
+    std::fs::write(path, new)
+}
+
+/// Runs `iiswsgi-bench` with the process's arguments.
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("responder") {
+        let callable = args.get(1).cloned().unwrap_or_else(|| "hello".into());
+        let stream = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .map(std::os::unix::net::UnixStream::from);
+        return match stream.and_then(|s| bench::responder(&callable, s)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(_) => ExitCode::FAILURE,
+        };
+    }
+    let o = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&o) {
+        Ok((table, failed)) => {
+            println!("{}\n", machine());
+            println!("{table}");
+            if o.write_docs {
+                if let Err(e) = write_docs(&o, &table) {
+                    eprintln!("cannot write docs/PERFORMANCE.md: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+            if failed {
+                eprintln!("some cells failed: the benchmark reports failure, not rates");
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Err(e) => {
+            eprintln!("iiswsgi-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
