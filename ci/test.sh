@@ -16,7 +16,7 @@ say "cargo check for Windows (x86_64-pc-windows-gnu)"
 cargo clippy --workspace --all-targets --target x86_64-pc-windows-gnu -- -D warnings
 say "cargo test"
 IISWSGI_PYTHON="$PWD/.venv/bin/python" cargo test --workspace
-say "pytest"
-.venv/bin/python -m pytest tests/python -q
 say "benchmark, smoke mode (proves it runs; asserts nothing about speed)"
 IISWSGI_PYTHON="$PWD/.venv/bin/python" cargo run -q -p iiswsgi-harness --bin iiswsgi-bench -- --smoke
+say "pytest"
+.venv/bin/python -m pytest tests/python -q
