@@ -37,6 +37,125 @@ enum Command {
     /// Run the FastCGI gateway: IIS's pipe or a FastCGI socket on STDIN, or --bind.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeArgs),
+    /// Write Manifest.xml.in, Parameters.xml, web.config.in and iis_install.stamp.in for a project.
+    #[command(
+        after_help = "Example:\n  iiswsgi init myproject        # then adjust the four files and run `iiswsgi package myproject`"
+    )]
+    Init(InitArgs),
+    /// Build Manifest.xml, iis_install.stamp and the Web Deploy package zip (last line of stdout: its path).
+    #[command(
+        after_help = "Example:\n  iiswsgi package . --dist-dir dist    # prints dist/<name>-<version>.msdeploy.zip"
+    )]
+    Package(PackageArgs),
+    /// Write the WebPI feed for built packages (last line of stdout: its file:// URL, for WebPI's \"add feed\").
+    #[command(
+        after_help = "Example:\n  iiswsgi feed . --package ../other-app --url-template 'https://downloads.example.org/{msdeploy_file}'\n\nURL template fields: {name} {version} {letter} {msdeploy_file} {msdeploy_package} {msdeploy_package_url}"
+    )]
+    Feed(FeedArgs),
+    /// Delete WebPI's cached copies of these packages and of their feed.
+    #[command(
+        name = "clean-webpi",
+        after_help = "Example:\n  iiswsgi clean-webpi . --cache \"%LOCALAPPDATA%\\Microsoft\\Web Platform Installer\""
+    )]
+    CleanWebpi(CleanArgs),
+}
+
+#[derive(Args, Debug)]
+struct InitArgs {
+    /// The project folder (with pyproject.toml); default: the current folder.
+    dir: Option<PathBuf>,
+    /// Overwrite existing templates.
+    #[arg(long)]
+    force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct PackageArgs {
+    /// The project folder (with pyproject.toml); default: the current folder.
+    dir: Option<PathBuf>,
+    /// Where the zip goes (default: DIR/dist).
+    #[arg(long, value_name = "D")]
+    dist_dir: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct FeedArgs {
+    /// The project whose metadata heads the feed (its package is included); default: the current folder.
+    dir: Option<PathBuf>,
+    /// Another packaged project to include (repeatable).
+    #[arg(long = "package", value_name = "DIR")]
+    packages: Vec<PathBuf>,
+    /// Where DIR's package is and the feed goes (default: DIR/dist).
+    #[arg(long, value_name = "D")]
+    dist_dir: Option<PathBuf>,
+    /// installerURL template; overrides [tool.iiswsgi] msdeploy_url_template.
+    #[arg(long, value_name = "T")]
+    url_template: Option<String>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct CleanArgs {
+    /// The project folder; default: the current folder.
+    dir: Option<PathBuf>,
+    /// Another project whose cached package to delete (repeatable).
+    #[arg(long = "package", value_name = "DIR")]
+    packages: Vec<PathBuf>,
+    /// The WebPI cache (default on Windows: %LOCALAPPDATA%\\Microsoft\\Web Platform Installer).
+    #[arg(long, value_name = "PATH")]
+    cache: Option<PathBuf>,
+    /// DIR's dist folder, where its feed was written (default: DIR/dist).
+    #[arg(long, value_name = "D")]
+    dist_dir: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs a packaging command: progress on stderr, the result on stdout (its
+/// last line, or JSON), exit status 0 only on success.
+fn run_deploy<T: serde::Serialize>(
+    command: &str,
+    json: bool,
+    run: impl FnOnce(&mut dyn FnMut(&str)) -> Result<T, iiswsgi_deploy::DeployError>,
+    last_line: impl FnOnce(&T) -> String,
+) -> i32 {
+    let mut progress = |msg: &str| eprintln!("iiswsgi {command}: {msg}");
+    match run(&mut progress) {
+        Ok(result) => {
+            if json {
+                match serde_json::to_string(&result) {
+                    Ok(s) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("iiswsgi {command}: error: {e}");
+                        return 1;
+                    }
+                }
+            } else {
+                println!("{}", last_line(&result));
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("iiswsgi {command}: error: {e}");
+            if json {
+                println!("{}", serde_json::json!({ "error": e.to_string() }));
+            }
+            1
+        }
+    }
+}
+
+fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
+    dir.unwrap_or_else(|| PathBuf::from("."))
 }
 
 #[derive(Args, Debug)]
@@ -112,6 +231,74 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         Command::Serve(args) => {
             let result = iiswsgi_gateway::serve(py, args.into(), None);
             exit_code(py, result)
+        }
+        Command::Init(a) => {
+            let dir = dir_or_cwd(a.dir);
+            run_deploy(
+                "init",
+                a.json,
+                |p| iiswsgi_deploy::init::init(&dir, a.force, p),
+                |r| {
+                    r.written
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                },
+            )
+        }
+        Command::Package(a) => {
+            let dir = dir_or_cwd(a.dir);
+            run_deploy(
+                "package",
+                a.json,
+                |p| iiswsgi_deploy::package::package(&dir, a.dist_dir.as_deref(), p),
+                |r| r.zip.display().to_string(),
+            )
+        }
+        Command::Feed(a) => {
+            let dir = dir_or_cwd(a.dir);
+            run_deploy(
+                "feed",
+                a.json,
+                |p| {
+                    let f = iiswsgi_deploy::feed::feed(
+                        &dir,
+                        &a.packages,
+                        a.dist_dir.as_deref(),
+                        a.url_template.as_deref(),
+                        p,
+                    )?;
+                    for w in &f.warnings {
+                        p(&format!("warning: {w}"));
+                    }
+                    Ok(f)
+                },
+                |r| r.url.clone(),
+            )
+        }
+        Command::CleanWebpi(a) => {
+            let dir = dir_or_cwd(a.dir);
+            run_deploy(
+                "clean-webpi",
+                a.json,
+                |p| {
+                    iiswsgi_deploy::clean::clean_webpi(
+                        &dir,
+                        &a.packages,
+                        a.cache.as_deref(),
+                        a.dist_dir.as_deref(),
+                        p,
+                    )
+                },
+                |r| {
+                    format!(
+                        "removed {} cached item(s) from {}",
+                        r.removed.len(),
+                        r.cache.display()
+                    )
+                },
+            )
         }
     }
 }

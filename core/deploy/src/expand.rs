@@ -15,8 +15,8 @@
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expansion {
     pub text: String,
-    /// 1-based line numbers where a reference sat between single quotes
-    /// (expanded here, left alone by iiswsgi 0.3).
+    /// 1-based line numbers where a reference sits in a single-quoted region
+    /// (expanded here and by the install; left alone by iiswsgi 0.3).
     pub quote_warnings: Vec<usize>,
 }
 
@@ -60,11 +60,11 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
                 match chars[i + 1..].iter().position(|&d| d == '%') {
                     Some(len) => {
                         let name: String = chars[i + 1..i + 1 + len].iter().collect();
+                        // Known or not now, a reference in a quoted region reads
+                        // differently under 0.3 (the install expands it later).
+                        note(line, in_quote, &mut warnings);
                         match lookup(&name) {
-                            Some(v) if !name.is_empty() => {
-                                out.push_str(&v);
-                                note(line, in_quote, &mut warnings);
-                            }
+                            Some(v) if !name.is_empty() => out.push_str(&v),
                             _ => {
                                 out.push('%');
                                 out.push_str(&name);
@@ -89,11 +89,9 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
                 Some('{') => match chars[i + 2..].iter().position(|&d| d == '}') {
                     Some(len) => {
                         let name: String = chars[i + 2..i + 2 + len].iter().collect();
+                        note(line, in_quote, &mut warnings);
                         match lookup(&name) {
-                            Some(v) => {
-                                out.push_str(&v);
-                                note(line, in_quote, &mut warnings);
-                            }
+                            Some(v) => out.push_str(&v),
                             None => {
                                 out.push_str("${");
                                 out.push_str(&name);
@@ -114,11 +112,11 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
                         .take_while(|&&d| is_var_char(d))
                         .count();
                     let name: String = chars[i + 1..i + 1 + len].iter().collect();
+                    if !name.is_empty() {
+                        note(line, in_quote, &mut warnings);
+                    }
                     match lookup(&name).filter(|_| !name.is_empty()) {
-                        Some(v) => {
-                            out.push_str(&v);
-                            note(line, in_quote, &mut warnings);
-                        }
+                        Some(v) => out.push_str(&v),
                         None => {
                             out.push('$');
                             out.push_str(&name);

@@ -1,10 +1,25 @@
-//! Packaging for IIS: Web Deploy (MSDeploy) packages and WebPI feeds, built
-//! natively on any OS (no msdeploy.exe, no fciv.exe).
+//! Packaging for IIS: Web Deploy (MSDeploy) packages and WebPI feeds from a
+//! `pyproject.toml`, built natively on any OS (no msdeploy.exe, no fciv.exe).
 //!
-//! So far: the `MSDeploy.MSDeployProviderOptions` blob
-//! ([`provider_options`]) and template expansion with Windows `expandvars`
-//! semantics ([`expand`]).
+//! * [`init::init`] writes the templates (`Manifest.xml.in`, `Parameters.xml`,
+//!   `web.config.in`, `iis_install.stamp.in`);
+//! * [`package::package`] validates them and builds `Manifest.xml`, the stamp
+//!   and the reproducible package zip;
+//! * [`feed::feed`] writes the WebPI feed for built packages;
+//! * [`clean::clean_webpi`] removes WebPI's cached copies.
 #![forbid(unsafe_code)]
 
+pub mod clean;
+pub mod error;
 pub mod expand;
+pub mod feed;
+pub mod files;
+pub mod init;
+pub mod manifest;
+pub mod package;
+pub mod parameters;
+pub mod project;
 pub mod provider_options;
+pub mod webconfig;
+
+pub use error::DeployError;

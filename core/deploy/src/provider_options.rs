@@ -146,7 +146,7 @@ impl ProviderOptions {
         let mut gz = flate2::GzBuilder::new()
             .mtime(0)
             .operating_system(0)
-            .write(Vec::new(), flate2::Compression::default());
+            .write(Vec::new(), flate2::Compression::fast());
         // Writing to a Vec cannot fail.
         let _ = gz.write_all(&payload);
         let compressed = gz.finish().unwrap_or_default();

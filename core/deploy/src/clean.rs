@@ -1,0 +1,134 @@
+//! `iiswsgi clean-webpi`: forget what WebPI cached for these packages, so that
+//! a rebuilt package and feed are fetched again: `installers\<app>` (the
+//! downloaded zips) and the cached feed files whose `<id>` is this feed's.
+
+use std::path::{Path, PathBuf};
+
+use quick_xml::events::Event;
+use quick_xml::Reader;
+use serde::Serialize;
+
+use crate::error::{read_text, DeployError};
+use crate::feed::file_url;
+use crate::package::{dist_dir, expand_template, MANIFEST, MANIFEST_IN};
+use crate::project::Project;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Cleaned {
+    pub cache: PathBuf,
+    /// False when the cache folder does not exist (nothing to clean).
+    pub cache_found: bool,
+    pub removed: Vec<PathBuf>,
+}
+
+/// `%LOCALAPPDATA%\Microsoft\Web Platform Installer` on Windows.
+pub fn default_cache() -> Option<PathBuf> {
+    if cfg!(windows) {
+        std::env::var_os("LOCALAPPDATA").map(|d| {
+            PathBuf::from(d)
+                .join("Microsoft")
+                .join("Web Platform Installer")
+        })
+    } else {
+        None
+    }
+}
+
+/// The `<iisApp path>` of a project: from the built Manifest.xml, else the template.
+fn app_name(project: &Project) -> Result<String, DeployError> {
+    let built = project.dir.join(MANIFEST);
+    if built.is_file() {
+        return crate::manifest::iis_app_path(&built, &read_text(&built)?);
+    }
+    let tpl = project.dir.join(MANIFEST_IN);
+    let text = expand_template(project, &tpl, &mut Vec::new())?;
+    crate::manifest::iis_app_path(&tpl, &text)
+}
+
+/// The first `<id>` child of a feed file's root, if it parses.
+fn feed_id(path: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let mut r = Reader::from_str(&text);
+    let mut depth = 0;
+    let mut in_id = false;
+    loop {
+        match r.read_event().ok()? {
+            Event::Start(e) => {
+                depth += 1;
+                in_id = depth == 2 && e.local_name().as_ref() == b"id";
+            }
+            Event::Empty(_) => {}
+            Event::Text(t) if in_id => return t.decode().ok().map(|s| s.trim().to_string()),
+            Event::End(_) => {
+                depth -= 1;
+                in_id = false;
+            }
+            Event::Eof => return None,
+            _ => {}
+        }
+    }
+}
+
+pub fn clean_webpi(
+    dir: &Path,
+    packages: &[PathBuf],
+    cache: Option<&Path>,
+    dist: Option<&Path>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Cleaned, DeployError> {
+    let cache = match cache.map(Path::to_path_buf).or_else(default_cache) {
+        Some(c) => c,
+        None => {
+            return Err(DeployError::Usage(
+                "no WebPI cache location: pass --cache PATH (the default, %LOCALAPPDATA%\\Microsoft\\Web Platform Installer, exists only on Windows)".into(),
+            ))
+        }
+    };
+    let main = Project::load(dir)?;
+    let mut projects = vec![main.clone()];
+    for p in packages {
+        projects.push(Project::load(p)?);
+    }
+    if !cache.is_dir() {
+        progress(&format!(
+            "no WebPI cache at {}: nothing to clean",
+            cache.display()
+        ));
+        return Ok(Cleaned {
+            cache,
+            cache_found: false,
+            removed: Vec::new(),
+        });
+    }
+    let mut removed = Vec::new();
+    for p in &projects {
+        let app = app_name(p)?;
+        let installers = cache.join("installers").join(&app);
+        if installers.is_dir() {
+            progress(&format!("removing {}", installers.display()));
+            std::fs::remove_dir_all(&installers).map_err(|e| DeployError::write(&installers, e))?;
+            removed.push(installers);
+        }
+    }
+    let feed_path = dist_dir(dir, dist).join(main.feed_file_name());
+    let id = main.home_url().unwrap_or_else(|| file_url(&feed_path));
+    let listing = std::fs::read_dir(&cache).map_err(|e| DeployError::read(&cache, e))?;
+    let mut xmls: Vec<PathBuf> = listing
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x.eq_ignore_ascii_case("xml")))
+        .collect();
+    xmls.sort();
+    for x in xmls {
+        if feed_id(&x).as_deref() == Some(id.as_str()) {
+            progress(&format!("removing cached feed {}", x.display()));
+            std::fs::remove_file(&x).map_err(|e| DeployError::write(&x, e))?;
+            removed.push(x);
+        }
+    }
+    Ok(Cleaned {
+        cache,
+        cache_found: true,
+        removed,
+    })
+}

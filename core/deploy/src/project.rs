@@ -1,0 +1,211 @@
+//! The project's metadata: `pyproject.toml` `[project]` (PEP 621) and
+//! `[tool.iiswsgi]` for what PEP 621 lacks.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::error::{read_text, DeployError};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct Pyproject {
+    project: Option<ProjectTable>,
+    tool: Option<ToolTable>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ToolTable {
+    iiswsgi: Option<Tool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ProjectTable {
+    name: Option<String>,
+    version: Option<String>,
+    description: Option<String>,
+    readme: Option<Readme>,
+    #[serde(default)]
+    authors: Vec<Person>,
+    #[serde(default)]
+    urls: BTreeMap<String, String>,
+    license: Option<License>,
+    #[serde(default)]
+    keywords: Vec<String>,
+    #[serde(default)]
+    dynamic: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Readme {
+    Path(String),
+    Table {
+        file: Option<String>,
+        text: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum License {
+    Spdx(String),
+    Table {
+        text: Option<String>,
+        file: Option<String>,
+    },
+}
+
+/// An author (`[project] authors`).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct Person {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// `[tool.iiswsgi]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tool {
+    pub title: Option<String>,
+    pub author_url: Option<String>,
+    pub license_url: Option<String>,
+    pub display_url: Option<String>,
+    pub help_url: Option<String>,
+    pub published: Option<String>,
+    pub icon_url: Option<String>,
+    pub screenshot_url: Option<String>,
+    pub discovery_file: Option<String>,
+    pub msdeploy_url_template: Option<String>,
+    /// The page WebPI opens after the install (`<msDeploy><startPage>`).
+    pub start_page: Option<String>,
+    /// WebPI productIds the package depends on, besides `WDeploy`.
+    #[serde(default, rename = "webpi-dependencies", alias = "webpi_dependencies")]
+    pub webpi_dependencies: Vec<String>,
+    /// WebPI productIds offered with the package.
+    #[serde(default, rename = "webpi-related", alias = "webpi_related")]
+    pub webpi_related: Vec<String>,
+    /// Globs of files to add to the package's defaults.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Globs of files to leave out.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+/// Everything the packager needs to know about a project.
+#[derive(Debug, Clone)]
+pub struct Project {
+    pub dir: PathBuf,
+    pub name: String,
+    pub version: String,
+    pub description: Option<String>,
+    /// The readme's text (from its file or inline).
+    pub long_description: Option<String>,
+    pub authors: Vec<Person>,
+    pub urls: BTreeMap<String, String>,
+    pub license: Option<String>,
+    pub keywords: Vec<String>,
+    pub tool: Tool,
+}
+
+impl Project {
+    /// Reads `DIR/pyproject.toml`.
+    pub fn load(dir: &Path) -> Result<Project, DeployError> {
+        let path = dir.join("pyproject.toml");
+        if !path.is_file() {
+            return Err(DeployError::file(
+                &path,
+                "not found",
+                "run the command in (or give it) the folder of a Python project with a pyproject.toml",
+            ));
+        }
+        let text = read_text(&path)?;
+        let doc: Pyproject = toml::from_str(&text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| crate::error::line_of(&text, s.start))
+                .unwrap_or(1);
+            DeployError::at(
+                &path,
+                line,
+                e.message().to_string(),
+                "fix the TOML (see [project] in PEP 621 and [tool.iiswsgi] in the README)",
+            )
+        })?;
+        let p = doc.project.ok_or_else(|| {
+            DeployError::file(
+                &path,
+                "has no [project] table",
+                "add [project] with at least name and version (PEP 621)",
+            )
+        })?;
+        let name = p.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
+            DeployError::file(
+                &path,
+                "[project] has no name",
+                "add name = \"...\" to [project]",
+            )
+        })?;
+        let version = match p.version {
+            Some(v) if !v.trim().is_empty() => v,
+            _ => {
+                let hint = if p.dynamic.iter().any(|d| d == "version") {
+                    "the package and feed need the version: set a static version = \"...\" in [project]"
+                } else {
+                    "add version = \"...\" to [project]"
+                };
+                return Err(DeployError::file(&path, "[project] has no version", hint));
+            }
+        };
+        let long_description = match p.readme {
+            Some(Readme::Path(f)) | Some(Readme::Table { file: Some(f), .. }) => {
+                Some(read_text(&dir.join(f))?)
+            }
+            Some(Readme::Table { text: Some(t), .. }) => Some(t),
+            _ => None,
+        };
+        let license = match p.license {
+            Some(License::Spdx(s)) => Some(s),
+            Some(License::Table { text: Some(t), .. }) => Some(t),
+            Some(License::Table { file: Some(f), .. }) => Some(f),
+            _ => None,
+        };
+        Ok(Project {
+            dir: dir.to_path_buf(),
+            name,
+            version,
+            description: p.description,
+            long_description,
+            authors: p.authors,
+            urls: p.urls,
+            license,
+            keywords: p.keywords,
+            tool: doc.tool.and_then(|t| t.iiswsgi).unwrap_or_default(),
+        })
+    }
+
+    /// The project's home page: `urls` Homepage (any case), else the first URL.
+    pub fn home_url(&self) -> Option<String> {
+        self.urls
+            .iter()
+            .find(|(k, _)| {
+                k.eq_ignore_ascii_case("homepage") || k.eq_ignore_ascii_case("home-page")
+            })
+            .or_else(|| self.urls.iter().next())
+            .map(|(_, v)| v.clone())
+    }
+
+    /// `<name>-<version>`: the stem of the package and feed files.
+    pub fn stem(&self) -> String {
+        format!("{}-{}", self.name, self.version)
+    }
+
+    pub fn package_file_name(&self) -> String {
+        format!("{}.msdeploy.zip", self.stem())
+    }
+
+    pub fn feed_file_name(&self) -> String {
+        format!("{}.webpi.xml", self.stem())
+    }
+}
