@@ -316,6 +316,14 @@ pub fn feed(
             }
             x.close(4, "keywords");
         }
+        if let Some(hint) = &proj.tool.discovery_file {
+            // WebPI reports the product as installed when this file exists.
+            x.open(4, "discoveryHint");
+            x.open(6, "file");
+            x.leaf(8, "filePath", hint);
+            x.close(6, "file");
+            x.close(4, "discoveryHint");
+        }
         let mut deps = vec!["WDeploy".to_string()];
         deps.extend(proj.tool.webpi_dependencies.iter().cloned());
         x.open(4, "dependency");

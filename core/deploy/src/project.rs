@@ -75,6 +75,7 @@ pub struct Tool {
     pub published: Option<String>,
     pub icon_url: Option<String>,
     pub screenshot_url: Option<String>,
+    /// A file whose presence tells WebPI the product is installed (`<discoveryHint>`).
     pub discovery_file: Option<String>,
     pub msdeploy_url_template: Option<String>,
     /// The page WebPI opens after the install (`<msDeploy><startPage>`).

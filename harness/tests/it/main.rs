@@ -4,6 +4,7 @@
 //! installed in the Python named by `IISWSGI_PYTHON` (default: the repo's
 //! `.venv`), which `ci/test.sh` prepares.
 
+mod cli;
 mod nginx;
 mod pipe;
 mod snapshot;
