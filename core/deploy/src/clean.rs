@@ -76,7 +76,11 @@ pub fn clean_webpi(
     dist: Option<&Path>,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Cleaned, DeployError> {
-    let cache = match cache.map(Path::to_path_buf).or_else(default_cache) {
+    // %LOCALAPPDATA% and the like, for shells that do not expand them.
+    let lookup = crate::expand::env_lookup(Vec::new());
+    let cache =
+        cache.map(|c| PathBuf::from(crate::expand::expand(&c.to_string_lossy(), &lookup).text));
+    let cache = match cache.or_else(default_cache) {
         Some(c) => c,
         None => {
             return Err(DeployError::Usage(

@@ -135,7 +135,8 @@ impl Xml {
     }
     fn leaf(&mut self, indent: usize, tag: &str, text: &str) {
         let name = tag.split(' ').next().unwrap_or(tag);
-        let _ = writeln!(self.0, "{:indent$}<{tag}>{}</{name}>", "", escape(text));
+        let text = crate::xmlcheck::xml_chars(text);
+        let _ = writeln!(self.0, "{:indent$}<{tag}>{}</{name}>", "", escape(&text));
     }
     fn empty(&mut self, indent: usize, tag: &str) {
         let _ = writeln!(self.0, "{:indent$}<{tag} />", "");
@@ -165,7 +166,13 @@ pub fn feed(
     let mut projects = vec![(main.clone(), dist.clone())];
     for p in packages {
         let proj = Project::load(p)?;
-        projects.push((proj, p.join("dist")));
+        // A package built into the same --dist-dir, else into its own dist/.
+        let own = if dist.join(proj.package_file_name()).is_file() {
+            dist.clone()
+        } else {
+            p.join("dist")
+        };
+        projects.push((proj, own));
     }
     let mut entries = Vec::new();
     let mut x = Xml(String::new());
@@ -407,10 +414,7 @@ pub fn feed(
     f.leaf(2, "title", main.tool.title.as_deref().unwrap_or(&main.name));
     f.empty(
         2,
-        &format!(
-            "link href=\"{}\"",
-            attr(home.as_deref().unwrap_or(&feed_url))
-        ),
+        &format!("link rel=\"self\" href=\"{}\"", attr(&feed_url)),
     );
     f.leaf(2, "updated", &updated);
     let author_name = main.authors.iter().find_map(|a| a.name.clone());

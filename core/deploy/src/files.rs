@@ -103,8 +103,11 @@ pub fn select(
     exclude: &[String],
     dist_dir: Option<&Path>,
 ) -> Result<Vec<String>, DeployError> {
-    let dist_rel = dist_dir
-        .and_then(|d| d.strip_prefix(root).ok())
+    let abs_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let abs_dist = dist_dir.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+    let dist_rel = abs_dist
+        .as_deref()
+        .and_then(|d| d.strip_prefix(&abs_root).ok())
         .map(|d| d.to_string_lossy().replace('\\', "/"))
         .filter(|d| !d.is_empty());
     let dist = dist_rel.as_deref();

@@ -18,6 +18,7 @@ pub struct Initialised {
 }
 
 fn module_of(rel: &str) -> Option<String> {
+    let rel = rel.strip_prefix("src/").unwrap_or(rel);
     let stem = rel.strip_suffix(".py")?;
     let stem = stem.strip_suffix("/__init__").unwrap_or(stem);
     let parts: Vec<&str> = stem.split('/').collect();
@@ -115,7 +116,7 @@ pub fn init(
     let name = &project.name;
     let manifest = r#"<?xml version="1.0" encoding="utf-8"?>
 <msDeploy.iisApp>
-  <!-- The application's files, installed as the site or application chosen in WebPI. -->
+  <!-- The files of the application, installed as the site or application chosen in WebPI. -->
   <iisApp path="%DIST_NAME%" />
   <!-- Run after the files are copied. Settings other than path (successReturnCodes,
        waitAttempts, waitInterval, ...) are moved into MSDeploy.MSDeployProviderOptions

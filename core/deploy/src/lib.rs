@@ -21,5 +21,6 @@ pub mod parameters;
 pub mod project;
 pub mod provider_options;
 pub mod webconfig;
+pub mod xmlcheck;
 
 pub use error::DeployError;

@@ -45,9 +45,8 @@ fn attributes(
             let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
             let value = a
                 .unescape_value()
-                .map_err(|err| xml_error(file, text, pos, err))?
-                .into_owned();
-            Ok((key, value))
+                .map_err(|err| xml_error(file, text, pos, err))?;
+            Ok((key, crate::xmlcheck::normalize_attr(&value)))
         })
         .collect()
 }
@@ -62,11 +61,13 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
     let mut run_commands = Vec::new();
     let mut saw_decl = false;
     let mut root_seen = false;
+    let mut checker = crate::xmlcheck::Checker::default();
     loop {
         let pos = reader.buffer_position() as usize;
         let event = reader
             .read_event()
             .map_err(|e| xml_error(file, text, pos, e))?;
+        checker.check(file, text, pos, &event)?;
         let (start, empty) = match &event {
             Event::Eof => break,
             Event::Decl(_) => {

@@ -142,6 +142,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DeployError> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| DeployError::write(path, e))?;
     tmp.write_all(bytes)
         .map_err(|e| DeployError::write(path, e))?;
+    // Temporary files are private (0600); what is written here is for sharing.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| DeployError::write(path, e))?;
+    }
     tmp.persist(path)
         .map_err(|e| DeployError::write(path, e.error))?;
     Ok(())

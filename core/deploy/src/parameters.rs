@@ -82,6 +82,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Parameter>, DeployError> {
     reader.config_mut().check_end_names = true;
     let mut stack: Vec<String> = Vec::new();
     let mut params: Vec<Parameter> = Vec::new();
+    let mut checker = crate::xmlcheck::Checker::default();
     loop {
         let pos = reader.buffer_position() as usize;
         let ev = reader.read_event().map_err(|e| {
@@ -92,6 +93,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Parameter>, DeployError> {
                 "fix the XML",
             )
         })?;
+        checker.check(file, text, pos, &ev)?;
         let (e, empty) = match ev {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
@@ -233,7 +235,10 @@ pub fn validate(file: &Path, params: &[Parameter], iis_app_path: &str) -> Result
     let found = app_params.iter().any(|p| {
         p.entries.iter().any(|e| {
             e.kind.eq_ignore_ascii_case("ProviderPath")
-                && e.scope.eq_ignore_ascii_case("iisApp")
+                && fancy_regex::Regex::new(&format!("(?i){}", e.scope))
+                    .ok()
+                    .and_then(|r| r.is_match("iisApp").ok())
+                    .unwrap_or(false)
                 && fancy_regex::Regex::new(&e.matches)
                     .ok()
                     .and_then(|r| r.is_match(iis_app_path).ok())

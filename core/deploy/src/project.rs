@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use crate::error::{read_text, DeployError};
 
@@ -72,6 +72,8 @@ pub struct Tool {
     pub license_url: Option<String>,
     pub display_url: Option<String>,
     pub help_url: Option<String>,
+    /// A TOML date or a string (WebPI's `published`).
+    #[serde(default, deserialize_with = "string_or_datetime")]
     pub published: Option<String>,
     pub icon_url: Option<String>,
     pub screenshot_url: Option<String>,
@@ -209,4 +211,12 @@ impl Project {
     pub fn feed_file_name(&self) -> String {
         format!("{}.webpi.xml", self.stem())
     }
+}
+
+fn string_or_datetime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<toml::Value> = Option::deserialize(d)?;
+    Ok(v.map(|v| match v {
+        toml::Value::String(s) => s,
+        other => other.to_string(),
+    }))
 }

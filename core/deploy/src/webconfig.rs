@@ -34,6 +34,7 @@ pub fn validate(file: &Path, text: &str) -> Result<Vec<FastCgiApp>, DeployError>
     let mut stack: Vec<String> = Vec::new();
     let mut apps = Vec::new();
     let mut handlers: Vec<(String, usize)> = Vec::new();
+    let mut checker = crate::xmlcheck::Checker::default();
     loop {
         let pos = reader.buffer_position() as usize;
         let ev = reader.read_event().map_err(|e| {
@@ -44,6 +45,7 @@ pub fn validate(file: &Path, text: &str) -> Result<Vec<FastCgiApp>, DeployError>
                 "fix the XML of the template",
             )
         })?;
+        checker.check(file, text, pos, &ev)?;
         let (e, empty) = match ev {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),

@@ -183,6 +183,7 @@ fn feed_snapshot() {
         (r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "[DATE]"),
         (r"<sha1>[0-9a-f]{40}</sha1>", "<sha1>[SHA1]</sha1>"),
         (r"<fileSize>\d+</fileSize>", "<fileSize>[KIB]</fileSize>"),
+        (r#"file://[^"<]*/dist/"#, "[DIST_URL]/"),
     ]}, {
         insta::assert_snapshot!(xml);
     });
@@ -229,17 +230,17 @@ fn feed_with_another_package_and_url_template() {
         e.contains("--url-template \"https://x/{nope}\": unknown field {nope}"),
         "{e}"
     );
-    let e = feed::feed(
-        &a.dir(),
-        &[Fixture::pyramid().dir()],
-        None,
-        None,
-        &mut quiet(),
-    )
-    .unwrap_err()
-    .to_string();
+    let c = Fixture::pyramid();
+    c.edit(
+        "pyproject.toml",
+        "name = \"PyramidIISApp\"",
+        "name = \"ThirdApp\"",
+    );
+    let e = feed::feed(&a.dir(), &[c.dir()], None, None, &mut quiet())
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("PyramidIISApp-0.1.msdeploy.zip: not found; package it first"),
+        e.contains("ThirdApp-0.1.msdeploy.zip: not found; package it first"),
         "{e}"
     );
 }
@@ -386,4 +387,86 @@ fn manifest_in_and_excludes_select_files() {
         !names.contains("server.log"),
         "excluded by [tool.iiswsgi] exclude: {names}"
     );
+}
+
+#[test]
+fn review_cases() {
+    // Malformed attributes and undefined entities anywhere are errors.
+    let f = Fixture::pyramid();
+    f.edit(
+        "web.config.in",
+        "<handlers>",
+        "<handlers><add key=\"k\" value=\"a<b\"/>",
+    );
+    assert!(
+        err(&f).contains("web.config.in:13: not well-formed XML"),
+        "{}",
+        err(&f)
+    );
+    let f = Fixture::pyramid();
+    f.edit(
+        "Manifest.xml.in",
+        "<iisApp",
+        "<setAcl path=\"a&b\" /><iisApp",
+    );
+    assert!(
+        err(&f).contains("Manifest.xml.in:3: not well-formed XML"),
+        "{}",
+        err(&f)
+    );
+    let f = Fixture::pyramid();
+    f.edit("web.config.in", "<handlers>", "<handlers>&nbsp;");
+    assert!(err(&f).contains("undefined entity &nbsp;"), "{}", err(&f));
+
+    // A dist folder inside the project, given relatively, is never packaged.
+    let f = Fixture::pyramid();
+    let cwd = std::env::current_dir().unwrap();
+    let rel_out = Path::new("out");
+    std::env::set_current_dir(f.dir()).unwrap();
+    let first = package::package(Path::new("."), Some(rel_out), &mut quiet());
+    let second = package::package(Path::new("."), Some(rel_out), &mut quiet());
+    std::env::set_current_dir(cwd).unwrap();
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert!(
+        !second.entries.iter().any(|e| e.contains("out/")),
+        "{:?}",
+        second.entries
+    );
+    assert_eq!(first.sha1, second.sha1);
+
+    // Written files are readable by others (the feed and zip are for sharing).
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(f.dir().join("out/PyramidIISApp-0.1.msdeploy.zip"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o644);
+    }
+
+    // A ProviderPath scope is a regex too; a multi-line path reads as one line.
+    let f = Fixture::pyramid();
+    f.edit("Parameters.xml", "scope=\"iisApp\"", "scope=\"^IISAPP$\"");
+    f.edit(
+        "Manifest.xml.in",
+        "-m iiswsgi install",
+        "-m iiswsgi\n         install",
+    );
+    let p = build(&f);
+    let text = std::fs::read_to_string(p.manifest).unwrap();
+    let attr = text
+        .split("MSDeploy.MSDeployProviderOptions=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let opts = iiswsgi_deploy::provider_options::ProviderOptions::from_attribute(attr).unwrap();
+    assert!(
+        opts.path.contains("-m iiswsgi          install"),
+        "{:?}",
+        opts.path
+    );
+    assert!(!opts.path.contains('\n'));
 }

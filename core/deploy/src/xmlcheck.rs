@@ -1,0 +1,104 @@
+//! Well-formedness checks that quick-xml's event reader leaves to the caller:
+//! every attribute of every element (syntax, unique names, escapes), entity
+//! references (only the five predefined ones and character references), one
+//! root element, and no text outside it.
+
+use std::path::Path;
+
+use quick_xml::events::Event;
+
+use crate::error::{line_of, DeployError};
+
+fn bad(file: &Path, text: &str, pos: usize, why: impl std::fmt::Display) -> DeployError {
+    DeployError::at(
+        file,
+        line_of(text, pos),
+        format!("not well-formed XML: {why}"),
+        "fix the XML",
+    )
+}
+
+/// Tracks the document structure across events.
+#[derive(Default)]
+pub struct Checker {
+    depth: usize,
+    roots: usize,
+}
+
+impl Checker {
+    /// Checks one event read at byte `pos`.
+    pub fn check(
+        &mut self,
+        file: &Path,
+        text: &str,
+        pos: usize,
+        ev: &Event<'_>,
+    ) -> Result<(), DeployError> {
+        match ev {
+            Event::Start(e) | Event::Empty(e) => {
+                if self.depth == 0 {
+                    self.roots += 1;
+                    if self.roots > 1 {
+                        return Err(bad(file, text, pos, "a second root element"));
+                    }
+                }
+                for a in e.attributes().with_checks(true) {
+                    let a = a.map_err(|err| bad(file, text, pos, err))?;
+                    if a.value.contains(&b'<') {
+                        let name = String::from_utf8_lossy(a.key.as_ref()).into_owned();
+                        return Err(bad(
+                            file,
+                            text,
+                            pos,
+                            format!("'<' in the value of attribute {name} (write &lt;)"),
+                        ));
+                    }
+                    a.unescape_value()
+                        .map_err(|err| bad(file, text, pos, err))?;
+                }
+                if matches!(ev, Event::Start(_)) {
+                    self.depth += 1;
+                }
+            }
+            Event::End(_) => self.depth = self.depth.saturating_sub(1),
+            Event::GeneralRef(r) => {
+                if r.is_char_ref() {
+                    r.resolve_char_ref()
+                        .map_err(|err| bad(file, text, pos, err))?;
+                } else {
+                    let name = r.decode().map_err(|err| bad(file, text, pos, err))?;
+                    if !["lt", "gt", "amp", "apos", "quot"].contains(&name.as_ref()) {
+                        return Err(bad(file, text, pos, format!("undefined entity &{name};")));
+                    }
+                }
+                if self.depth == 0 {
+                    return Err(bad(file, text, pos, "text outside the root element"));
+                }
+            }
+            Event::Text(t) if self.depth == 0 => {
+                let s = t.decode().map_err(|err| bad(file, text, pos, err))?;
+                if !s.trim().is_empty() {
+                    return Err(bad(file, text, pos, "text outside the root element"));
+                }
+            }
+            Event::Eof if self.roots == 0 => return Err(bad(file, text, pos, "no root element")),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// XML 1.0 attribute-value normalisation of white space (§3.3.3): what an XML
+/// parser, Web Deploy's included, reads for a value written across lines.
+pub fn normalize_attr(v: &str) -> String {
+    v.replace(['\t', '\r', '\n'], " ")
+}
+
+/// Drops characters XML 1.0 does not allow in a document.
+pub fn xml_chars(s: &str) -> String {
+    s.chars()
+        .filter(|&c| {
+            matches!(c, '\t' | '\n' | '\r') || (c >= ' ' && c != '\u{FFFE}' && c != '\u{FFFF}')
+        })
+        .collect()
+}
