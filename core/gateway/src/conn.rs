@@ -14,6 +14,8 @@ use crate::Server;
 
 /// Bytes asked of the stream per read: a full record and then some.
 const READ_SIZE: usize = 128 * 1024;
+/// Output buffer capacity kept between responses.
+const MAX_KEPT_OUT: usize = 4 * 1024 * 1024;
 
 /// How a connection ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -38,6 +40,8 @@ struct ReqState {
     body_done: bool,
     aborted: bool,
     finished: bool,
+    /// Whether any of the response has been written to the stream.
+    flushed: bool,
     /// Body bytes received beyond what the application asked for.
     spill: Vec<u8>,
 }
@@ -70,6 +74,10 @@ impl Inner {
             self.stream.write_all(&self.out)
         };
         self.out.clear();
+        // One huge response must not pin its size for the connection's life.
+        if self.out.capacity() > MAX_KEPT_OUT {
+            self.out.shrink_to(MAX_KEPT_OUT);
+        }
         r
     }
 }
@@ -210,9 +218,25 @@ impl RequestChannel for Channel {
             if req.body_done && inner.stream.readable_now()? {
                 check_abort(inner, self.id)?;
             }
+            if let Some(r) = inner.req.as_mut() {
+                r.flushed = true;
+            }
             inner.write_out()?;
         }
         Ok(())
+    }
+
+    fn discard_pending(&self) -> bool {
+        let mut inner = self.lock();
+        if inner
+            .req
+            .as_ref()
+            .is_some_and(|r| r.id == self.id && r.flushed)
+        {
+            return false;
+        }
+        inner.out.clear();
+        true
     }
 
     fn send_diagnostic(&self, text: &[u8]) -> io::Result<()> {
@@ -272,6 +296,17 @@ pub fn serve_connection(
             loop {
                 match guard.codec.poll().map_err(protocol_error)? {
                     Some(AppEvent::Request(r)) => break r,
+                    Some(AppEvent::Abort { request_id }) => {
+                        // Aborted before its parameters were complete: the
+                        // application never saw it, but the web server waits
+                        // for its END_REQUEST.
+                        let g = &mut *guard;
+                        let close = g.codec.end_request(&mut g.out, request_id, 0);
+                        g.write_out()?;
+                        if close {
+                            return Ok(ConnEnd::Closed);
+                        }
+                    }
                     Some(_) => {}
                     None => {
                         if !guard.read_more()? {
@@ -304,6 +339,7 @@ fn run_one(server: &Server, inner: &Arc<Mutex<Inner>>, request: &Request) -> io:
             body_done: false,
             aborted: false,
             finished: false,
+            flushed: false,
             spill: Vec::new(),
         });
     }

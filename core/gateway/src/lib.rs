@@ -498,6 +498,13 @@ fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), Gatewa
                 if server.lifecycle.stopping() {
                     return Ok(());
                 }
+                if is_permanent_accept_error(&e) {
+                    tracing::error!("accept failed: {e}; the listening socket is unusable");
+                    return Err(GatewayError::Io {
+                        context: "cannot accept connections".into(),
+                        source: e,
+                    });
+                }
                 tracing::warn!("accept failed: {e}");
                 std::thread::sleep(std::time::Duration::from_millis(50));
                 continue;
@@ -529,6 +536,13 @@ fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), Gatewa
             tracing::error!("cannot start a connection thread: {e}");
         }
     }
+}
+
+/// Accept errors that retrying cannot cure (not a socket, not listening, closed).
+fn is_permanent_accept_error(e: &io::Error) -> bool {
+    // EBADF, EINVAL, ENOTSOCK on Linux; WSAEBADF, WSAEINVAL, WSAENOTSOCK on Windows.
+    matches!(e.raw_os_error(), Some(9 | 22 | 88 | 10009 | 10022 | 10038))
+        || e.kind() == io::ErrorKind::InvalidInput
 }
 
 fn install_stop_handlers(server: &'static Server) {

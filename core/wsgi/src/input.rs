@@ -57,9 +57,14 @@ impl Input {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Locks the buffer; waits with the GIL released, since the holder may be
+    /// blocked in a read that needs the GIL back to finish.
+    fn lock(&self, py: Python<'_>) -> MutexGuard<'_, State> {
+        use pyo3::sync::MutexExt;
         // A panic while holding the lock leaves plain bytes behind: still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock_py_attached(py)
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// Reads at least one more byte into the buffer unless the body has ended;
@@ -118,7 +123,7 @@ impl Input {
     /// `read(size=-1)`: up to `size` bytes, or everything left.
     #[pyo3(signature = (size=None))]
     fn read<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut st = self.lock();
+        let mut st = self.lock(py);
         match size_arg(size) {
             None => {
                 while self.fill(py, &mut st, STEP)? {}
@@ -141,7 +146,7 @@ impl Input {
     /// `readline(size=-1)`: one line including its `\n`, at most `size` bytes.
     #[pyo3(signature = (size=None))]
     fn readline<'py>(&self, py: Python<'py>, size: Option<i64>) -> PyResult<Bound<'py, PyBytes>> {
-        let mut st = self.lock();
+        let mut st = self.lock(py);
         self.read_line(py, &mut st, size_arg(size))
     }
 
@@ -151,7 +156,7 @@ impl Input {
         let hint = size_arg(hint).filter(|&h| h > 0);
         let lines = PyList::empty(py);
         let mut total = 0;
-        let mut st = self.lock();
+        let mut st = self.lock(py);
         loop {
             let line = self.read_line(py, &mut st, None)?;
             let n = line.as_bytes().len();
@@ -172,7 +177,7 @@ impl Input {
     }
 
     fn __next__<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let mut st = self.lock();
+        let mut st = self.lock(py);
         let line = self.read_line(py, &mut st, None)?;
         Ok(if line.as_bytes().is_empty() {
             None

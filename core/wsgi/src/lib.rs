@@ -29,6 +29,9 @@ pub trait RequestChannel: Send + Sync {
     /// With `flush` false the transport may hold the bytes until the response
     /// ends, to send everything in one write.
     fn send(&self, head: &[u8], body: &[u8], flush: bool) -> std::io::Result<()>;
+    /// Drops response bytes held back by `send(.., flush: false)`; false when
+    /// part of the response has already been written (nothing can be taken back).
+    fn discard_pending(&self) -> bool;
     /// Diagnostic text for the web server (FastCGI STDERR, which IIS shows per
     /// its `stderrMode`).
     fn send_diagnostic(&self, text: &[u8]) -> std::io::Result<()>;
@@ -152,6 +155,8 @@ pub fn serve_request(
         return Outcome::ChannelFailed;
     }
     let tb = load::format_traceback(py, &err);
+    // A head that was only buffered can still be replaced by a 500.
+    let head_sent = head_sent && !channel.discard_pending();
     if head_sent {
         tracing::error!(
             "the application failed after the response head was sent; the body is cut short:\n{tb}"

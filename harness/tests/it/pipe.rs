@@ -765,3 +765,36 @@ fn app_module_found_from_appl_physical_path() {
         "{log}"
     );
 }
+
+#[test]
+fn abort_before_the_params_end_still_gets_end_request() {
+    let (mut gw, _d) = start("conformance:app");
+    let mut w = Vec::new();
+    let c = gw.client.codec();
+    c.begin_request(&mut w, 1, Role::Responder, true);
+    proto::write_record(&mut w, RecordType::Params, 1, b"\x0e\x03REQUEST_METHODGET");
+    c.abort(&mut w, 1);
+    gw.client.send_raw(&w).unwrap();
+    let r = gw.client.read_response(1).unwrap();
+    assert_eq!(r.protocol_status, Some(ProtocolStatus::RequestComplete));
+    assert!(r.raw.is_empty(), "the application never ran: {:?}", r.raw);
+    // Id 1 can be used again right away.
+    let mut spec = RequestSpec::new(iis_params("GET", "", "/hello", "", 0), vec![]);
+    spec.keep_conn = true;
+    let (id, wire) = gw.client.encode(&spec);
+    assert_eq!(id, 1);
+    gw.client.send_raw(&wire).unwrap();
+    assert_eq!(gw.client.read_response(id).unwrap().status, 200);
+    ok_exit(gw);
+}
+
+#[test]
+fn an_error_in_a_buffered_list_response_still_gives_500() {
+    let (mut gw, _d) = start("conformance:app");
+    let r = gw.get("/list-error", "").unwrap();
+    assert_eq!(r.status, 500, "{:?}", r.text());
+    assert_eq!(r.text(), "Internal Server Error\n");
+    check_stdout_framing(&r);
+    assert_eq!(gw.get("/hello", "").unwrap().status, 200);
+    ok_exit(gw);
+}

@@ -178,11 +178,37 @@ pub fn stdin_kind() -> io::Result<StdinKind> {
         return Ok(StdinKind::Connected(Box::new(pipe)));
     }
     init_winsock()?;
+    if !is_listening_socket(h) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "stdin is neither IIS's named pipe nor a listening socket: `iiswsgi serve` must be \
+             started by IIS's FastCGI module; to listen yourself, pass --bind tcp:HOST:PORT",
+        ));
+    }
     use std::os::windows::io::FromRawSocket;
     // SAFETY: IIS passes an inheritable listening SOCKET as the STDIN handle; it is
     // owned by this process from here on.
     let listener = unsafe { std::net::TcpListener::from_raw_socket(h as u64) };
     Ok(StdinKind::Listening(Listener::Tcp(listener)))
+}
+
+/// Whether `h` is a socket in the listening state (`SO_ACCEPTCONN`).
+fn is_listening_socket(h: HANDLE) -> bool {
+    use windows_sys::Win32::Networking::WinSock::{getsockopt, SOCKET, SOL_SOCKET, SO_ACCEPTCONN};
+    let mut value: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as i32;
+    // SAFETY: `value` and `len` are valid out pointers of the sizes given; a
+    // handle that is not a socket makes the call fail, which is the answer.
+    let r = unsafe {
+        getsockopt(
+            h as SOCKET,
+            SOL_SOCKET,
+            SO_ACCEPTCONN,
+            (&mut value as *mut i32).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && value != 0
 }
 
 fn init_winsock() -> io::Result<()> {
