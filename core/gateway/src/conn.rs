@@ -47,23 +47,9 @@ struct ReqState {
 }
 
 impl Inner {
-    /// Writes the codec's pending replies (GET_VALUES_RESULT and the like).
-    fn flush_codec_output(&mut self) -> io::Result<()> {
-        if !self.codec.output().is_empty() {
-            let r = self.stream.write_all(self.codec.output());
-            self.codec.clear_output();
-            r?;
-        }
-        Ok(())
-    }
-
     /// One read from the stream into the codec; false at end of stream.
     fn read_more(&mut self) -> io::Result<bool> {
-        self.flush_codec_output()?;
-        let slot = self.codec.read_buf().spare(READ_SIZE);
-        let n = self.stream.read(slot)?;
-        self.codec.read_buf().advance(n);
-        Ok(n > 0)
+        inner_read(&mut self.stream, &mut self.codec)
     }
 
     fn write_out(&mut self) -> io::Result<()> {

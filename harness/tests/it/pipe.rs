@@ -632,16 +632,6 @@ fn stdin_must_be_a_socket() {
     );
 }
 
-/// Peak resident set size of a process, from /proc (Linux).
-fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn upload_of_1_gib_is_streamed_not_held() {
     const SIZE: usize = 1 << 30;
@@ -679,7 +669,7 @@ fn upload_of_1_gib_is_streamed_not_held() {
     let r = gw.client.read_response(1).unwrap();
     writer.join().unwrap().unwrap();
     assert_eq!(json(&r.body)["size"].as_f64(), Some(SIZE as f64));
-    let peak = peak_rss_kib(pid);
+    let peak = iiswsgi_harness::bench::peak_rss_kib(pid);
     assert!(
         peak > 0 && peak < 64 * 1024,
         "peak RSS {peak} KiB while receiving 1 GiB"
