@@ -275,6 +275,8 @@ pub enum Peer {
     IiswsgiPipe,
     /// iiswsgi with `--bind unix:`.
     IiswsgiBind,
+    /// iiswsgi with `--bind unix:` and one worker process per connection.
+    IiswsgiWorkers,
 }
 
 impl Peer {
@@ -285,6 +287,7 @@ impl Peer {
             Peer::Flup => "flup 1.0.3 (threaded)",
             Peer::IiswsgiPipe => "iiswsgi (IIS pipe)",
             Peer::IiswsgiBind => "iiswsgi (--bind)",
+            Peer::IiswsgiWorkers => "iiswsgi (--bind --workers 2)",
         }
     }
 
@@ -359,7 +362,7 @@ impl Env {
                     .env("PYTHONPATH", self.pythonpath(false));
                 c
             }
-            Peer::IiswsgiPipe | Peer::IiswsgiBind => {
+            Peer::IiswsgiPipe | Peer::IiswsgiBind | Peer::IiswsgiWorkers => {
                 let mut c = Command::new(python());
                 c.args(["-m", "iiswsgi", "serve", &app, "--log"])
                     .arg(&log)
@@ -367,6 +370,9 @@ impl Env {
                     .env("WSGI_RESTART_FILE_REGEX", "");
                 if let Some(sock) = sock {
                     c.arg("--bind").arg(format!("unix:{}", sock.display()));
+                }
+                if peer == Peer::IiswsgiWorkers {
+                    c.args(["--workers", "2"]);
                 }
                 c
             }
@@ -389,6 +395,15 @@ impl Env {
     pub fn physical_path(&self, peer: Peer, w: &Workload) -> Option<PathBuf> {
         (peer == Peer::Wfastcgi).then(|| self.work.join(format!("wfastcgi-{}", w.callable)))
     }
+}
+
+/// The child processes of `pid` (Linux /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
 }
 
 /// Peak resident set size of a process in KiB (Linux /proc).
@@ -513,9 +528,22 @@ fn run_cell_inner(
         }
         all.extend(st.latencies_us);
     }
+    // Per serving process: the workers', not their supervisor's, under --workers.
     let rss = children
         .iter()
-        .map(|c| peak_rss_kib(c.id()))
+        .flat_map(|c| {
+            let kids = if peer == Peer::IiswsgiWorkers {
+                children_of(c.id())
+            } else {
+                Vec::new()
+            };
+            if kids.is_empty() {
+                vec![c.id()]
+            } else {
+                kids
+            }
+        })
+        .map(peak_rss_kib)
         .max()
         .unwrap_or(0);
     drop(open);

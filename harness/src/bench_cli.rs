@@ -14,12 +14,13 @@ use std::time::Duration;
 use crate::bench::{self, Cell, Env, Peer, Workload, MIB, WORKLOADS};
 use crate::{fixtures_apps, python, repo_root};
 
-const PEERS: [Peer; 5] = [
+const PEERS: [Peer; 6] = [
     Peer::Ceiling,
     Peer::Wfastcgi,
     Peer::Flup,
     Peer::IiswsgiPipe,
     Peer::IiswsgiBind,
+    Peer::IiswsgiWorkers,
 ];
 
 struct Options {

@@ -18,8 +18,8 @@ Examples:
   # come from <appSettings> in the application's web.config:
   python -m iiswsgi serve
 
-  # Behind nginx (fastcgi_pass unix:/run/app.sock):
-  iiswsgi serve myapp:app --bind unix:/run/app.sock
+  # Behind nginx (fastcgi_pass unix:/run/app.sock), on 4 cores:
+  iiswsgi serve myapp:app --bind unix:/run/app.sock --workers 4
 
   # A PasteDeploy application:
   iiswsgi serve config:production.ini#main --bind tcp:127.0.0.1:9000";
@@ -186,6 +186,9 @@ struct ServeArgs {
     /// Connections served at once when listening (default 64).
     #[arg(long, value_name = "N")]
     max_conns: Option<usize>,
+    /// With --bind: worker processes sharing the socket, so Python runs on N cores (Unix).
+    #[arg(long, value_name = "N", requires = "bind")]
+    workers: Option<usize>,
 }
 
 impl From<ServeArgs> for ServeOptions {
@@ -199,6 +202,7 @@ impl From<ServeArgs> for ServeOptions {
             restart_regex: a.restart_regex,
             app_dir: a.app_dir,
             max_conns: a.max_conns,
+            workers: a.workers,
         }
     }
 }
@@ -330,6 +334,7 @@ fn serve_app(
         restart_regex,
         app_dir: None,
         max_conns,
+        workers: None,
     };
     let result = iiswsgi_gateway::serve(py, options, Some(app));
     Ok(exit_code(py, result))

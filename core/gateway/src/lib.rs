@@ -9,6 +9,8 @@ pub mod logging;
 pub mod memory;
 pub mod transport;
 pub mod watch;
+#[cfg(unix)]
+pub mod workers;
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -60,6 +62,8 @@ pub struct ServeOptions {
     pub app_dir: Option<PathBuf>,
     /// Connections served at once in the listening modes.
     pub max_conns: Option<usize>,
+    /// With `bind`: worker processes sharing the listening socket.
+    pub workers: Option<usize>,
 }
 
 /// The transport model, which decides `wsgi.multithread`/`multiprocess` and GET_VALUES.
@@ -289,6 +293,9 @@ pub fn serve(
     options: ServeOptions,
     app: Option<Py<PyAny>>,
 ) -> Result<(), GatewayError> {
+    if let Some(n) = options.workers.filter(|&n| n > 1) {
+        return serve_workers(py, &options, n);
+    }
     let (mode, transport) = match &options.bind {
         Some(bind) => (Mode::Bind, Transport::Bind(bind.clone())),
         None => match transport::stdin_kind() {
@@ -416,6 +423,37 @@ pub fn serve(
         .ok_or_else(|| GatewayError::Fatal("server state missing".into()))?;
     install_stop_handlers(server);
     py.detach(|| run(server, transport))
+}
+
+/// `--bind … --workers N`: a supervisor process; the workers serve.
+fn serve_workers(py: Python<'_>, options: &ServeOptions, n: usize) -> Result<(), GatewayError> {
+    logging::init(log_path(options).as_deref(), &log_level(options), true)?;
+    let Some(bind) = options.bind.clone() else {
+        let e = GatewayError::Fatal(
+            "--workers needs --bind: under IIS, maxInstances sets the number of processes".into(),
+        );
+        tracing::error!("{e}");
+        return Err(e);
+    };
+    #[cfg(unix)]
+    {
+        let python: String = py.import("sys")?.getattr("executable")?.extract()?;
+        let result = py.detach(|| workers::supervise(options, &bind, n, &python));
+        if let Err(e) = &result {
+            tracing::error!("{e}");
+        }
+        result
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (py, bind, n);
+        let e = GatewayError::Fatal(
+            "--workers is available on Unix; under IIS, maxInstances sets the number of processes"
+                .into(),
+        );
+        tracing::error!("{e}");
+        Err(e)
+    }
 }
 
 fn log_path(options: &ServeOptions) -> Option<PathBuf> {

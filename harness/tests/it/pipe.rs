@@ -788,3 +788,79 @@ fn an_error_in_a_buffered_list_response_still_gives_500() {
     assert_eq!(gw.get("/hello", "").unwrap().status, 200);
     ok_exit(gw);
 }
+
+#[test]
+fn bind_with_workers_shares_the_socket_and_replaces_dead_workers() {
+    let dir = tmp();
+    let sock = dir.path().join("workers.sock");
+    let mut parent = GatewayCommand::serve(
+        &["conformance:app", "--workers", "2"],
+        &dir.path().join("w.log"),
+    )
+    .spawn_bind(&sock)
+    .unwrap();
+    let ppid = parent.id();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while iiswsgi_harness::bench::children_of(ppid).len() < 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "two workers should start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let workers = iiswsgi_harness::bench::children_of(ppid);
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..30 {
+        let mut c = iiswsgi_harness::Client::connect(&sock).unwrap();
+        let r = c
+            .request(&RequestSpec::new(
+                iis_params("GET", "", "/pid", "", 0),
+                vec![],
+            ))
+            .unwrap();
+        seen.insert(json(&r.body)["pid"].as_u64().unwrap() as u32);
+    }
+    assert!(
+        seen.iter().all(|p| workers.contains(p)),
+        "served by {seen:?}, workers {workers:?}"
+    );
+
+    // A worker that dies is replaced.
+    let victim = workers[0].to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-KILL", &victim])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = iiswsgi_harness::bench::children_of(ppid);
+        if now.len() == 2 && !now.contains(&workers[0]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the dead worker should be replaced: {now:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = iiswsgi_harness::Client::connect(&sock).unwrap();
+    let r = c
+        .request(&RequestSpec::new(
+            iis_params("GET", "", "/hello", "", 0),
+            vec![],
+        ))
+        .unwrap();
+    assert_eq!(r.status, 200);
+    drop(c);
+
+    assert!(std::process::Command::new("kill")
+        .args(["-TERM", &ppid.to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let (status, _, err) =
+        iiswsgi_harness::wait_output(&mut parent, Duration::from_secs(40)).unwrap();
+    assert!(status.success(), "{status}: {err}");
+    assert!(iiswsgi_harness::bench::children_of(ppid).is_empty());
+}
