@@ -99,6 +99,13 @@ pub struct Server {
     fatal: OnceLock<String>,
 }
 
+/// `WSGI_X_ORIGINAL_URL=ignore` turns off the use of URL Rewrite's header.
+const X_ORIGINAL_URL: &str = "WSGI_X_ORIGINAL_URL";
+
+fn use_x_original_url(value: &str) -> bool {
+    !value.trim().eq_ignore_ascii_case("ignore")
+}
+
 fn setting(name: &str) -> Option<String> {
     std::env::var(name).ok()
 }
@@ -237,7 +244,16 @@ impl Server {
                 *model = Arc::new(updated);
             }
         }
-        if let Some(dir) = dir.filter(|_| self.mode == Mode::Pipe || self.options.app_dir.is_some())
+        if setting(X_ORIGINAL_URL).is_none() {
+            if let Some(v) = get(X_ORIGINAL_URL) {
+                let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+                let mut updated = ServerModel::clone(&model);
+                updated.use_x_original_url = use_x_original_url(&v);
+                *model = Arc::new(updated);
+            }
+        }
+        // IIS's models, or an explicit --app-dir behind another web server.
+        if let Some(dir) = dir.filter(|_| self.mode != Mode::Bind || self.options.app_dir.is_some())
         {
             let pattern = self
                 .options
@@ -395,6 +411,7 @@ pub fn serve(
     let model = ServerModel {
         multithread: mode != Mode::Pipe,
         multiprocess: mode != Mode::Bind,
+        use_x_original_url: setting(X_ORIGINAL_URL).is_none_or(|v| use_x_original_url(&v)),
         script_name: options
             .script_name
             .clone()

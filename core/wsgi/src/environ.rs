@@ -9,13 +9,15 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyString, PyTuple};
 
 /// How the server runs, for `wsgi.multithread` and `wsgi.multiprocess`.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ServerModel {
     pub multithread: bool,
     pub multiprocess: bool,
     /// An explicit mount point (the `SCRIPT_NAME` setting): overrides the one
     /// derived from `APPL_MD_PATH`.
     pub script_name: Option<String>,
+    /// Whether URL Rewrite's `X-Original-URL` gives the path (wfastcgi's behaviour).
+    pub use_x_original_url: bool,
 }
 
 /// Decodes bytes as latin-1 (every byte is one code point), in one pass.
@@ -212,7 +214,7 @@ pub fn cgi_environ<'py>(
         let (script, path) = iis_paths(
             md,
             find(params, b"PATH_INFO").unwrap_or_default(),
-            find(params, b"HTTP_X_ORIGINAL_URL"),
+            find(params, b"HTTP_X_ORIGINAL_URL").filter(|_| model.use_x_original_url),
             model.script_name.as_deref().map(str::as_bytes),
         );
         env.set_item("SCRIPT_NAME", latin1(py, &script))?;

@@ -864,3 +864,18 @@ fn bind_with_workers_shares_the_socket_and_replaces_dead_workers() {
     assert!(status.success(), "{status}: {err}");
     assert!(iiswsgi_harness::bench::children_of(ppid).is_empty());
 }
+
+#[test]
+fn x_original_url_can_be_ignored() {
+    let dir = tmp();
+    let mut gw = GatewayCommand::serve(&["conformance:app"], &dir.path().join("x.log"))
+        .env("WSGI_RESTART_FILE_REGEX", "")
+        .env("WSGI_X_ORIGINAL_URL", "ignore")
+        .spawn_pipe()
+        .unwrap();
+    let mut params = iis_params("GET", "", "/environ/public", "", 0);
+    params.push((b"HTTP_X_ORIGINAL_URL".to_vec(), b"/environ/admin".to_vec()));
+    let env = json(&gw.request(&RequestSpec::new(params, vec![])).unwrap().body);
+    assert_eq!(env["PATH_INFO"].as_str(), Some("/environ/public"));
+    ok_exit(gw);
+}
