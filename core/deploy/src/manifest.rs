@@ -32,23 +32,18 @@ fn xml_error(file: &Path, text: &str, pos: usize, e: impl std::fmt::Display) -> 
     )
 }
 
-/// Attributes of an element as (name, unescaped value).
+/// Attributes of an element, values normalised as an XML parser reads them.
 fn attributes(
     file: &Path,
     text: &str,
     pos: usize,
     e: &BytesStart<'_>,
 ) -> Result<Vec<(String, String)>, DeployError> {
-    e.attributes()
-        .map(|a| {
-            let a = a.map_err(|err| xml_error(file, text, pos, err))?;
-            let key = String::from_utf8_lossy(a.key.as_ref()).into_owned();
-            let value = a
-                .unescape_value()
-                .map_err(|err| xml_error(file, text, pos, err))?;
-            Ok((key, crate::xmlcheck::normalize_attr(&value)))
-        })
-        .collect()
+    let attrs = crate::xmlcheck::attributes(file, text, pos, e)?;
+    Ok(attrs
+        .into_iter()
+        .map(|(k, v)| (k, crate::xmlcheck::normalize_attr(&v)))
+        .collect())
 }
 
 /// Compiles the expanded text of `Manifest.xml.in` (`file` names it in errors).
@@ -63,11 +58,7 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
     let mut root_seen = false;
     let mut checker = crate::xmlcheck::Checker::default();
     loop {
-        let pos = reader.buffer_position() as usize;
-        let event = reader
-            .read_event()
-            .map_err(|e| xml_error(file, text, pos, e))?;
-        checker.check(file, text, pos, &event)?;
+        let (pos, event) = checker.next(&mut reader, file, text)?;
         let (start, empty) = match &event {
             Event::Eof => break,
             Event::Decl(_) => {

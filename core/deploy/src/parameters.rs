@@ -35,38 +35,6 @@ impl Parameter {
     }
 }
 
-fn attr_map(
-    file: &Path,
-    text: &str,
-    pos: usize,
-    e: &quick_xml::events::BytesStart<'_>,
-) -> Result<Vec<(String, String)>, DeployError> {
-    e.attributes()
-        .map(|a| {
-            let a = a.map_err(|err| {
-                DeployError::at(
-                    file,
-                    line_of(text, pos),
-                    format!("not well-formed XML: {err}"),
-                    "fix the XML",
-                )
-            })?;
-            let v = a.unescape_value().map_err(|err| {
-                DeployError::at(
-                    file,
-                    line_of(text, pos),
-                    format!("not well-formed XML: {err}"),
-                    "fix the XML",
-                )
-            })?;
-            Ok((
-                String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                v.into_owned(),
-            ))
-        })
-        .collect()
-}
-
 fn get(attrs: &[(String, String)], names: &[&str]) -> Option<String> {
     names.iter().find_map(|n| {
         attrs
@@ -84,16 +52,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Parameter>, DeployError> {
     let mut params: Vec<Parameter> = Vec::new();
     let mut checker = crate::xmlcheck::Checker::default();
     loop {
-        let pos = reader.buffer_position() as usize;
-        let ev = reader.read_event().map_err(|e| {
-            DeployError::at(
-                file,
-                line_of(text, pos),
-                format!("not well-formed XML: {e}"),
-                "fix the XML",
-            )
-        })?;
-        checker.check(file, text, pos, &ev)?;
+        let (pos, ev) = checker.next(&mut reader, file, text)?;
         let (e, empty) = match ev {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),
@@ -116,7 +75,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Parameter>, DeployError> {
                 ));
             }
             (1, n) if n.eq_ignore_ascii_case("parameter") => {
-                let a = attr_map(file, text, pos, &e)?;
+                let a = crate::xmlcheck::attributes(file, text, pos, &e)?;
                 let pname = get(&a, &["name"])
                     .filter(|n| !n.is_empty())
                     .ok_or_else(|| {
@@ -152,7 +111,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Parameter>, DeployError> {
                 });
             }
             (2, n) if n.eq_ignore_ascii_case("parameterEntry") => {
-                let a = attr_map(file, text, pos, &e)?;
+                let a = crate::xmlcheck::attributes(file, text, pos, &e)?;
                 let entry = Entry {
                     kind: get(&a, &["kind", "type"]).unwrap_or_default(),
                     scope: get(&a, &["scope"]).unwrap_or_default(),
@@ -164,7 +123,7 @@ pub fn parse(file: &Path, text: &str) -> Result<Vec<Parameter>, DeployError> {
                 }
             }
             (2, n) if n.eq_ignore_ascii_case("parameterValidation") => {
-                let a = attr_map(file, text, pos, &e)?;
+                let a = crate::xmlcheck::attributes(file, text, pos, &e)?;
                 let kinds = get(&a, &["kind", "type"])
                     .unwrap_or_default()
                     .split(',')

@@ -34,18 +34,9 @@ pub fn validate(file: &Path, text: &str) -> Result<Vec<FastCgiApp>, DeployError>
     let mut stack: Vec<String> = Vec::new();
     let mut apps = Vec::new();
     let mut handlers: Vec<(String, usize)> = Vec::new();
-    let mut checker = crate::xmlcheck::Checker::default();
+    let mut checker = crate::xmlcheck::Checker::after_expansion();
     loop {
-        let pos = reader.buffer_position() as usize;
-        let ev = reader.read_event().map_err(|e| {
-            DeployError::at(
-                file,
-                line_of(text, pos),
-                format!("not well-formed XML after expansion: {e}"),
-                "fix the XML of the template",
-            )
-        })?;
-        checker.check(file, text, pos, &ev)?;
+        let (pos, ev) = checker.next(&mut reader, file, text)?;
         let (e, empty) = match ev {
             Event::Start(e) => (e, false),
             Event::Empty(e) => (e, true),

@@ -129,15 +129,16 @@ fn gone() -> io::Error {
     )
 }
 
+/// The state of request `id` while it is being served.
+fn live(req: &mut Option<ReqState>, id: u16) -> Option<&mut ReqState> {
+    req.as_mut().filter(|r| r.id == id && !r.finished)
+}
+
 impl RequestChannel for Channel {
     fn read_body(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let Some(req) = inner
-            .req
-            .as_mut()
-            .filter(|r| r.id == self.id && !r.finished)
-        else {
+        let Some(req) = live(&mut inner.req, self.id) else {
             return Ok(0);
         };
         if !req.spill.is_empty() {
@@ -187,11 +188,7 @@ impl RequestChannel for Channel {
     fn send(&self, head: &[u8], body: &[u8], flush: bool) -> io::Result<()> {
         let mut guard = self.lock();
         let inner = &mut *guard;
-        let Some(req) = inner
-            .req
-            .as_mut()
-            .filter(|r| r.id == self.id && !r.finished)
-        else {
+        let Some(req) = live(&mut inner.req, self.id) else {
             return Err(io::Error::other("the request is over"));
         };
         if req.aborted {
