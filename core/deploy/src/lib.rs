@@ -15,6 +15,7 @@ pub mod expand;
 pub mod feed;
 pub mod files;
 pub mod init;
+pub mod install;
 pub mod manifest;
 pub mod package;
 pub mod parameters;

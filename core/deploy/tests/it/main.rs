@@ -4,6 +4,7 @@
 
 mod commands;
 mod expand;
+mod platform;
 mod provider_options;
 
 use std::path::{Path, PathBuf};
