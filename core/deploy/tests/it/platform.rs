@@ -35,7 +35,8 @@ fn backend_precedence_command_line_then_environment_then_auto() {
     let sim = Backend::Sim {
         root: PathBuf::from("/sim"),
     };
-    let table: Vec<(Option<&str>, Vec<(&str, &str)>, Backend, Source)> = vec![
+    type Row<'a> = (Option<&'a str>, Vec<(&'a str, &'a str)>, Backend, Source);
+    let table: Vec<Row> = vec![
         (
             None,
             vec![],
@@ -230,7 +231,7 @@ fn the_iis_smoke_test_requests_the_site_binding() {
     assert_eq!(resp.body, b"hello world");
     let req = server.join().unwrap();
     assert!(
-        req.starts_with(&format!("GET /app/ HTTP/1.1\r\nHost: localhost\r\n")),
+        req.starts_with("GET /app/ HTTP/1.1\r\nHost: localhost\r\n"),
         "{req}"
     );
     let https = SmokeTarget {
