@@ -5,10 +5,8 @@ use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use iiswsgi_deploy::install::windows::{self, HostMachine, IisHttpSmoke, ProcessRunner};
-use iiswsgi_deploy::install::{
-    Backend, CommandRunner, CommandSpec, Machine, SmokeClient, SmokeTarget, Source,
-};
+use iiswsgi_deploy::install::windows::{HostMachine, IisHttpSmoke};
+use iiswsgi_deploy::install::{Backend, Machine, SmokeClient, SmokeTarget, Source};
 
 fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
     let map: HashMap<String, String> = pairs
@@ -142,6 +140,7 @@ fn backend_errors_name_the_setting_and_the_fix() {
 #[cfg(unix)]
 #[test]
 fn the_windows_backend_drives_appcmd_with_the_argument_list_verbatim() {
+    use iiswsgi_deploy::install::windows;
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let stub = dir.path().join("appcmd.exe");
@@ -179,6 +178,8 @@ fn the_windows_backend_drives_appcmd_with_the_argument_list_verbatim() {
 #[cfg(unix)]
 #[test]
 fn the_process_runner_streams_lines_and_returns_the_exit_code() {
+    use iiswsgi_deploy::install::windows::ProcessRunner;
+    use iiswsgi_deploy::install::{CommandRunner, CommandSpec};
     let mut cmd = CommandSpec::new("/bin/sh")
         .arg("-c")
         .arg("echo one; echo two >&2; echo \"$X\"; exit 3");
