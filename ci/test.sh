@@ -8,6 +8,8 @@ say() { printf '==> %s\n' "$*" >&2; }
 
 ci/setup.sh
 
+say "crate layering"
+ci/check-layers.sh
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"

@@ -6,14 +6,13 @@
 pub mod bench;
 pub mod bench_cli;
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use iiswsgi_fastcgi::proto::{ProtocolStatus, Role};
-use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
+use iiswsgi_sim::spawn;
 
 /// The repository's root.
 pub fn repo_root() -> PathBuf {
@@ -34,62 +33,12 @@ pub fn fixtures_apps() -> PathBuf {
     repo_root().join("fixtures/apps")
 }
 
-/// A parsed response.
-#[derive(Debug, Default, Clone)]
-pub struct Response {
-    pub status: u16,
-    pub reason: String,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-    pub stderr: Vec<u8>,
-    pub app_status: u32,
-    pub protocol_status: Option<ProtocolStatus>,
-    /// Content lengths of the STDOUT records, in order (the last is the empty end).
-    pub stdout_records: Vec<usize>,
-    /// The raw STDOUT stream (head and body).
-    pub raw: Vec<u8>,
-}
-
-impl Response {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    fn parse_head(&mut self) {
-        let Some(end) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-            self.body = self.raw.clone();
-            return;
-        };
-        let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
-        self.body = self.raw[end + 4..].to_vec();
-        for line in head.split("\r\n") {
-            if let Some((k, v)) = line.split_once(':') {
-                let v = v.trim().to_string();
-                if k.eq_ignore_ascii_case("Status") {
-                    let (code, reason) = v.split_once(' ').unwrap_or((&v, ""));
-                    self.status = code.parse().unwrap_or(0);
-                    self.reason = reason.to_string();
-                } else {
-                    self.headers.push((k.to_string(), v));
-                }
-            }
-        }
-        if self.status == 0 {
-            self.status = 200;
-        }
-    }
-}
+pub use iiswsgi_sim::fcgi::{Client, RequestSpec};
+pub use iiswsgi_sim::model::cgi::Response;
+pub use iiswsgi_sim::spawn::wait_output;
 
 /// Parameters of a request as IIS sends them for an application mounted at
-/// `mount` (`""` for the site root): the full URL path in both PATH_INFO and
-/// SCRIPT_NAME, as with a `path="*"` handler.
+/// `mount` (`""` for the site root) whose folder is the fixture apps.
 pub fn iis_params(
     method: &str,
     mount: &str,
@@ -97,235 +46,7 @@ pub fn iis_params(
     query: &str,
     body_len: usize,
 ) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let md = if mount.is_empty() {
-        "/LM/W3SVC/1/ROOT".to_string()
-    } else {
-        format!("/LM/W3SVC/1/ROOT{mount}")
-    };
-    let mut p: Vec<(&str, String)> = vec![
-        ("APPL_MD_PATH", md),
-        (
-            "APPL_PHYSICAL_PATH",
-            format!("{}/", fixtures_apps().display()),
-        ),
-        ("AUTH_TYPE", String::new()),
-        ("CONTENT_LENGTH", body_len.to_string()),
-        (
-            "CONTENT_TYPE",
-            if body_len > 0 {
-                "application/octet-stream".into()
-            } else {
-                String::new()
-            },
-        ),
-        ("GATEWAY_INTERFACE", "CGI/1.1".into()),
-        ("HTTPS", "off".into()),
-        ("INSTANCE_ID", "1".into()),
-        ("LOCAL_ADDR", "127.0.0.1".into()),
-        ("PATH_INFO", path.into()),
-        (
-            "PATH_TRANSLATED",
-            format!("C:\\inetpub\\wwwroot{}", path.replace('/', "\\")),
-        ),
-        ("QUERY_STRING", query.into()),
-        ("REMOTE_ADDR", "127.0.0.1".into()),
-        ("REMOTE_HOST", "127.0.0.1".into()),
-        ("REMOTE_PORT", "50123".into()),
-        ("REQUEST_METHOD", method.into()),
-        ("SCRIPT_NAME", path.into()),
-        ("SERVER_NAME", "localhost".into()),
-        ("SERVER_PORT", "80".into()),
-        ("SERVER_PORT_SECURE", "0".into()),
-        ("SERVER_PROTOCOL", "HTTP/1.1".into()),
-        ("SERVER_SOFTWARE", "Microsoft-IIS/10.0".into()),
-        ("HTTP_HOST", "localhost".into()),
-        ("HTTP_USER_AGENT", "iiswsgi-harness".into()),
-    ];
-    if body_len > 0 {
-        p.push(("HTTP_CONTENT_LENGTH", body_len.to_string()));
-    }
-    p.into_iter()
-        .map(|(k, v)| (k.as_bytes().to_vec(), v.into_bytes()))
-        .collect()
-}
-
-/// How to send one request.
-#[derive(Clone, Debug)]
-pub struct RequestSpec {
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
-    pub body: Vec<u8>,
-    /// Cut the PARAMS stream into records of at most this many bytes.
-    pub params_split: Option<usize>,
-    /// Body bytes per STDIN record (IIS uses about 10 KB; default 64 KiB - 8).
-    pub stdin_chunk: Option<usize>,
-    pub keep_conn: bool,
-}
-
-impl RequestSpec {
-    pub fn new(params: Vec<(Vec<u8>, Vec<u8>)>, body: Vec<u8>) -> Self {
-        RequestSpec {
-            params,
-            body,
-            params_split: None,
-            stdin_chunk: None,
-            keep_conn: true,
-        }
-    }
-}
-
-/// A FastCGI client connection (the web server's side).
-pub struct Client {
-    sock: UnixStream,
-    codec: ServerConnection,
-    next_id: u16,
-}
-
-impl Client {
-    pub fn new(sock: UnixStream) -> Self {
-        Client {
-            sock,
-            codec: ServerConnection::new(),
-            next_id: 1,
-        }
-    }
-
-    pub fn connect(path: &Path) -> io::Result<Self> {
-        Ok(Client::new(UnixStream::connect(path)?))
-    }
-
-    pub fn socket(&self) -> &UnixStream {
-        &self.sock
-    }
-
-    /// Sends bytes as they are.
-    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
-        self.sock.write_all(bytes)
-    }
-
-    /// Encodes a request; the id cycles 1..=255 as IIS's does.
-    pub fn encode(&mut self, spec: &RequestSpec) -> (u16, Vec<u8>) {
-        let id = self.next_id;
-        self.next_id = if self.next_id >= 255 {
-            1
-        } else {
-            self.next_id + 1
-        };
-        let mut w = Vec::new();
-        self.codec
-            .begin_request(&mut w, id, Role::Responder, spec.keep_conn);
-        self.codec
-            .params(
-                &mut w,
-                id,
-                spec.params.iter().map(|(a, b)| (a, b)),
-                spec.params_split,
-            )
-            .expect("params encode");
-        match spec.stdin_chunk {
-            Some(n) => {
-                for c in spec.body.chunks(n.max(1)) {
-                    self.codec.stdin(&mut w, id, c);
-                }
-            }
-            None => self.codec.stdin(&mut w, id, &spec.body),
-        }
-        self.codec.stdin_end(&mut w, id);
-        (id, w)
-    }
-
-    /// Sends a request (from a thread, so large bodies and responses cannot
-    /// deadlock) and reads its response.
-    pub fn request(&mut self, spec: &RequestSpec) -> io::Result<Response> {
-        let (id, wire) = self.encode(spec);
-        let mut w = self.sock.try_clone()?;
-        let writer = std::thread::spawn(move || w.write_all(&wire));
-        let resp = self.read_response(id);
-        writer
-            .join()
-            .map_err(|_| io::Error::other("writer thread panicked"))??;
-        resp
-    }
-
-    /// Reads records until END_REQUEST for `id`.
-    pub fn read_response(&mut self, id: u16) -> io::Result<Response> {
-        let mut resp = Response::default();
-        loop {
-            let mut done = false;
-            while let Some(ev) = self
-                .codec
-                .poll()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-            {
-                match ev {
-                    ServerEvent::Stdout { request_id, data } if request_id == id => {
-                        resp.stdout_records.push(data.len());
-                        resp.raw.extend_from_slice(data);
-                    }
-                    ServerEvent::Stderr { request_id, data } if request_id == id => {
-                        resp.stderr.extend_from_slice(data)
-                    }
-                    ServerEvent::EndRequest {
-                        request_id,
-                        app_status,
-                        protocol_status,
-                    } if request_id == id => {
-                        resp.app_status = app_status;
-                        resp.protocol_status = Some(protocol_status);
-                        done = true;
-                        break;
-                    }
-                    other => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("unexpected record while waiting for request {id}: {other:?}"),
-                        ))
-                    }
-                }
-            }
-            if done {
-                break;
-            }
-            let slot = self.codec.read_buf().spare(128 * 1024);
-            let n = self.sock.read(slot)?;
-            if n == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("connection closed before END_REQUEST of request {id}"),
-                ));
-            }
-            self.codec.read_buf().advance(n);
-        }
-        resp.parse_head();
-        Ok(resp)
-    }
-
-    /// Reads the next events whatever they are (management replies).
-    pub fn read_events(&mut self, want: usize) -> io::Result<Vec<String>> {
-        let mut out = Vec::new();
-        while out.len() < want {
-            while let Some(ev) = self
-                .codec
-                .poll()
-                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-            {
-                out.push(format!("{ev:?}"));
-            }
-            if out.len() >= want {
-                break;
-            }
-            let slot = self.codec.read_buf().spare(4096);
-            let n = self.sock.read(slot)?;
-            if n == 0 {
-                break;
-            }
-            self.codec.read_buf().advance(n);
-        }
-        Ok(out)
-    }
-
-    pub fn codec(&mut self) -> &mut ServerConnection {
-        &mut self.codec
-    }
+    iiswsgi_sim::model::vars::iis_params(&fixtures_apps(), method, mount, path, query, body_len)
 }
 
 /// A gateway process in IIS's model: STDIN is one end of a socketpair.
@@ -395,16 +116,10 @@ impl GatewayCommand {
 
     /// Starts it in IIS's model.
     pub fn spawn_pipe(&self) -> io::Result<PipeGateway> {
-        let (ours, theirs) = UnixStream::pair()?;
-        let child = self
-            .command()
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let p = spawn::spawn_pipe(&mut self.command(), spawn::Output::Capture)?;
         Ok(PipeGateway {
-            child,
-            client: Client::new(ours),
+            child: p.child,
+            client: p.client,
             log: self.log.clone(),
         })
     }
@@ -412,12 +127,7 @@ impl GatewayCommand {
     /// Starts it with a listening socket at `sock` as STDIN, as FastCGI
     /// spawners (and IIS's `protocol="Tcp"`) do.
     pub fn spawn_listening(&self, sock: &Path) -> io::Result<Child> {
-        let listener = std::os::unix::net::UnixListener::bind(sock)?;
-        self.command()
-            .stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
+        spawn::spawn_listening(&mut self.command(), sock, spawn::Output::Capture)
     }
 
     /// Starts it with `--bind unix:SOCK` and waits for the socket.
@@ -464,7 +174,7 @@ impl PipeGateway {
 
     /// Closes IIS's end (EOF for the gateway) and waits for the exit status.
     pub fn close_and_wait(mut self, timeout: Duration) -> io::Result<(ExitStatus, String, String)> {
-        self.client.sock.shutdown(std::net::Shutdown::Both)?;
+        self.client.shutdown()?;
         wait_output(&mut self.child, timeout)
     }
 
@@ -476,31 +186,4 @@ impl PipeGateway {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
-}
-
-/// Waits for `child` (killing it after `timeout`) and returns its stdout and stderr.
-pub fn wait_output(
-    child: &mut Child,
-    timeout: Duration,
-) -> io::Result<(ExitStatus, String, String)> {
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
-    Ok((status, out, err))
 }

@@ -413,7 +413,7 @@ fn abort_request_ends_the_request() {
     // The connection stays usable.
     let mut spec = RequestSpec::new(iis_params("GET", "", "/hello", "", 0), vec![]);
     spec.keep_conn = true;
-    let (id, wire) = gw.client.encode(&spec);
+    let (id, wire) = gw.client.encode(&spec).unwrap();
     assert_eq!(id, 1, "ids are the client's own counter");
     gw.client.send_raw(&wire).unwrap();
     assert_eq!(gw.client.read_response(id).unwrap().body, b"Hello, World!");
@@ -591,10 +591,13 @@ fn sigterm_finishes_the_request_in_flight() {
     let (mut gw, _d) = start("conformance:app");
     // A 2 MiB body sent slowly keeps the request in flight when SIGTERM arrives.
     let body = vec![b'y'; 2 * 1024 * 1024];
-    let (id, wire) = gw.client.encode(&RequestSpec::new(
-        iis_params("POST", "", "/upload-size", "", body.len()),
-        body.clone(),
-    ));
+    let (id, wire) = gw
+        .client
+        .encode(&RequestSpec::new(
+            iis_params("POST", "", "/upload-size", "", body.len()),
+            body.clone(),
+        ))
+        .unwrap();
     let half = wire.len() / 2;
     gw.client.send_raw(&wire[..half]).unwrap();
     std::thread::sleep(Duration::from_millis(300));
@@ -771,7 +774,7 @@ fn abort_before_the_params_end_still_gets_end_request() {
     // Id 1 can be used again right away.
     let mut spec = RequestSpec::new(iis_params("GET", "", "/hello", "", 0), vec![]);
     spec.keep_conn = true;
-    let (id, wire) = gw.client.encode(&spec);
+    let (id, wire) = gw.client.encode(&spec).unwrap();
     assert_eq!(id, 1);
     gw.client.send_raw(&wire).unwrap();
     assert_eq!(gw.client.read_response(id).unwrap().status, 200);

@@ -1,0 +1,196 @@
+//! A blocking FastCGI client: the web server's side of a connection, as IIS
+//! drives it (one request at a time, ids cycling 1..=255, KEEP_CONN), on the
+//! web-server side of the project's codec.
+
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use iiswsgi_fastcgi::proto::Role;
+use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
+
+use crate::model::cgi::Response;
+
+/// How to send one request.
+#[derive(Clone, Debug)]
+pub struct RequestSpec {
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Vec<u8>,
+    /// Cut the PARAMS stream into records of at most this many bytes.
+    pub params_split: Option<usize>,
+    /// Body bytes per STDIN record (IIS uses about 10 KB; default 64 KiB - 8).
+    pub stdin_chunk: Option<usize>,
+    pub keep_conn: bool,
+}
+
+impl RequestSpec {
+    pub fn new(params: Vec<(Vec<u8>, Vec<u8>)>, body: Vec<u8>) -> Self {
+        RequestSpec {
+            params,
+            body,
+            params_split: None,
+            stdin_chunk: None,
+            keep_conn: true,
+        }
+    }
+}
+
+/// A FastCGI client connection (the web server's side).
+pub struct Client {
+    sock: UnixStream,
+    codec: ServerConnection,
+    next_id: u16,
+}
+
+impl Client {
+    pub fn new(sock: UnixStream) -> Self {
+        Client {
+            sock,
+            codec: ServerConnection::new(),
+            next_id: 1,
+        }
+    }
+
+    pub fn connect(path: &Path) -> io::Result<Self> {
+        Ok(Client::new(UnixStream::connect(path)?))
+    }
+
+    pub fn socket(&self) -> &UnixStream {
+        &self.sock
+    }
+
+    /// Sends bytes as they are.
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.sock.write_all(bytes)
+    }
+
+    /// Encodes a request; the id cycles 1..=255 as IIS's does.
+    pub fn encode(&mut self, spec: &RequestSpec) -> io::Result<(u16, Vec<u8>)> {
+        let id = self.next_id;
+        self.next_id = if self.next_id >= 255 {
+            1
+        } else {
+            self.next_id + 1
+        };
+        let mut w = Vec::new();
+        self.codec
+            .begin_request(&mut w, id, Role::Responder, spec.keep_conn);
+        self.codec
+            .params(
+                &mut w,
+                id,
+                spec.params.iter().map(|(a, b)| (a, b)),
+                spec.params_split,
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        match spec.stdin_chunk {
+            Some(n) => {
+                for c in spec.body.chunks(n.max(1)) {
+                    self.codec.stdin(&mut w, id, c);
+                }
+            }
+            None => self.codec.stdin(&mut w, id, &spec.body),
+        }
+        self.codec.stdin_end(&mut w, id);
+        Ok((id, w))
+    }
+
+    /// Sends a request (from a thread, so large bodies and responses cannot
+    /// deadlock) and reads its response.
+    pub fn request(&mut self, spec: &RequestSpec) -> io::Result<Response> {
+        let (id, wire) = self.encode(spec)?;
+        let mut w = self.sock.try_clone()?;
+        let writer = std::thread::spawn(move || w.write_all(&wire));
+        let resp = self.read_response(id);
+        writer
+            .join()
+            .map_err(|_| io::Error::other("writer thread panicked"))??;
+        resp
+    }
+
+    /// Reads records until END_REQUEST for `id`.
+    pub fn read_response(&mut self, id: u16) -> io::Result<Response> {
+        let mut resp = Response::default();
+        loop {
+            let mut done = false;
+            while let Some(ev) = self
+                .codec
+                .poll()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+            {
+                match ev {
+                    ServerEvent::Stdout { request_id, data } if request_id == id => {
+                        resp.stdout_records.push(data.len());
+                        resp.raw.extend_from_slice(data);
+                    }
+                    ServerEvent::Stderr { request_id, data } if request_id == id => {
+                        resp.stderr.extend_from_slice(data)
+                    }
+                    ServerEvent::EndRequest {
+                        request_id,
+                        app_status,
+                        protocol_status,
+                    } if request_id == id => {
+                        resp.app_status = app_status;
+                        resp.protocol_status = Some(protocol_status);
+                        done = true;
+                        break;
+                    }
+                    other => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!("unexpected record while waiting for request {id}: {other:?}"),
+                        ))
+                    }
+                }
+            }
+            if done {
+                break;
+            }
+            let slot = self.codec.read_buf().spare(128 * 1024);
+            let n = self.sock.read(slot)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("connection closed before END_REQUEST of request {id}"),
+                ));
+            }
+            self.codec.read_buf().advance(n);
+        }
+        resp.parse_head();
+        Ok(resp)
+    }
+
+    /// Reads the next events whatever they are (management replies).
+    pub fn read_events(&mut self, want: usize) -> io::Result<Vec<String>> {
+        let mut out = Vec::new();
+        while out.len() < want {
+            while let Some(ev) = self
+                .codec
+                .poll()
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
+            {
+                out.push(format!("{ev:?}"));
+            }
+            if out.len() >= want {
+                break;
+            }
+            let slot = self.codec.read_buf().spare(4096);
+            let n = self.sock.read(slot)?;
+            if n == 0 {
+                break;
+            }
+            self.codec.read_buf().advance(n);
+        }
+        Ok(out)
+    }
+
+    pub fn codec(&mut self) -> &mut ServerConnection {
+        &mut self.codec
+    }
+
+    /// Shuts the connection down both ways (EOF for the application).
+    pub fn shutdown(&self) -> io::Result<()> {
+        self.sock.shutdown(std::net::Shutdown::Both)
+    }
+}

@@ -1,0 +1,18 @@
+//! The simulated IIS machine: what IIS's FastCGI module, appcmd, Web Deploy
+//! and WebPI do, emulated on any OS so every stage of serving and deploying
+//! a Python app on IIS runs in Linux CI.
+//!
+//! * [`model`]: pure modules (the CGI head, IIS's server variables; later
+//!   appcmd parsing and printing and routing), no I/O;
+//! * [`fcgi`]: the web server's side of a FastCGI connection, blocking, on
+//!   the project's codec;
+//! * [`spawn`]: starting a FastCGI process as IIS starts it.
+//!
+//! Nothing in `core` depends on this crate; `native/` links it into the CLI.
+
+pub mod model;
+
+#[cfg(unix)]
+pub mod fcgi;
+#[cfg(unix)]
+pub mod spawn;
