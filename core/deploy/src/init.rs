@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use iiswsgi_iisconfig::{FastCgiApplication, Handler, WebConfig};
 use serde::Serialize;
 
 use crate::error::DeployError;
@@ -142,28 +143,7 @@ pub fn init(
     );
     let processor = "%APPL_PHYSICAL_PATH%\\venv\\Scripts\\python.exe";
     let arguments = format!("-m iiswsgi serve {app}");
-    let web_config = format!(
-        r#"<?xml version="1.0" encoding="utf-8"?>
-<configuration>
-  <system.webServer>
-    <!-- IIS runs the gateway in the application's virtualenv. The handler's
-         scriptProcessor must equal fullPath|arguments of the <application> below. -->
-    <handlers>
-      <add name="iiswsgi" path="*" verb="*" modules="FastCgiModule"
-           scriptProcessor="{p}|{a}"
-           resourceType="Unspecified" requireAccess="Script" responseBufferLimit="0" />
-    </handlers>
-    <!-- IIS reads <fastCgi> only from applicationHost.config: the installer
-         registers this application there. -->
-    <fastCgi>
-      <application fullPath="{p}" arguments="{a}" signalBeforeTerminateSeconds="30" />
-    </fastCgi>
-  </system.webServer>
-</configuration>
-"#,
-        p = xml_attr(processor),
-        a = xml_attr(&arguments),
-    );
+    let web_config = web_config_template(processor, &arguments)?;
     let stamp = format!("This file marks the folder of the iiswsgi application {name}: the installer looks for it after Web Deploy has copied the files.\n");
     let mut written = Vec::new();
     for (path, text) in targets
@@ -179,4 +159,42 @@ pub fn init(
         app,
         app_found,
     })
+}
+
+/// The skeleton of `web.config.in`; [`web_config_template`] fills it through
+/// the IIS XML model, so the handler and the application always agree.
+const WEB_CONFIG_SKELETON: &str = r#"<?xml version="1.0" encoding="utf-8"?>
+<configuration>
+  <system.webServer>
+    <!-- IIS runs the gateway in the application's virtualenv. The handler's
+         scriptProcessor must equal fullPath|arguments of the <application> below. -->
+    <handlers>
+    </handlers>
+    <!-- IIS reads <fastCgi> only from applicationHost.config: the installer
+         registers this application there. -->
+    <fastCgi>
+    </fastCgi>
+  </system.webServer>
+</configuration>
+"#;
+
+/// `web.config.in`: one FastCgiModule handler for every path and the
+/// `<fastCgi><application>` it names.
+fn web_config_template(full_path: &str, arguments: &str) -> Result<String, DeployError> {
+    let mut config = WebConfig::parse(Path::new(WEB_CONFIG_IN), WEB_CONFIG_SKELETON)?;
+    let mut app = FastCgiApplication::new(full_path, arguments);
+    app.signal_before_terminate_seconds = 30;
+    config.add_handler(&Handler {
+        name: "iiswsgi".into(),
+        path: "*".into(),
+        verb: "*".into(),
+        modules: "FastCgiModule".into(),
+        script_processor: app.script_processor(),
+        resource_type: "Unspecified".into(),
+        require_access: "Script".into(),
+        response_buffer_limit: 0,
+        ..Handler::default()
+    });
+    config.add_fastcgi_application(&app);
+    Ok(config.write())
 }

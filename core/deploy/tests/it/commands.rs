@@ -324,10 +324,7 @@ fn init_writes_tailored_templates_and_never_overwrites() {
     assert_eq!(done.app, "config:production.ini");
     assert!(done.app_found);
     let web = std::fs::read_to_string(f.dir().join("web.config.in")).unwrap();
-    assert!(
-        web.contains("arguments=\"-m iiswsgi serve config:production.ini\""),
-        "{web}"
-    );
+    insta::assert_snapshot!("init_web_config_in", web);
     // What init wrote packages as it is.
     build(&f);
     let e = init::init(&f.dir(), false, &mut quiet())
