@@ -5,6 +5,7 @@
 
 pub mod bench;
 pub mod bench_cli;
+pub mod context;
 
 use std::io;
 use std::os::unix::net::UnixStream;

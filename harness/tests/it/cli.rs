@@ -156,3 +156,11 @@ fn errors_exit_non_zero_and_leave_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("already exist"));
 }
+
+#[test]
+fn transcripts_of_a_packaging_error_and_of_a_bad_backend() {
+    let ctx = iiswsgi_harness::context::TestContext::new();
+    std::fs::write(ctx.path("pyproject.toml"), "[project]\nname = \"demo\"\n").unwrap();
+    iiswsgi_harness::iiswsgi_snapshot!(ctx.filters(), ctx.iiswsgi(&["package", "."]));
+    iiswsgi_harness::iiswsgi_snapshot!(ctx.filters(), ctx.iiswsgi(&["serve", "--bogus"]));
+}
