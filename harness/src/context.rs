@@ -60,7 +60,8 @@ impl TestContext {
     /// Adds a regex filter.
     #[must_use]
     pub fn with_filter(mut self, regex: &str, replacement: &str) -> Self {
-        self.filters.push((regex.to_owned(), replacement.to_owned()));
+        self.filters
+            .push((regex.to_owned(), replacement.to_owned()));
         self
     }
 

@@ -11,6 +11,8 @@ use iiswsgi_gateway::transport::Bind;
 use iiswsgi_gateway::{GatewayError, ServeOptions};
 use pyo3::prelude::*;
 
+mod sim;
+
 /// Runs a packaging command: progress on stderr, the result on stdout (its
 /// last line, or JSON), exit status 0 only on success.
 fn run_deploy<T: serde::Serialize>(
@@ -138,6 +140,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
                 |r| r.url.clone(),
             )
         }
+        Command::Sim(cmd) => sim::run(py, cmd),
         Command::CleanWebpi(a) => {
             let dir = dir_or_cwd(a.dir);
             run_deploy(

@@ -10,6 +10,9 @@
 //!
 //! Nothing in `core` depends on this crate; `native/` links it into the CLI.
 
+pub mod appcmd;
+pub mod create;
+pub mod machine;
 pub mod model;
 
 #[cfg(unix)]

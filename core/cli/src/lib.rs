@@ -56,6 +56,54 @@ pub enum Command {
         after_help = "Example:\n  iiswsgi clean-webpi . --cache \"%LOCALAPPDATA%\\Microsoft\\Web Platform Installer\""
     )]
     CleanWebpi(CleanArgs),
+    /// The simulated IIS machine: create one, and run IIS's tools on it.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+const SIM_NEW_EXAMPLES: &str = "\
+Examples:
+  iiswsgi sim new /tmp/iis                 # full IIS: Default Web Site on *:80:
+  iiswsgi sim new /tmp/iisx --iis-express  # IIS Express: WebSite1 on :8080:localhost";
+
+const SIM_APPCMD_EXAMPLES: &str = "\
+Examples (arguments as appcmd.exe takes them; quote for your shell):
+  iiswsgi sim appcmd --root /tmp/iis list sites
+  iiswsgi sim appcmd --root /tmp/iis add app /site.name:\"Default Web Site\" /path:/app /physicalPath:C:\\inetpub\\app
+  iiswsgi sim appcmd --root /tmp/iis set config -section:system.webServer/fastCgi \"/+[fullPath='C:\\app\\.venv\\Scripts\\python.exe',arguments='-m iiswsgi serve app:app']\" /commit:apphost
+  iiswsgi sim appcmd --root /tmp/iis list config -section:system.applicationHost/sites /xml";
+
+/// `iiswsgi sim …`.
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Create a simulated Windows machine with IIS (or IIS Express) under ROOT.
+    #[command(after_help = SIM_NEW_EXAMPLES)]
+    New(SimNewArgs),
+    /// Run appcmd.exe's commands on a simulated machine (same syntax, output and exit codes).
+    #[command(after_help = SIM_APPCMD_EXAMPLES)]
+    Appcmd(SimAppcmdArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SimNewArgs {
+    /// The folder to create the machine in (absent or empty).
+    pub root: PathBuf,
+    /// IIS Express instead of full IIS (applicationhost.config under Documents\IISExpress).
+    #[arg(long)]
+    pub iis_express: bool,
+    /// The host Python that the machine's `py` and `python.exe` run (default: the one running iiswsgi).
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SimAppcmdArgs {
+    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
+    pub root: PathBuf,
+    /// appcmd's arguments: VERB OBJECT [ID] [/name:value ...].
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -15,32 +15,7 @@ pub fn read_app_settings(path: &Path) -> Result<Vec<(String, String)>, ConfigErr
 /// Expands `%VAR%` from the environment as wfastcgi does for `PYTHONPATH`;
 /// unknown variables are left as they are.
 pub fn expand_percent_vars(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find('%') {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 1..];
-        match after.find('%') {
-            Some(end) if end > 0 => {
-                let name = &after[..end];
-                match std::env::var(name) {
-                    Ok(v) => out.push_str(&v),
-                    Err(_) => {
-                        out.push('%');
-                        out.push_str(name);
-                        out.push('%');
-                    }
-                }
-                rest = &after[end + 1..];
-            }
-            _ => {
-                out.push('%');
-                rest = after;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
+    iiswsgi_iisconfig::expand_percent(s, &|name| std::env::var(name).ok())
 }
 
 #[cfg(test)]

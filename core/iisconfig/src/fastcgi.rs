@@ -162,6 +162,39 @@ impl FastCgiApplication {
         }
     }
 
+    /// The effective value of an attribute by its schema name (defaults
+    /// included), as appcmd compares and `/config:*` prints them.
+    pub fn attribute(&self, name: &str) -> Option<String> {
+        Some(match name {
+            "fullPath" => self.full_path.clone(),
+            "arguments" => self.arguments.clone(),
+            "monitorChangesTo" => self.monitor_changes_to.clone(),
+            "stderrMode" => self.stderr_mode.to_string(),
+            "protocol" => self.protocol.to_string(),
+            "flushNamedPipe" => self.flush_named_pipe.to_string(),
+            n if NUMBERS.iter().any(|(k, ..)| *k == n) => self.number(n).to_string(),
+            _ => return None,
+        })
+    }
+
+    /// Every attribute of IIS's schema, in schema order.
+    pub const ATTRIBUTES: [&'static str; 14] = [
+        "fullPath",
+        "arguments",
+        "monitorChangesTo",
+        "stderrMode",
+        "maxInstances",
+        "idleTimeout",
+        "activityTimeout",
+        "requestTimeout",
+        "instanceMaxRequests",
+        "signalBeforeTerminateSeconds",
+        "protocol",
+        "queueLength",
+        "flushNamedPipe",
+        "rapidFailsPerMinute",
+    ];
+
     /// Reads an `<application>` element, checking every value against IIS's
     /// schema; errors name the file, the line and the attribute.
     pub fn from_element(file: &Path, e: &Element) -> Result<Self, ConfigError> {

@@ -11,6 +11,7 @@ pub mod dom;
 pub mod error;
 pub mod fastcgi;
 pub mod io;
+pub mod vars;
 pub mod webconfig;
 
 pub use apphost::{
@@ -19,4 +20,5 @@ pub use apphost::{
 pub use dom::{Document, Element, Node, Wording};
 pub use error::{line_of, ConfigError, ErrorKind};
 pub use fastcgi::{FastCgiApplication, Handler, Protocol, StderrMode};
+pub use vars::{env_var, expand_percent};
 pub use webconfig::{find_web_config, WebConfig};

@@ -1,4 +1,5 @@
 //! The simulator's pure model: no I/O here.
 
+pub mod appcmd;
 pub mod cgi;
 pub mod vars;

@@ -132,32 +132,7 @@ pub trait Machine: Send + Sync + Debug {
 
     /// Expands `%VAR%` references with [`Machine::var`]; unknown ones are kept.
     fn expand(&self, s: &str) -> String {
-        let mut out = String::with_capacity(s.len());
-        let mut rest = s;
-        while let Some(start) = rest.find('%') {
-            out.push_str(&rest[..start]);
-            let after = &rest[start + 1..];
-            match after.find('%') {
-                Some(end) if end > 0 => {
-                    let name = &after[..end];
-                    match self.var(name) {
-                        Some(v) => out.push_str(&v),
-                        None => {
-                            out.push('%');
-                            out.push_str(name);
-                            out.push('%');
-                        }
-                    }
-                    rest = &after[end + 1..];
-                }
-                _ => {
-                    out.push('%');
-                    rest = after;
-                }
-            }
-        }
-        out.push_str(rest);
-        out
+        iiswsgi_iisconfig::expand_percent(s, &|n| self.var(n))
     }
 }
 

@@ -161,11 +161,7 @@ pub struct HostMachine;
 
 impl Machine for HostMachine {
     fn var(&self, name: &str) -> Option<String> {
-        std::env::var(name).ok().or_else(|| {
-            std::env::vars()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        })
+        iiswsgi_iisconfig::env_var(name)
     }
 
     fn host_path(&self, windows_path: &str) -> PathBuf {
