@@ -14,6 +14,7 @@ pub mod appcmd;
 pub mod create;
 pub mod machine;
 pub mod model;
+pub mod platform;
 
 #[cfg(unix)]
 pub mod fcgi;

@@ -7,6 +7,7 @@
 mod cli;
 mod nginx;
 mod pipe;
+mod sim;
 mod snapshot;
 
 use serde_json::Value;

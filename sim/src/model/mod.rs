@@ -2,4 +2,5 @@
 
 pub mod appcmd;
 pub mod cgi;
+pub mod cmdline;
 pub mod vars;

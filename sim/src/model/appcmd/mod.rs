@@ -144,13 +144,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, AppcmdError> {
         "set" => Verb::Set,
         "delete" => Verb::Delete,
         "restore" => Verb::Restore,
-        _ => return Err(AppcmdError::new(
-            code::INVALID_PARAMETER,
-            format!(
+        _ => {
+            return Err(AppcmdError::new(
+                code::INVALID_PARAMETER,
+                format!(
                 "Object '{}' is not supported.  Run 'appcmd.exe /?' to display supported objects.",
                 verb_word.to_ascii_uppercase()
             ),
-        )),
+            ))
+        }
     };
     let object_word = it.next().ok_or_else(usage)?;
     let object = match object_word.to_ascii_lowercase().as_str() {
@@ -160,13 +162,15 @@ pub fn parse(args: &[String]) -> Result<Invocation, AppcmdError> {
         "apppool" | "apppools" => Object::AppPool,
         "config" | "configs" => Object::Config,
         "backup" | "backups" => Object::Backup,
-        _ => return Err(AppcmdError::new(
-            code::INVALID_PARAMETER,
-            format!(
+        _ => {
+            return Err(AppcmdError::new(
+                code::INVALID_PARAMETER,
+                format!(
                 "Object '{}' is not supported.  Run 'appcmd.exe /?' to display supported objects.",
                 object_word.to_ascii_uppercase()
             ),
-        )),
+            ))
+        }
     };
     let mut id = None;
     let mut params = Vec::new();
