@@ -1,10 +1,10 @@
 //! The packager's file formats as typed models, each read with `from_xml`
 //! and written with `to_xml`; no file system here.
 //!
-//! * [`manifest::Manifest`]: a Web App Gallery `Manifest.xml`;
-//! * [`parameters::Parameters`]: `Parameters.xml`;
-//! * [`provider_options`]: the `MSDeploy.MSDeployProviderOptions` blob;
-//! * [`feed::Feed`]: a WebPI (Atom) feed.
+//! * a Web App Gallery `Manifest.xml`, [`manifest::Manifest`];
+//! * `Parameters.xml`, [`parameters::Parameters`];
+//! * the `MSDeploy.MSDeployProviderOptions` blob, [`provider_options`];
+//! * a WebPI (Atom) feed, [`feed::Feed`].
 //!
 //! Reading goes through the project's checked XML reader
 //! ([`iiswsgi_iisconfig::Document`]: well-formedness checked, DOCTYPE
