@@ -5,6 +5,7 @@
 //! where Web Deploy reads them. The rest of the template (comments, layout)
 //! is kept as written.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use quick_xml::events::Event;
@@ -37,7 +38,8 @@ fn xml_error(file: &Path, text: &str, pos: usize, e: impl std::fmt::Display) -> 
 fn run_command_tag(name: &str, rc: &RunCommand, empty: bool) -> String {
     let mut tag = format!("<{name}");
     for (k, v) in rc.attributes() {
-        tag.push_str(&format!(" {k}=\"{}\"", escape_attr(&v)));
+        // Writing to a String cannot fail.
+        let _ = write!(tag, " {k}=\"{}\"", escape_attr(&v));
     }
     tag.push_str(if empty { "/>" } else { ">" });
     tag
@@ -60,7 +62,9 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
         })
         .collect();
     let mut runs = compiled.iter();
-    // The text was checked by `from_xml`: this walk only finds the tags to replace.
+    // The text was checked by `from_xml`: this walk only finds the tags to
+    // replace. A byte-order mark is dropped (positions count without it).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
     let mut out = String::with_capacity(text.len() + 512);
     let mut depth = 0usize;
@@ -100,8 +104,7 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
     }
     out.push_str(text.get(copied..).unwrap_or_default());
     if !saw_decl {
-        let body = out.trim_start_matches('\u{feff}');
-        out = format!("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n{body}");
+        out.insert_str(0, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     }
     Ok(Manifest {
         xml: out,

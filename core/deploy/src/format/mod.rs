@@ -20,6 +20,7 @@ pub mod parameters;
 
 pub mod provider_options;
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use iiswsgi_iisconfig::{Document, Element, Node};
@@ -34,7 +35,7 @@ pub use iiswsgi_iisconfig::ConfigError as FormatError;
 pub use iiswsgi_iisconfig::ErrorKind;
 
 /// A well-formed file that is not what the format allows, at a line.
-pub fn invalid(
+pub(crate) fn invalid(
     file: &Path,
     line: Line,
     message: impl Into<String>,
@@ -44,7 +45,7 @@ pub fn invalid(
 }
 
 /// A well-formed file that is not what the format allows, as a whole.
-pub fn invalid_file(
+pub(crate) fn invalid_file(
     file: &Path,
     message: impl Into<String>,
     hint: impl Into<String>,
@@ -206,18 +207,17 @@ impl Generic {
     }
 
     fn write(&self, depth: usize, out: &mut String) {
+        // Writing to a String cannot fail.
         let indent = depth * 2;
-        out.push_str(&format!("{:indent$}<{}", "", self.name));
+        let _ = write!(out, "{:indent$}<{}", "", self.name);
         for (k, v) in &self.attrs {
-            out.push_str(&format!(" {k}=\"{}\"", escape_attr(v)));
+            let _ = write!(out, " {k}=\"{}\"", escape_attr(v));
         }
         if self.children.is_empty() {
             if self.text.is_empty() {
                 out.push_str(" />\n");
             } else {
-                out.push('>');
-                out.push_str(&escape_text(&self.text));
-                out.push_str(&format!("</{}>\n", self.name));
+                let _ = writeln!(out, ">{}</{}>", escape_text(&self.text), self.name);
             }
             return;
         }
@@ -225,7 +225,7 @@ impl Generic {
         for c in &self.children {
             c.write(depth + 1, out);
         }
-        out.push_str(&format!("{:indent$}</{}>\n", "", self.name));
+        let _ = writeln!(out, "{:indent$}</{}>", "", self.name);
     }
 }
 
@@ -294,7 +294,7 @@ pub fn escape_attr(v: &str) -> String {
 }
 
 /// Splits a comma-separated list (`tags`, validation kinds), trimmed.
-pub fn split_list(v: &str) -> Vec<String> {
+pub(crate) fn split_list(v: &str) -> Vec<String> {
     v.split(',')
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())

@@ -322,3 +322,25 @@ fn errors_name_the_file_line_and_fix() {
         assert!(got.contains(want), "got: {got}\nwant: {want}");
     }
 }
+
+#[test]
+fn compiling_keeps_the_template_around_the_run_commands() {
+    let text = "\u{feff}<m>\n  <!-- kept -->\n  <iisApp path=\"app\" />\n  <runCommand path=\"a &amp; b\" waitAttempts=\"3\">\n  </runCommand>\n  <RUNCOMMAND path=\"c\" />\n</m>\n";
+    let m = iiswsgi_deploy::manifest::compile(file(), text).unwrap();
+    let (head, rest) = m.xml.split_once("<runCommand path=\"a &amp; b\" MSDeploy.MSDeployKeyAttributeName=\"path\" MSDeploy.MSDeployProviderOptions=\"").unwrap();
+    assert_eq!(
+        head,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<m>\n  <!-- kept -->\n  <iisApp path=\"app\" />\n  "
+    );
+    assert!(rest.contains("\">\n  </runCommand>\n  <RUNCOMMAND path=\"c\" MSDeploy.MSDeployKeyAttributeName=\"path\" MSDeploy.MSDeployProviderOptions=\""), "{rest}");
+    assert!(rest.ends_with("\"/>\n</m>\n"), "{rest}");
+    let settings: Vec<_> = m.run_commands.iter().map(|o| o.settings.clone()).collect();
+    assert_eq!(
+        settings,
+        [vec![("waitAttempts".into(), "3".into())], vec![]]
+    );
+    assert_eq!(m.run_commands[0].path, "a & b");
+    // Compiling a compiled manifest changes nothing.
+    let again = iiswsgi_deploy::manifest::compile(file(), &m.xml).unwrap();
+    assert_eq!(again.xml, m.xml);
+}
