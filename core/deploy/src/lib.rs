@@ -7,7 +7,7 @@
 //!   and the reproducible package zip;
 //! * [`feed::feed`] writes the WebPI feed for built packages;
 //! * [`clean::clean_webpi`] removes WebPI's cached copies;
-//! * [`format`] reads and writes the formats (manifest, parameters,
+//! * [`format`](mod@format) reads and writes the formats (manifest, parameters,
 //!   provider-options blob, WebPI feed) as typed models.
 #![forbid(unsafe_code)]
 
