@@ -1,13 +1,13 @@
 //! `iiswsgi feed`: the WebPI (Atom) feed for built packages.
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use quick_xml::escape::escape;
 use serde::Serialize;
 use sha1::Digest as _;
 
 use crate::error::DeployError;
+use crate::format::feed as model;
+use crate::format::feed::{Author, Dependency, Text};
 use crate::package::{dist_dir, hex, write_atomic};
 use crate::project::Project;
 
@@ -123,28 +123,232 @@ pub fn now() -> String {
     rfc3339(secs)
 }
 
-struct Xml(String);
+/// What an entry needs beyond the project: its package and the feed's time.
+struct Package {
+    zip: PathBuf,
+    size_kib: u64,
+    sha1: String,
+    installer_url: String,
+}
 
-impl Xml {
-    fn open(&mut self, indent: usize, tag: &str) {
-        let _ = writeln!(self.0, "{:indent$}<{tag}>", "");
+/// The installerURL of a project's package, from the template.
+fn installer_url(
+    proj: &Project,
+    zip: &Path,
+    url_template: Option<&str>,
+    warnings: &mut Vec<String>,
+) -> Result<String, DeployError> {
+    let file = proj.dir.join("pyproject.toml");
+    let msdeploy_file = proj.package_file_name();
+    let abs_zip = std::path::absolute(zip).unwrap_or_else(|_| zip.to_path_buf());
+    let fields = [
+        ("name", proj.name.clone()),
+        ("version", proj.version.clone()),
+        (
+            "letter",
+            msdeploy_file
+                .chars()
+                .next()
+                .map(String::from)
+                .unwrap_or_default(),
+        ),
+        ("msdeploy_file", msdeploy_file.clone()),
+        ("msdeploy_package", abs_zip.display().to_string()),
+        ("msdeploy_package_url", file_url(&abs_zip)),
+    ];
+    let template = match url_template.or(proj.tool.msdeploy_url_template.as_deref()) {
+        Some(t) => t.to_string(),
+        None => {
+            warnings.push(format!("{}: no msdeploy_url_template in [tool.iiswsgi] and no --url-template: the installerURL is the local file URL", file.display()));
+            "{msdeploy_package_url}".to_string()
+        }
+    };
+    let url = format_template(&template, &fields).map_err(|e| {
+        let source = if url_template.is_some() {
+            "--url-template"
+        } else {
+            "[tool.iiswsgi] msdeploy_url_template"
+        };
+        DeployError::file(
+            &file,
+            format!("{source} {template:?}: {e}"),
+            "use only the fields listed",
+        )
+    })?;
+    check_uri(&file, "installerURL", &url)?;
+    Ok(url)
+}
+
+/// Checks every URI field of a project's metadata.
+fn check_project_uris(proj: &Project) -> Result<(), DeployError> {
+    let file = proj.dir.join("pyproject.toml");
+    let home = proj.home_url();
+    let t = &proj.tool;
+    for (field, value) in [
+        ("[project.urls] home page", home.as_deref()),
+        ("[tool.iiswsgi] author_url", t.author_url.as_deref()),
+        ("[tool.iiswsgi] license_url", t.license_url.as_deref()),
+        ("[tool.iiswsgi] display_url", t.display_url.as_deref()),
+        ("[tool.iiswsgi] help_url", t.help_url.as_deref()),
+        ("[tool.iiswsgi] icon_url", t.icon_url.as_deref()),
+        ("[tool.iiswsgi] screenshot_url", t.screenshot_url.as_deref()),
+    ] {
+        if let Some(v) = value {
+            check_uri(&file, field, v)?;
+        }
     }
-    fn close(&mut self, indent: usize, tag: &str) {
-        let name = tag.split(' ').next().unwrap_or(tag);
-        let _ = writeln!(self.0, "{:indent$}</{name}>", "");
-    }
-    fn leaf(&mut self, indent: usize, tag: &str, text: &str) {
-        let name = tag.split(' ').next().unwrap_or(tag);
-        let text = crate::xmlcheck::xml_chars(text);
-        let _ = writeln!(self.0, "{:indent$}<{tag}>{}</{name}>", "", escape(&text));
-    }
-    fn empty(&mut self, indent: usize, tag: &str) {
-        let _ = writeln!(self.0, "{:indent$}<{tag} />", "");
+    Ok(())
+}
+
+/// The author of a project, when it names one.
+fn author(proj: &Project) -> Option<Author> {
+    let name = proj.authors.iter().find_map(|a| a.name.clone());
+    let uri = proj.tool.author_url.clone();
+    (name.is_some() || uri.is_some()).then_some(Author { name, uri })
+}
+
+/// The installer of a project's package.
+fn installer(proj: &Project, pkg: &Package) -> model::Installer {
+    let home = proj.home_url();
+    model::Installer {
+        id: Some("1".into()),
+        language_ids: vec!["en".into()],
+        eula_url: proj.tool.license_url.clone(),
+        file: Some(model::InstallerFile {
+            file_size: Some(pkg.size_kib),
+            installer_url: Some(pkg.installer_url.clone()),
+            display_url: proj.tool.display_url.clone().or(home.clone()),
+            sha1: Some(pkg.sha1.clone()),
+            ..model::InstallerFile::default()
+        }),
+        msdeploy: Some(model::MsDeploy {
+            start_page: Some(proj.tool.start_page.clone().unwrap_or_default()),
+        }),
+        help_link: proj.tool.help_url.clone().or(home),
+        other: Vec::new(),
     }
 }
 
-fn attr(v: &str) -> String {
-    escape(v).into_owned()
+/// The feed entry of a project's package.
+fn entry(proj: &Project, pkg: &Package, updated: &str) -> model::Entry {
+    let home = proj.home_url();
+    let t = &proj.tool;
+    let rn = |what: &str| Some(format!("Entry_{}_{what}", proj.name));
+    let text = |s: &str, what: &str| Text {
+        text: s.to_owned(),
+        resource_name: rn(what),
+    };
+    let mut deps = vec![Dependency::Product("WDeploy".into())];
+    deps.extend(
+        t.webpi_dependencies
+            .iter()
+            .cloned()
+            .map(Dependency::Product),
+    );
+    let dependency = match deps.len() {
+        1 => deps.remove(0),
+        _ => Dependency::And(deps),
+    };
+    model::Entry {
+        entry_type: Some("application".into()),
+        product_id: proj.name.clone(),
+        title: Some(text(t.title.as_deref().unwrap_or(&proj.name), "Title")),
+        id: Some(home.clone().unwrap_or(format!("urn:iiswsgi:{}", proj.name))),
+        version: Some(proj.version.clone()),
+        summary: proj.description.as_deref().map(|d| text(d, "Summary")),
+        long_summary: proj
+            .long_description
+            .as_deref()
+            .map(|l| text(l, "LongSummary")),
+        published: Some(t.published.clone().unwrap_or_else(|| updated.to_owned())),
+        updated: Some(updated.to_owned()),
+        links: home
+            .iter()
+            .map(|h| model::Link {
+                rel: None,
+                href: h.clone(),
+            })
+            .collect(),
+        author: author(proj),
+        images: (t.icon_url.is_some() || t.screenshot_url.is_some()).then(|| model::Images {
+            icon: t.icon_url.clone(),
+            screenshots: t.screenshot_url.iter().cloned().collect(),
+        }),
+        keywords: proj.keywords.clone(),
+        // WebPI reports the product as installed when this file exists.
+        discovery_hint: t
+            .discovery_file
+            .as_ref()
+            .map(|f| model::DiscoveryHint::File {
+                path: f.clone(),
+                minimum_version: None,
+            }),
+        dependency: Some(dependency),
+        related: t.webpi_related.clone(),
+        installers: vec![installer(proj, pkg)],
+        product_family: Some(Text::new("Applications", Some("Applications"))),
+        framework_family: Some("Python".into()),
+        ..model::Entry::default()
+    }
+}
+
+/// The feed-level part, from the main project's metadata.
+fn feed_head(main: &Project, feed_url: &str, updated: &str) -> model::Feed {
+    model::Feed {
+        webpi_version: Some(WEBPI_FILE_VERSION.into()),
+        title: Some(Text::new(
+            main.tool.title.as_deref().unwrap_or(&main.name),
+            None,
+        )),
+        links: vec![model::Link {
+            rel: Some("self".into()),
+            href: feed_url.to_owned(),
+        }],
+        updated: Some(updated.to_owned()),
+        author: author(main),
+        id: Some(main.home_url().unwrap_or_else(|| feed_url.to_owned())),
+        languages: vec![model::Language {
+            id: "en".into(),
+            name: Some("English".into()),
+            default: true,
+        }],
+        ..model::Feed::default()
+    }
+}
+
+/// Reads, hashes and sizes a project's built package.
+fn package_of(
+    proj: &Project,
+    pdist: &Path,
+    url_template: Option<&str>,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Package, DeployError> {
+    let zip = pdist.join(proj.package_file_name());
+    if !zip.is_file() {
+        return Err(DeployError::file(
+            &zip,
+            "not found",
+            format!("package it first: iiswsgi package {}", proj.dir.display()),
+        ));
+    }
+    progress(&format!(
+        "adding {} {} ({})",
+        proj.name,
+        proj.version,
+        zip.display()
+    ));
+    let bytes = std::fs::read(&zip).map_err(|e| DeployError::read(&zip, e))?;
+    let sha1 = hex(&sha1::Sha1::digest(&bytes));
+    let size_kib = (bytes.len() as f64 / 1024.0).round() as u64;
+    let installer_url = installer_url(proj, &zip, url_template, warnings)?;
+    check_project_uris(proj)?;
+    Ok(Package {
+        zip,
+        size_kib,
+        sha1,
+        installer_url,
+    })
 }
 
 /// Builds the feed for the project in `dir` and the packages in `packages`.
@@ -175,285 +379,49 @@ pub fn feed(
         projects.push((proj, own));
     }
     let mut entries = Vec::new();
-    let mut x = Xml(String::new());
+    let mut model_entries = Vec::new();
     for (proj, pdist) in &projects {
-        let file = proj.dir.join("pyproject.toml");
-        let zip = pdist.join(proj.package_file_name());
-        if !zip.is_file() {
-            return Err(DeployError::file(
-                &zip,
-                "not found",
-                format!("package it first: iiswsgi package {}", proj.dir.display()),
-            ));
-        }
-        progress(&format!(
-            "adding {} {} ({})",
-            proj.name,
-            proj.version,
-            zip.display()
-        ));
-        let bytes = std::fs::read(&zip).map_err(|e| DeployError::read(&zip, e))?;
-        let sha1 = hex(&sha1::Sha1::digest(&bytes));
-        let size_kib = (bytes.len() as f64 / 1024.0).round() as u64;
-        let msdeploy_file = proj.package_file_name();
-        let abs_zip = std::path::absolute(&zip).unwrap_or_else(|_| zip.clone());
-        let fields = [
-            ("name", proj.name.clone()),
-            ("version", proj.version.clone()),
-            (
-                "letter",
-                msdeploy_file
-                    .chars()
-                    .next()
-                    .map(String::from)
-                    .unwrap_or_default(),
-            ),
-            ("msdeploy_file", msdeploy_file.clone()),
-            ("msdeploy_package", abs_zip.display().to_string()),
-            ("msdeploy_package_url", file_url(&abs_zip)),
-        ];
-        let template = match url_template.or(proj.tool.msdeploy_url_template.as_deref()) {
-            Some(t) => t.to_string(),
-            None => {
-                warnings.push(format!("{}: no msdeploy_url_template in [tool.iiswsgi] and no --url-template: the installerURL is the local file URL", file.display()));
-                "{msdeploy_package_url}".to_string()
-            }
-        };
-        let installer_url = format_template(&template, &fields).map_err(|e| {
-            let source = if url_template.is_some() {
-                "--url-template"
-            } else {
-                "[tool.iiswsgi] msdeploy_url_template"
-            };
-            DeployError::file(
-                &file,
-                format!("{source} {template:?}: {e}"),
-                "use only the fields listed",
-            )
-        })?;
-        check_uri(&file, "installerURL", &installer_url)?;
-        let home = proj.home_url();
-        let author_name = proj.authors.iter().find_map(|a| a.name.clone());
-        let author_uri = proj.tool.author_url.clone();
-        for (field, value) in [
-            ("[project.urls] home page", home.as_deref()),
-            ("[tool.iiswsgi] author_url", author_uri.as_deref()),
-            (
-                "[tool.iiswsgi] license_url",
-                proj.tool.license_url.as_deref(),
-            ),
-            (
-                "[tool.iiswsgi] display_url",
-                proj.tool.display_url.as_deref(),
-            ),
-            ("[tool.iiswsgi] help_url", proj.tool.help_url.as_deref()),
-            ("[tool.iiswsgi] icon_url", proj.tool.icon_url.as_deref()),
-            (
-                "[tool.iiswsgi] screenshot_url",
-                proj.tool.screenshot_url.as_deref(),
-            ),
-        ] {
-            if let Some(v) = value {
-                check_uri(&file, field, v)?;
-            }
-        }
-        let title = proj.tool.title.clone().unwrap_or_else(|| proj.name.clone());
-        let rn = |what: &str| format!("Entry_{}_{what}", proj.name);
-        x.open(2, "entry type=\"application\"");
-        x.leaf(4, "productId", &proj.name);
-        x.leaf(
-            4,
-            &format!("title resourceName=\"{}\"", attr(&rn("Title"))),
-            &title,
-        );
-        x.leaf(
-            4,
-            "id",
-            home.as_deref()
-                .unwrap_or(&format!("urn:iiswsgi:{}", proj.name)),
-        );
-        x.leaf(4, "version", &proj.version);
-        if let Some(d) = &proj.description {
-            x.leaf(
-                4,
-                &format!("summary resourceName=\"{}\"", attr(&rn("Summary"))),
-                d,
-            );
-        }
-        if let Some(l) = &proj.long_description {
-            x.leaf(
-                4,
-                &format!("longSummary resourceName=\"{}\"", attr(&rn("LongSummary"))),
-                l,
-            );
-        }
-        x.leaf(
-            4,
-            "published",
-            proj.tool.published.as_deref().unwrap_or(&updated),
-        );
-        x.leaf(4, "updated", &updated);
-        if let Some(h) = &home {
-            x.empty(4, &format!("link href=\"{}\"", attr(h)));
-        }
-        if author_name.is_some() || author_uri.is_some() {
-            x.open(4, "author");
-            if let Some(n) = &author_name {
-                x.leaf(6, "name", n);
-            }
-            if let Some(u) = &author_uri {
-                x.leaf(6, "uri", u);
-            }
-            x.close(4, "author");
-        }
-        if proj.tool.icon_url.is_some() || proj.tool.screenshot_url.is_some() {
-            x.open(4, "images");
-            if let Some(i) = &proj.tool.icon_url {
-                x.leaf(6, "icon", i);
-            }
-            if let Some(s) = &proj.tool.screenshot_url {
-                x.leaf(6, "screenshot", s);
-            }
-            x.close(4, "images");
-        }
-        if !proj.keywords.is_empty() {
-            x.open(4, "keywords");
-            for k in &proj.keywords {
-                x.leaf(6, "keywordId", k);
-            }
-            x.close(4, "keywords");
-        }
-        if let Some(hint) = &proj.tool.discovery_file {
-            // WebPI reports the product as installed when this file exists.
-            x.open(4, "discoveryHint");
-            x.open(6, "file");
-            x.leaf(8, "filePath", hint);
-            x.close(6, "file");
-            x.close(4, "discoveryHint");
-        }
-        let mut deps = vec!["WDeploy".to_string()];
-        deps.extend(proj.tool.webpi_dependencies.iter().cloned());
-        x.open(4, "dependency");
-        if deps.len() == 1 {
-            x.leaf(6, "productId", &deps[0]);
-        } else {
-            x.open(6, "and");
-            for d in &deps {
-                x.open(8, "dependency");
-                x.leaf(10, "productId", d);
-                x.close(8, "dependency");
-            }
-            x.close(6, "and");
-        }
-        x.close(4, "dependency");
-        if !proj.tool.webpi_related.is_empty() {
-            x.open(4, "related");
-            for r in &proj.tool.webpi_related {
-                x.open(6, "relatedProduct");
-                x.leaf(8, "productId", r);
-                x.close(6, "relatedProduct");
-            }
-            x.close(4, "related");
-        }
-        x.open(4, "installers");
-        x.open(6, "installer");
-        x.leaf(8, "id", "1");
-        x.leaf(8, "languageId", "en");
-        if let Some(e) = &proj.tool.license_url {
-            x.leaf(8, "eulaURL", e);
-        }
-        x.open(8, "installerFile");
-        x.leaf(10, "fileSize", &size_kib.to_string());
-        x.leaf(10, "installerURL", &installer_url);
-        if let Some(d) = proj.tool.display_url.as_ref().or(home.as_ref()) {
-            x.leaf(10, "displayURL", d);
-        }
-        x.leaf(10, "sha1", &sha1);
-        x.close(8, "installerFile");
-        x.open(8, "msDeploy");
-        match &proj.tool.start_page {
-            Some(p) => x.leaf(10, "startPage", p),
-            None => x.empty(10, "startPage"),
-        }
-        x.close(8, "msDeploy");
-        if let Some(h) = proj.tool.help_url.as_ref().or(home.as_ref()) {
-            x.leaf(8, "helpLink", h);
-        }
-        x.close(6, "installer");
-        x.close(4, "installers");
-        x.leaf(
-            4,
-            "productFamily resourceName=\"Applications\"",
-            "Applications",
-        );
-        x.leaf(4, "frameworkFamily", "Python");
-        x.close(2, "entry");
+        let pkg = package_of(proj, pdist, url_template, &mut warnings, progress)?;
+        model_entries.push(entry(proj, &pkg, &updated));
         entries.push(FeedEntry {
             name: proj.name.clone(),
             version: proj.version.clone(),
-            zip,
-            size_kib,
-            sha1,
-            installer_url,
+            zip: pkg.zip,
+            size_kib: pkg.size_kib,
+            sha1: pkg.sha1,
+            installer_url: pkg.installer_url,
         });
     }
 
     // The feed itself, from DIR's metadata.
-    let home = main.home_url();
     for (field, value) in [
-        ("[project.urls] home page", home.as_deref()),
-        ("[tool.iiswsgi] author_url", main.tool.author_url.as_deref()),
+        ("[project.urls] home page", main.home_url()),
+        ("[tool.iiswsgi] author_url", main.tool.author_url.clone()),
     ] {
         if let Some(v) = value {
-            check_uri(&pyproject, field, v)?;
+            check_uri(&pyproject, field, &v)?;
         }
     }
-    let mut f = Xml(String::new());
-    f.0.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
-    f.empty(2, &format!("webpiFile version=\"{WEBPI_FILE_VERSION}\""));
-    f.leaf(2, "title", main.tool.title.as_deref().unwrap_or(&main.name));
-    f.empty(
-        2,
-        &format!("link rel=\"self\" href=\"{}\"", attr(&feed_url)),
-    );
-    f.leaf(2, "updated", &updated);
-    let author_name = main.authors.iter().find_map(|a| a.name.clone());
-    if author_name.is_some() || main.tool.author_url.is_some() {
-        f.open(2, "author");
-        if let Some(n) = &author_name {
-            f.leaf(4, "name", n);
-        }
-        if let Some(u) = &main.tool.author_url {
-            f.leaf(4, "uri", u);
-        }
-        f.close(2, "author");
-    }
-    f.leaf(2, "id", home.as_deref().unwrap_or(&feed_url));
-    f.open(2, "languages");
-    f.open(4, "language default=\"true\"");
-    f.leaf(6, "languageId", "en");
-    f.leaf(6, "name", "English");
-    f.close(4, "language");
-    f.close(2, "languages");
-    f.0.push_str(&x.0);
+    let mut xml = feed_head(&main, &feed_url, &updated);
+    xml.entries = model_entries;
     let mut keywords: Vec<&String> = projects
         .iter()
         .flat_map(|(p, _)| p.keywords.iter())
         .collect();
     keywords.sort();
     keywords.dedup();
-    if !keywords.is_empty() {
-        f.open(2, "keywords");
-        for k in keywords {
-            f.leaf(4, &format!("keyword id=\"{}\"", attr(k)), k);
-        }
-        f.close(2, "keywords");
-    }
-    f.0.push_str("</feed>\n");
+    xml.keywords = keywords
+        .into_iter()
+        .map(|k| model::Keyword {
+            id: k.clone(),
+            resource_name: None,
+            text: k.clone(),
+        })
+        .collect();
 
     std::fs::create_dir_all(&dist).map_err(|e| DeployError::write(&dist, e))?;
     progress(&format!("writing {}", feed_path.display()));
-    write_atomic(&feed_path, f.0.as_bytes())?;
+    write_atomic(&feed_path, xml.to_xml().as_bytes())?;
     Ok(Feed {
         path: feed_path,
         url: feed_url,

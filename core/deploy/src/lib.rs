@@ -6,7 +6,9 @@
 //! * [`package::package`] validates them and builds `Manifest.xml`, the stamp
 //!   and the reproducible package zip;
 //! * [`feed::feed`] writes the WebPI feed for built packages;
-//! * [`clean::clean_webpi`] removes WebPI's cached copies.
+//! * [`clean::clean_webpi`] removes WebPI's cached copies;
+//! * [`format`](mod@format) reads and writes the formats (manifest, parameters,
+//!   provider-options blob, WebPI feed) as typed models.
 #![forbid(unsafe_code)]
 
 pub mod clean;
@@ -14,14 +16,15 @@ pub mod error;
 pub mod expand;
 pub mod feed;
 pub mod files;
+pub mod format;
 pub mod init;
 pub mod install;
 pub mod manifest;
 pub mod package;
 pub mod parameters;
 pub mod project;
-pub mod provider_options;
 pub mod webconfig;
 pub mod xmlcheck;
 
 pub use error::DeployError;
+pub use format::provider_options;

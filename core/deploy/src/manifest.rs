@@ -1,18 +1,20 @@
-//! `Manifest.xml` from `Manifest.xml.in`: validated (exactly one `iisApp`, a
-//! `path` on every `runCommand`), and each `runCommand`'s settings moved into
-//! `MSDeploy.MSDeployProviderOptions`, where Web Deploy reads them.
+//! `Manifest.xml` from `Manifest.xml.in`: read and validated as a
+//! [`format::manifest::Manifest`](crate::format::manifest::Manifest)
+//! (exactly one `iisApp`, a `path` on every `runCommand`), and each
+//! `runCommand`'s settings moved into `MSDeploy.MSDeployProviderOptions`,
+//! where Web Deploy reads them. The rest of the template (comments, layout)
+//! is kept as written.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
-use quick_xml::events::attributes::Attribute;
-use quick_xml::events::{BytesDecl, BytesStart, Event};
-use quick_xml::{Reader, Writer};
+use quick_xml::events::Event;
+use quick_xml::Reader;
 
 use crate::error::{line_of, DeployError};
+use crate::format::escape_attr;
+use crate::format::manifest::{Manifest as Model, Provider, RunCommand};
 use crate::provider_options::ProviderOptions;
-
-const KEY_ATTR: &str = "MSDeploy.MSDeployKeyAttributeName";
-const OPTIONS_ATTR: &str = "MSDeploy.MSDeployProviderOptions";
 
 /// The compiled manifest.
 #[derive(Debug, Clone)]
@@ -32,180 +34,85 @@ fn xml_error(file: &Path, text: &str, pos: usize, e: impl std::fmt::Display) -> 
     )
 }
 
-/// Attributes of an element, values normalised as an XML parser reads them.
-fn attributes(
-    file: &Path,
-    text: &str,
-    pos: usize,
-    e: &BytesStart<'_>,
-) -> Result<Vec<(String, String)>, DeployError> {
-    let attrs = crate::xmlcheck::attributes(file, text, pos, e)?;
-    Ok(attrs
-        .into_iter()
-        .map(|(k, v)| (k, crate::xmlcheck::normalize_attr(&v)))
-        .collect())
+/// The start tag of a compiled runCommand (`/>` closes an empty one).
+fn run_command_tag(name: &str, rc: &RunCommand, empty: bool) -> String {
+    let mut tag = format!("<{name}");
+    for (k, v) in rc.attributes() {
+        // Writing to a String cannot fail.
+        let _ = write!(tag, " {k}=\"{}\"", escape_attr(&v));
+    }
+    tag.push_str(if empty { "/>" } else { ">" });
+    tag
 }
 
 /// Compiles the expanded text of `Manifest.xml.in` (`file` names it in errors).
 pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
+    let model = Model::from_xml(file, text)?;
+    let iis_app_path = model.iis_app_path().unwrap_or_default().to_owned();
+    check_app_path(file, &iis_app_path)?;
+    // One item per <runCommand> in document order; `None` for one kept as
+    // read (a runCommand with child elements is not a provider invocation).
+    let compiled: Vec<Option<RunCommand>> = model
+        .providers
+        .iter()
+        .filter_map(|p| match p {
+            Provider::RunCommand(rc) => Some(Some(rc.compiled())),
+            Provider::Other(g) if g.name.eq_ignore_ascii_case("runCommand") => Some(None),
+            _ => None,
+        })
+        .collect();
+    let mut runs = compiled.iter();
+    // The text was checked by `from_xml`: this walk only finds the tags to
+    // replace. A byte-order mark is dropped (positions count without it).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = Reader::from_str(text);
-    reader.config_mut().check_end_names = true;
-    let mut writer = Writer::new(Vec::new());
+    let mut out = String::with_capacity(text.len() + 512);
     let mut depth = 0usize;
-    let mut iis_apps: Vec<(String, usize)> = Vec::new();
-    let mut run_commands = Vec::new();
+    let mut copied = 0usize;
     let mut saw_decl = false;
-    let mut root_seen = false;
-    let mut checker = crate::xmlcheck::Checker::default();
     loop {
-        let (pos, event) = checker.next(&mut reader, file, text)?;
-        let (start, empty) = match &event {
+        let start = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let event = reader
+            .read_event()
+            .map_err(|e| xml_error(file, text, start, e))?;
+        let end = usize::try_from(reader.buffer_position()).unwrap_or(usize::MAX);
+        let (tag, empty) = match event {
             Event::Eof => break,
             Event::Decl(_) => {
                 saw_decl = true;
-                writer
-                    .write_event(event.borrow())
-                    .map_err(|e| xml_error(file, text, pos, e))?;
                 continue;
             }
-            Event::Start(s) => (s.clone(), false),
-            Event::Empty(s) => (s.clone(), true),
             Event::End(_) => {
                 depth = depth.saturating_sub(1);
-                writer
-                    .write_event(event.borrow())
-                    .map_err(|e| xml_error(file, text, pos, e))?;
                 continue;
             }
-            _ => {
-                writer
-                    .write_event(event.borrow())
-                    .map_err(|e| xml_error(file, text, pos, e))?;
-                continue;
-            }
+            Event::Start(t) => (t, false),
+            Event::Empty(t) => (t, true),
+            _ => continue,
         };
-        if depth == 0 {
-            if root_seen {
-                return Err(DeployError::at(
-                    file,
-                    line_of(text, pos),
-                    "a second root element",
-                    "a manifest has one root element (e.g. <msDeploy.iisApp>) holding the providers",
-                ));
+        let name = String::from_utf8_lossy(tag.name().as_ref()).into_owned();
+        if depth == 1 && name.eq_ignore_ascii_case("runCommand") {
+            if let Some(Some(rc)) = runs.next() {
+                out.push_str(text.get(copied..start).unwrap_or_default());
+                out.push_str(&run_command_tag(&name, rc, empty));
+                copied = end;
             }
-            root_seen = true;
         }
-        let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
-        let out_event = if depth == 1 && name.eq_ignore_ascii_case("iisApp") {
-            let attrs = attributes(file, text, pos, &start)?;
-            let path = attrs
-                .iter()
-                .find(|(k, _)| k == "path")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            if path.trim().is_empty() {
-                return Err(DeployError::at(
-                    file,
-                    line_of(text, pos),
-                    "<iisApp> has no path",
-                    "give it path=\"%DIST_NAME%\": the folder of the application inside the package",
-                ));
-            }
-            iis_apps.push((path, line_of(text, pos)));
-            None
-        } else if depth == 1 && name.eq_ignore_ascii_case("runCommand") {
-            let attrs = attributes(file, text, pos, &start)?;
-            let Some(path) = attrs
-                .iter()
-                .find(|(k, _)| k == "path")
-                .map(|(_, v)| v.clone())
-            else {
-                return Err(DeployError::at(
-                    file,
-                    line_of(text, pos),
-                    "<runCommand> has no path",
-                    "give it path=\"<the command line to run>\"",
-                ));
-            };
-            let settings: Vec<(String, String)> = attrs
-                .iter()
-                .filter(|(k, _)| k != "path" && !k.starts_with("MSDeploy."))
-                .cloned()
-                .collect();
-            let options = ProviderOptions {
-                provider: "runCommand".into(),
-                path: path.clone(),
-                settings,
-            };
-            let mut el = BytesStart::new(name.clone());
-            el.push_attribute(("path", path.as_str()));
-            for (k, v) in attrs
-                .iter()
-                .filter(|(k, _)| k.starts_with("MSDeploy.") && k != OPTIONS_ATTR)
-            {
-                el.push_attribute(Attribute::from((k.as_str(), v.as_str())));
-            }
-            if !attrs.iter().any(|(k, _)| k == KEY_ATTR) {
-                el.push_attribute((KEY_ATTR, "path"));
-            }
-            el.push_attribute((OPTIONS_ATTR, options.to_attribute().as_str()));
-            run_commands.push(options);
-            Some(if empty {
-                Event::Empty(el)
-            } else {
-                Event::Start(el)
-            })
-        } else {
-            None
-        };
-        match out_event {
-            Some(ev) => writer.write_event(ev),
-            None => writer.write_event(event.borrow()),
-        }
-        .map_err(|e| xml_error(file, text, pos, e))?;
         if !empty {
             depth += 1;
         }
     }
-    if depth != 0 {
-        return Err(DeployError::at(
-            file,
-            line_of(text, text.len()),
-            "the root element is not closed",
-            "close every element",
-        ));
-    }
-    let iis_app_path = match iis_apps.as_slice() {
-        [(p, _)] => p.clone(),
-        [] => {
-            return Err(DeployError::file(
-                file,
-                "has no <iisApp path=\"...\"/> provider",
-                "add exactly one <iisApp path=\"%DIST_NAME%\" /> under the root element",
-            ))
-        }
-        [_, (_, line), ..] => {
-            return Err(DeployError::at(
-                file,
-                *line,
-                format!("{} <iisApp> providers", iis_apps.len()),
-                "a package installs one application: keep exactly one <iisApp>",
-            ))
-        }
-    };
-    check_app_path(file, &iis_app_path)?;
-    let mut xml = Vec::new();
+    out.push_str(text.get(copied..).unwrap_or_default());
     if !saw_decl {
-        let mut w = Writer::new(&mut xml);
-        w.write_event(Event::Decl(BytesDecl::new("1.0", Some("utf-8"), None)))
-            .map_err(|e| xml_error(file, text, 0, e))?;
-        xml.push(b'\n');
+        out.insert_str(0, "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n");
     }
-    xml.extend_from_slice(&writer.into_inner());
     Ok(Manifest {
-        xml: String::from_utf8_lossy(&xml).into_owned(),
+        xml: out,
         iis_app_path,
-        run_commands,
+        run_commands: compiled
+            .into_iter()
+            .filter_map(|rc| rc.and_then(|rc| rc.options))
+            .collect(),
     })
 }
 

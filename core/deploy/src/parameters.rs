@@ -3,148 +3,15 @@
 
 use std::path::Path;
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
-
-use crate::error::{line_of, DeployError};
-
-/// One `<parameterEntry>`.
-#[derive(Debug, Clone)]
-pub struct Entry {
-    pub kind: String,
-    pub scope: String,
-    pub matches: String,
-    pub line: usize,
-}
-
-/// One `<parameter>`.
-#[derive(Debug, Clone, Default)]
-pub struct Parameter {
-    pub name: String,
-    pub default: Option<String>,
-    pub tags: Vec<String>,
-    /// `parameterValidation` kinds (e.g. `RegularExpression`, `AllowEmpty`) and string.
-    pub validation: Option<(Vec<String>, String, usize)>,
-    pub entries: Vec<Entry>,
-    pub line: usize,
-}
-
-impl Parameter {
-    fn has_tag(&self, tag: &str) -> bool {
-        self.tags.iter().any(|t| t.eq_ignore_ascii_case(tag))
-    }
-}
-
-fn get(attrs: &[(String, String)], names: &[&str]) -> Option<String> {
-    names.iter().find_map(|n| {
-        attrs
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(n))
-            .map(|(_, v)| v.clone())
-    })
-}
+use crate::error::DeployError;
+use crate::format::parameters::Parameters;
+pub use crate::format::parameters::{
+    EntryKind, Parameter, ParameterEntry as Entry, Validation, ValidationKind,
+};
 
 /// Parses `Parameters.xml`.
 pub fn parse(file: &Path, text: &str) -> Result<Vec<Parameter>, DeployError> {
-    let mut reader = Reader::from_str(text);
-    reader.config_mut().check_end_names = true;
-    let mut stack: Vec<String> = Vec::new();
-    let mut params: Vec<Parameter> = Vec::new();
-    let mut checker = crate::xmlcheck::Checker::default();
-    loop {
-        let (pos, ev) = checker.next(&mut reader, file, text)?;
-        let (e, empty) = match ev {
-            Event::Start(e) => (e, false),
-            Event::Empty(e) => (e, true),
-            Event::End(_) => {
-                stack.pop();
-                continue;
-            }
-            Event::Eof => break,
-            _ => continue,
-        };
-        let name = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
-        let line = line_of(text, pos);
-        match (stack.len(), name.as_str()) {
-            (0, n) if !n.eq_ignore_ascii_case("parameters") => {
-                return Err(DeployError::at(
-                    file,
-                    line,
-                    format!("the root element is <{n}>"),
-                    "the root element of Parameters.xml is <parameters>",
-                ));
-            }
-            (1, n) if n.eq_ignore_ascii_case("parameter") => {
-                let a = crate::xmlcheck::attributes(file, text, pos, &e)?;
-                let pname = get(&a, &["name"])
-                    .filter(|n| !n.is_empty())
-                    .ok_or_else(|| {
-                        DeployError::at(
-                            file,
-                            line,
-                            "<parameter> without a name",
-                            "give every parameter a unique name=\"...\"",
-                        )
-                    })?;
-                if params.iter().any(|p| p.name == pname) {
-                    return Err(DeployError::at(
-                        file,
-                        line,
-                        format!("parameter {pname:?} is declared twice"),
-                        "parameter names must be unique",
-                    ));
-                }
-                params.push(Parameter {
-                    name: pname,
-                    default: get(&a, &["defaultValue"]),
-                    tags: get(&a, &["tags"])
-                        .map(|t| {
-                            t.split(',')
-                                .map(|s| s.trim().to_string())
-                                .filter(|s| !s.is_empty())
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    validation: None,
-                    entries: Vec::new(),
-                    line,
-                });
-            }
-            (2, n) if n.eq_ignore_ascii_case("parameterEntry") => {
-                let a = crate::xmlcheck::attributes(file, text, pos, &e)?;
-                let entry = Entry {
-                    kind: get(&a, &["kind", "type"]).unwrap_or_default(),
-                    scope: get(&a, &["scope"]).unwrap_or_default(),
-                    matches: get(&a, &["match"]).unwrap_or_default(),
-                    line,
-                };
-                if let Some(p) = params.last_mut() {
-                    p.entries.push(entry);
-                }
-            }
-            (2, n) if n.eq_ignore_ascii_case("parameterValidation") => {
-                let a = crate::xmlcheck::attributes(file, text, pos, &e)?;
-                let kinds = get(&a, &["kind", "type"])
-                    .unwrap_or_default()
-                    .split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect();
-                if let Some(p) = params.last_mut() {
-                    p.validation = Some((
-                        kinds,
-                        get(&a, &["validationString"]).unwrap_or_default(),
-                        line,
-                    ));
-                }
-            }
-            _ => {}
-        }
-        if !empty {
-            stack.push(name);
-        }
-    }
-    Ok(params)
+    Ok(Parameters::from_xml(file, text)?.parameters)
 }
 
 fn compile_regex(
@@ -167,16 +34,15 @@ fn compile_regex(
 pub fn validate(file: &Path, params: &[Parameter], iis_app_path: &str) -> Result<(), DeployError> {
     for p in params {
         for e in &p.entries {
-            let kind = e.kind.to_ascii_lowercase();
-            compile_regex(file, e.line, "scope", &e.scope)?;
-            if kind == "providerpath" || kind == "textfile" {
-                compile_regex(file, e.line, "match", &e.matches)?;
+            compile_regex(file, e.line.0, "scope", &e.scope)?;
+            if matches!(e.kind, EntryKind::ProviderPath | EntryKind::TextFile) {
+                compile_regex(file, e.line.0, "match", &e.matches)?;
             }
         }
-        if p.has_tag("Hidden") && p.default.is_none() {
+        if p.has_tag("Hidden") && p.default_value.is_none() {
             return Err(DeployError::at(
                 file,
-                p.line,
+                p.line.0,
                 format!("hidden parameter {:?} has no defaultValue", p.name),
                 "a Hidden parameter is never asked for: give it a defaultValue",
             ));
@@ -193,7 +59,7 @@ pub fn validate(file: &Path, params: &[Parameter], iis_app_path: &str) -> Result
     }
     let found = app_params.iter().any(|p| {
         p.entries.iter().any(|e| {
-            e.kind.eq_ignore_ascii_case("ProviderPath")
+            e.kind == EntryKind::ProviderPath
                 && fancy_regex::Regex::new(&format!("(?i){}", e.scope))
                     .ok()
                     .and_then(|r| r.is_match("iisApp").ok())
@@ -208,7 +74,7 @@ pub fn validate(file: &Path, params: &[Parameter], iis_app_path: &str) -> Result
         let p = app_params[0];
         return Err(DeployError::at(
             file,
-            p.line,
+            p.line.0,
             format!("parameter {:?} (tagged iisApp) has no ProviderPath entry with scope iisApp whose match matches the manifest's <iisApp path=\"{iis_app_path}\">", p.name),
             format!("add <parameterEntry kind=\"ProviderPath\" scope=\"iisApp\" match=\"^{}$\" />", fancy_regex::escape(iis_app_path)),
         ));
@@ -217,14 +83,16 @@ pub fn validate(file: &Path, params: &[Parameter], iis_app_path: &str) -> Result
 }
 
 fn check_default(file: &Path, p: &Parameter) -> Result<(), DeployError> {
-    let (Some((kinds, validation, line)), Some(default)) = (&p.validation, &p.default) else {
+    let (Some(v), Some(default)) = (&p.validation, &p.default_value) else {
         return Ok(());
     };
+    let (kinds, line) = (&v.kinds, &v.line.0);
+    let validation = v.expression.as_deref().unwrap_or_default();
     // A default computed from other parameters is checked when it is resolved.
     if default.contains('{') {
         return Ok(());
     }
-    let allow_empty = kinds.iter().any(|k| k.eq_ignore_ascii_case("AllowEmpty"));
+    let allow_empty = kinds.contains(&ValidationKind::AllowEmpty);
     if default.is_empty() && allow_empty {
         return Ok(());
     }
@@ -240,19 +108,19 @@ fn check_default(file: &Path, p: &Parameter) -> Result<(), DeployError> {
         ))
     };
     for kind in kinds {
-        match kind.to_ascii_lowercase().as_str() {
-            "enumeration" if !validation.split(',').any(|v| v == default) => {
+        match kind {
+            ValidationKind::Enumeration if !validation.split(',').any(|v| v == default) => {
                 return fail(format!(
                     "is not one of the Enumeration values {validation:?} (whitespace counts)"
                 ));
             }
-            "boolean"
+            ValidationKind::Boolean
                 if !default.eq_ignore_ascii_case("true")
                     && !default.eq_ignore_ascii_case("false") =>
             {
                 return fail("is not True or False (Boolean)".into());
             }
-            "regularexpression" => {
+            ValidationKind::RegularExpression => {
                 let re = compile_regex(file, *line, "validationString", validation)?;
                 if !re.is_match(default).unwrap_or(false) {
                     return fail(format!(

@@ -4,6 +4,7 @@
 
 mod commands;
 mod expand;
+mod format;
 mod platform;
 mod provider_options;
 
