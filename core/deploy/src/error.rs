@@ -30,9 +30,6 @@ pub enum DeployError {
     },
     #[error("{0}")]
     Usage(String),
-    /// An IIS XML file (web.config, applicationHost.config) that cannot be read.
-    #[error(transparent)]
-    Config(#[from] iiswsgi_iisconfig::ConfigError),
 }
 
 impl DeployError {

@@ -24,7 +24,6 @@ pub mod package;
 pub mod parameters;
 pub mod project;
 pub mod webconfig;
-pub mod xmlcheck;
 
 pub use error::DeployError;
 pub use format::provider_options;
