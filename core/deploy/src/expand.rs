@@ -2,7 +2,11 @@
 //! its `.in` templates through `ntpath.expandvars`: `%VAR%`, `%%` → `%`,
 //! `$VAR`, `${VAR}`, `$$` → `$`; variable names match case-insensitively (as
 //! Windows environment variables do) and unknown variables are left as they
-//! are.
+//! are, each listed in [`Expansion::unexpanded`].
+//!
+//! Which names are known is the caller's choice: the packager passes
+//! [`product_lookup`] (the variables iiswsgi defines plus those the project
+//! lists in `[tool.iiswsgi] expand-env`), never the whole build environment.
 //!
 //! One difference, on purpose: `ntpath.expandvars` leaves everything between
 //! two single quotes unexpanded, so one apostrophe in an XML comment or
@@ -18,6 +22,10 @@ pub struct Expansion {
     /// 1-based line numbers where a reference sits in a single-quoted region
     /// (expanded here and by the install; left alone by iiswsgi 0.3).
     pub quote_warnings: Vec<usize>,
+    /// References left as they are, with their 1-based line, as written
+    /// (`%NAME%`, `${NAME}`, `$NAME`); names with white space are not
+    /// counted (`50% off, 20% more` names no variable).
+    pub unexpanded: Vec<(usize, String)>,
 }
 
 fn is_var_char(c: char) -> bool {
@@ -31,6 +39,12 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
     let mut line = 1;
     let mut in_quote = false;
     let mut warnings: Vec<usize> = Vec::new();
+    let mut unexpanded: Vec<(usize, String)> = Vec::new();
+    let mut left = |line: usize, name: &str, reference: String| {
+        if !name.is_empty() && !name.contains(char::is_whitespace) {
+            unexpanded.push((line, reference));
+        }
+    };
     let note = |line: usize, quoted: bool, warnings: &mut Vec<usize>| {
         if quoted && warnings.last() != Some(&line) {
             warnings.push(line);
@@ -66,9 +80,9 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
                         match lookup(&name) {
                             Some(v) if !name.is_empty() => out.push_str(&v),
                             _ => {
-                                out.push('%');
-                                out.push_str(&name);
-                                out.push('%');
+                                let reference = format!("%{name}%");
+                                out.push_str(&reference);
+                                left(line, &name, reference);
                             }
                         }
                         line += name.matches('\n').count();
@@ -93,9 +107,9 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
                         match lookup(&name) {
                             Some(v) => out.push_str(&v),
                             None => {
-                                out.push_str("${");
-                                out.push_str(&name);
-                                out.push('}');
+                                let reference = format!("${{{name}}}");
+                                out.push_str(&reference);
+                                left(line, &name, reference);
                             }
                         }
                         line += name.matches('\n').count();
@@ -118,8 +132,9 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
                     match lookup(&name).filter(|_| !name.is_empty()) {
                         Some(v) => out.push_str(&v),
                         None => {
-                            out.push('$');
-                            out.push_str(&name);
+                            let reference = format!("${name}");
+                            out.push_str(&reference);
+                            left(line, &name, reference);
                         }
                     }
                     i += len + 1;
@@ -134,21 +149,43 @@ pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expans
     Expansion {
         text: out,
         quote_warnings: warnings,
+        unexpanded,
     }
 }
 
-/// A lookup over the process environment plus `extra` (which wins), matching
-/// names case-insensitively.
-pub fn env_lookup(extra: Vec<(String, String)>) -> impl Fn(&str) -> Option<String> {
+/// A lookup over `defined` (the variables iiswsgi defines) and the build
+/// machine's environment variables named in `from_env`, matching names
+/// case-insensitively; every other name is unknown.
+pub fn product_lookup(
+    defined: Vec<(String, String)>,
+    from_env: &[String],
+) -> impl Fn(&str) -> Option<String> {
+    let allowed: Vec<String> = from_env.to_vec();
     move |name: &str| {
-        extra
+        defined
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
             .or_else(|| {
-                std::env::vars()
-                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v)
+                allowed
+                    .iter()
+                    .any(|a| a.eq_ignore_ascii_case(name))
+                    .then(|| env_var(name))
+                    .flatten()
             })
     }
+}
+
+/// The process environment variable `name`, matched case-insensitively.
+fn env_var(name: &str) -> Option<String> {
+    std::env::vars()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v)
+}
+
+/// A lookup over the whole process environment, matching names
+/// case-insensitively: for paths given on the command line, never for
+/// templates.
+pub fn env_lookup() -> impl Fn(&str) -> Option<String> {
+    env_var
 }

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use quick_xml::escape::escape;
 use serde::Serialize;
-use sha1::Digest as _;
 
 use crate::error::DeployError;
-use crate::package::{dist_dir, hex, write_atomic};
+use crate::package::{dist_dir, sha1_file, write_atomic};
 use crate::project::Project;
 
 /// WebPI's feed schema version (not the product's).
@@ -192,9 +191,8 @@ pub fn feed(
             proj.version,
             zip.display()
         ));
-        let bytes = std::fs::read(&zip).map_err(|e| DeployError::read(&zip, e))?;
-        let sha1 = hex(&sha1::Sha1::digest(&bytes));
-        let size_kib = (bytes.len() as f64 / 1024.0).round() as u64;
+        let (sha1, size) = sha1_file(&zip)?;
+        let size_kib = (size as f64 / 1024.0).round() as u64;
         let msdeploy_file = proj.package_file_name();
         let abs_zip = std::path::absolute(&zip).unwrap_or_else(|_| zip.clone());
         let fields = [

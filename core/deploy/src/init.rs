@@ -99,7 +99,11 @@ pub fn init(
             if list.len() == 1 { "s" } else { "" }
         )));
     }
-    let files = crate::files::select(dir, &[], &[], None)?;
+    let files: Vec<String> = crate::files::select(dir, &[], &[], None)?
+        .files
+        .into_iter()
+        .map(|(rel, _)| rel)
+        .collect();
     let found = find_app(dir, &files);
     let app_found = found.is_some();
     let app = found.unwrap_or_else(|| {

@@ -16,11 +16,14 @@ pub mod feed;
 pub mod files;
 pub mod init;
 pub mod manifest;
+pub mod names;
 pub mod package;
 pub mod parameters;
 pub mod project;
 pub mod provider_options;
+pub mod walk;
 pub mod webconfig;
 pub mod xmlcheck;
+pub mod zipname;
 
 pub use error::DeployError;

@@ -1,7 +1,9 @@
 //! Well-formedness checks that quick-xml's event reader leaves to the caller:
 //! every attribute of every element (syntax, unique names, escapes), entity
 //! references (only the five predefined ones and character references), one
-//! root element, and no text outside it.
+//! root element, and no text outside it. A DOCTYPE is refused outright: it can
+//! declare entities (external ones included) that Web Deploy or IIS would
+//! resolve on the target, and no file the packager reads needs one.
 
 use std::path::Path;
 
@@ -17,6 +19,16 @@ fn bad(file: &Path, text: &str, pos: usize, why: impl std::fmt::Display) -> Depl
         line_of(text, pos),
         format!("not well-formed XML: {why}"),
         "fix the XML",
+    )
+}
+
+/// The error for a DOCTYPE at byte `pos` of `file`.
+pub fn doctype_refused(file: &Path, text: &str, pos: usize) -> DeployError {
+    DeployError::at(
+        file,
+        line_of(text, pos),
+        "a DOCTYPE declaration, which iiswsgi refuses (it can declare entities, external files included, that the target would resolve)",
+        "remove the <!DOCTYPE ...> declaration: none of these files needs one",
     )
 }
 
@@ -68,6 +80,7 @@ impl Checker {
         ev: &Event<'_>,
     ) -> Result<(), DeployError> {
         match ev {
+            Event::DocType(_) => return Err(doctype_refused(file, text, pos)),
             Event::Start(e) | Event::Empty(e) => {
                 if self.depth == 0 {
                     self.roots += 1;

@@ -46,6 +46,7 @@ fn single_quotes_do_not_stop_expansion_but_are_reported() {
         Expansion {
             text: "<!-- don't -->\n<iisApp path=\"PyramidIISApp\" />\n".into(),
             quote_warnings: vec![2],
+            unexpanded: Vec::new(),
         }
     );
     // Between two quotes the reference falls outside the quoted regions: no warning.

@@ -4,6 +4,8 @@
 
 mod commands;
 mod expand;
+mod hardening;
+mod names;
 mod provider_options;
 
 use std::path::{Path, PathBuf};
