@@ -32,124 +32,135 @@ fn is_var_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '-'
 }
 
-/// Expands `template`, looking names up with `lookup`.
-pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expansion {
-    let chars: Vec<char> = template.chars().collect();
-    let mut out = String::with_capacity(template.len());
-    let mut line = 1;
-    let mut in_quote = false;
-    let mut warnings: Vec<usize> = Vec::new();
-    let mut unexpanded: Vec<(usize, String)> = Vec::new();
-    let mut left = |line: usize, name: &str, reference: String| {
-        if !name.is_empty() && !name.contains(char::is_whitespace) {
-            unexpanded.push((line, reference));
+/// The state of one expansion.
+struct Expander<'a> {
+    chars: Vec<char>,
+    lookup: &'a dyn Fn(&str) -> Option<String>,
+    out: String,
+    line: usize,
+    in_quote: bool,
+    quote_warnings: Vec<usize>,
+    unexpanded: Vec<(usize, String)>,
+}
+
+impl Expander<'_> {
+    /// Records that the current line has a reference or escape in a quoted region.
+    fn note(&mut self) {
+        if self.in_quote && self.quote_warnings.last() != Some(&self.line) {
+            self.quote_warnings.push(self.line);
         }
-    };
-    let note = |line: usize, quoted: bool, warnings: &mut Vec<usize>| {
-        if quoted && warnings.last() != Some(&line) {
-            warnings.push(line);
+    }
+
+    /// Writes the value of `name`, or `reference` as written when it has none.
+    fn substitute(&mut self, name: &str, reference: String) {
+        self.note();
+        match Some(name)
+            .filter(|n| !n.is_empty())
+            .and_then(|n| (self.lookup)(n))
+        {
+            Some(v) => self.out.push_str(&v),
+            None => {
+                if !name.is_empty() && !name.contains(char::is_whitespace) {
+                    self.unexpanded.push((self.line, reference.clone()));
+                }
+                self.out.push_str(&reference);
+            }
         }
-    };
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match c {
-            '\n' => {
-                line += 1;
-                out.push(c);
-                i += 1;
+        self.line += name.matches('\n').count();
+    }
+
+    /// The text from `from` up to the next `end`, if there is one.
+    fn until(&self, from: usize, end: char) -> Option<String> {
+        let len = self.chars.get(from..)?.iter().position(|&d| d == end)?;
+        Some(self.chars[from..from + len].iter().collect())
+    }
+
+    /// Handles the `%` at `i`; returns where to go on.
+    fn percent(&mut self, i: usize) -> usize {
+        if self.chars.get(i + 1) == Some(&'%') {
+            self.out.push('%');
+            self.note();
+            return i + 2;
+        }
+        match self.until(i + 1, '%') {
+            Some(name) => {
+                let next = i + name.chars().count() + 2;
+                self.substitute(&name, format!("%{name}%"));
+                next
             }
-            '\'' => {
-                in_quote = !in_quote;
-                out.push(c);
-                i += 1;
-            }
-            '%' => {
-                if chars.get(i + 1) == Some(&'%') {
-                    out.push('%');
-                    note(line, in_quote, &mut warnings);
-                    i += 2;
-                    continue;
-                }
-                match chars[i + 1..].iter().position(|&d| d == '%') {
-                    Some(len) => {
-                        let name: String = chars[i + 1..i + 1 + len].iter().collect();
-                        // Known or not now, a reference in a quoted region reads
-                        // differently under 0.3 (the install expands it later).
-                        note(line, in_quote, &mut warnings);
-                        match lookup(&name) {
-                            Some(v) if !name.is_empty() => out.push_str(&v),
-                            _ => {
-                                let reference = format!("%{name}%");
-                                out.push_str(&reference);
-                                left(line, &name, reference);
-                            }
-                        }
-                        line += name.matches('\n').count();
-                        i += len + 2;
-                    }
-                    None => {
-                        out.push('%');
-                        i += 1;
-                    }
-                }
-            }
-            '$' => match chars.get(i + 1) {
-                Some('$') => {
-                    out.push('$');
-                    note(line, in_quote, &mut warnings);
-                    i += 2;
-                }
-                Some('{') => match chars[i + 2..].iter().position(|&d| d == '}') {
-                    Some(len) => {
-                        let name: String = chars[i + 2..i + 2 + len].iter().collect();
-                        note(line, in_quote, &mut warnings);
-                        match lookup(&name) {
-                            Some(v) => out.push_str(&v),
-                            None => {
-                                let reference = format!("${{{name}}}");
-                                out.push_str(&reference);
-                                left(line, &name, reference);
-                            }
-                        }
-                        line += name.matches('\n').count();
-                        i += len + 3;
-                    }
-                    None => {
-                        out.push('$');
-                        i += 1;
-                    }
-                },
-                _ => {
-                    let len = chars[i + 1..]
-                        .iter()
-                        .take_while(|&&d| is_var_char(d))
-                        .count();
-                    let name: String = chars[i + 1..i + 1 + len].iter().collect();
-                    if !name.is_empty() {
-                        note(line, in_quote, &mut warnings);
-                    }
-                    match lookup(&name).filter(|_| !name.is_empty()) {
-                        Some(v) => out.push_str(&v),
-                        None => {
-                            let reference = format!("${name}");
-                            out.push_str(&reference);
-                            left(line, &name, reference);
-                        }
-                    }
-                    i += len + 1;
-                }
-            },
-            _ => {
-                out.push(c);
-                i += 1;
+            None => {
+                self.out.push('%');
+                i + 1
             }
         }
     }
+
+    /// Handles the `$` at `i`; returns where to go on.
+    fn dollar(&mut self, i: usize) -> usize {
+        match self.chars.get(i + 1) {
+            Some('$') => {
+                self.out.push('$');
+                self.note();
+                i + 2
+            }
+            Some('{') => match self.until(i + 2, '}') {
+                Some(name) => {
+                    let next = i + name.chars().count() + 3;
+                    self.substitute(&name, format!("${{{name}}}"));
+                    next
+                }
+                None => {
+                    self.out.push('$');
+                    i + 1
+                }
+            },
+            _ => {
+                let name: String = self.chars[i + 1..]
+                    .iter()
+                    .take_while(|&&d| is_var_char(d))
+                    .collect();
+                if name.is_empty() {
+                    self.out.push('$');
+                } else {
+                    self.substitute(&name, format!("${name}"));
+                }
+                i + 1 + name.chars().count()
+            }
+        }
+    }
+}
+
+/// Expands `template`, looking names up with `lookup`.
+pub fn expand(template: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Expansion {
+    let mut x = Expander {
+        chars: template.chars().collect(),
+        lookup,
+        out: String::with_capacity(template.len()),
+        line: 1,
+        in_quote: false,
+        quote_warnings: Vec::new(),
+        unexpanded: Vec::new(),
+    };
+    let mut i = 0;
+    while let Some(&c) = x.chars.get(i) {
+        i = match c {
+            '%' => x.percent(i),
+            '$' => x.dollar(i),
+            _ => {
+                if c == '\n' {
+                    x.line += 1;
+                } else if c == '\'' {
+                    x.in_quote = !x.in_quote;
+                }
+                x.out.push(c);
+                i + 1
+            }
+        };
+    }
     Expansion {
-        text: out,
-        quote_warnings: warnings,
-        unexpanded,
+        text: x.out,
+        quote_warnings: x.quote_warnings,
+        unexpanded: x.unexpanded,
     }
 }
 

@@ -82,3 +82,23 @@ proptest! {
         let _ = x(&s);
     }
 }
+
+#[test]
+fn references_left_as_they_are_are_listed_with_their_line() {
+    let e = expand(
+        "%DIST_NAME% %Secret%\n${TOKEN} $HOME, 50% off, 20% more ${}",
+        &vars,
+    );
+    assert_eq!(
+        e.unexpanded,
+        vec![
+            (1, "%Secret%".to_string()),
+            (2, "${TOKEN}".to_string()),
+            (2, "$HOME".to_string())
+        ]
+    );
+    assert_eq!(
+        e.text,
+        "PyramidIISApp %Secret%\n${TOKEN} $HOME, 50% off, 20% more ${}"
+    );
+}
