@@ -82,14 +82,20 @@ impl Expander<'_> {
             self.note();
             return i + 2;
         }
-        match self.until(i + 1, '%') {
+        self.closed(i, i + 1, '%', |name| format!("%{name}%"))
+    }
+
+    /// Handles a reference opened at `i` whose name starts at `from` and
+    /// ends before `end`; without an `end`, the marker at `i` is text.
+    fn closed(&mut self, i: usize, from: usize, end: char, written: fn(&str) -> String) -> usize {
+        match self.until(from, end) {
             Some(name) => {
-                let next = i + name.chars().count() + 2;
-                self.substitute(&name, format!("%{name}%"));
+                let next = from + name.chars().count() + 1;
+                self.substitute(&name, written(&name));
                 next
             }
             None => {
-                self.out.push('%');
+                self.out.push(self.chars[i]);
                 i + 1
             }
         }
@@ -103,17 +109,7 @@ impl Expander<'_> {
                 self.note();
                 i + 2
             }
-            Some('{') => match self.until(i + 2, '}') {
-                Some(name) => {
-                    let next = i + name.chars().count() + 3;
-                    self.substitute(&name, format!("${{{name}}}"));
-                    next
-                }
-                None => {
-                    self.out.push('$');
-                    i + 1
-                }
-            },
+            Some('{') => self.closed(i, i + 2, '}', |name| format!("${{{name}}}")),
             _ => {
                 let name: String = self.chars[i + 1..]
                     .iter()
