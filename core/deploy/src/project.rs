@@ -155,7 +155,7 @@ impl Project {
             name_and_version(&path, &text, p.name, p.version, &p.dynamic)?;
         let long_description = match p.readme {
             Some(Readme::Path(f)) | Some(Readme::Table { file: Some(f), .. }) => {
-                Some(read_text(&dir.join(f))?)
+                Some(read_text(&inside(dir, &path, &f)?)?)
             }
             Some(Readme::Table { text: Some(t), .. }) => Some(t),
             _ => None,
@@ -209,6 +209,27 @@ impl Project {
     pub fn feed_file_name(&self) -> String {
         format!("{}.webpi.xml", self.stem())
     }
+}
+
+/// The project file `rel` (the readme), which must resolve inside `dir`: its
+/// text goes into the feed.
+fn inside(dir: &Path, pyproject: &Path, rel: &str) -> Result<PathBuf, DeployError> {
+    let path = dir.join(rel);
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| DeployError::read(&path, e))?;
+    let root = dir.canonicalize().map_err(|e| DeployError::read(dir, e))?;
+    if !resolved.starts_with(&root) {
+        return Err(DeployError::file(
+            pyproject,
+            format!(
+                "[project] readme {rel:?} resolves to {}, outside the project",
+                resolved.display()
+            ),
+            "name a file inside the project folder",
+        ));
+    }
+    Ok(resolved)
 }
 
 /// `[project] name` and `version`, checked: present, a PEP 508 name and a

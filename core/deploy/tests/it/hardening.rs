@@ -384,3 +384,20 @@ fn streamed_zip_is_still_reproducible_and_holds_large_entries() {
     resorted.sort();
     assert_eq!(sorted, resorted);
 }
+
+#[test]
+fn the_readme_is_read_only_from_inside_the_project() {
+    let f = Fixture::pyramid();
+    std::fs::write(f.tmp.path().join("outside.txt"), "secret").unwrap();
+    f.edit(
+        "pyproject.toml",
+        "readme = \"README.txt\"",
+        "readme = \"../outside.txt\"",
+    );
+    let e = build_in(&f, None).unwrap_err();
+    assert!(
+        e.contains("[project] readme \"../outside.txt\" resolves to")
+            && e.contains("outside the project"),
+        "{e}"
+    );
+}
