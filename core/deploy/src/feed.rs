@@ -146,6 +146,310 @@ fn attr(v: &str) -> String {
     escape(v).into_owned()
 }
 
+/// Checks one project's package and metadata: the zip exists, the
+/// installerURL and every URI field are valid. Returns the feed's entry for it.
+fn check_package(
+    proj: &Project,
+    pdist: &Path,
+    url_template: Option<&str>,
+    warnings: &mut Vec<String>,
+    progress: &mut dyn FnMut(&str),
+) -> Result<FeedEntry, DeployError> {
+    let file = proj.dir.join("pyproject.toml");
+    let zip = pdist.join(proj.package_file_name());
+    if !zip.is_file() {
+        return Err(DeployError::file(
+            &zip,
+            "not found",
+            format!("package it first: iiswsgi package {}", proj.dir.display()),
+        ));
+    }
+    progress(&format!(
+        "adding {} {} ({})",
+        proj.name,
+        proj.version,
+        zip.display()
+    ));
+    let (sha1, size) = sha1_file(&zip)?;
+    let size_kib = (size as f64 / 1024.0).round() as u64;
+    let msdeploy_file = proj.package_file_name();
+    let abs_zip = std::path::absolute(&zip).unwrap_or_else(|_| zip.clone());
+    let fields = [
+        ("name", proj.name.clone()),
+        ("version", proj.version.clone()),
+        (
+            "letter",
+            msdeploy_file
+                .chars()
+                .next()
+                .map(String::from)
+                .unwrap_or_default(),
+        ),
+        ("msdeploy_file", msdeploy_file.clone()),
+        ("msdeploy_package", abs_zip.display().to_string()),
+        ("msdeploy_package_url", file_url(&abs_zip)),
+    ];
+    let template = match url_template.or(proj.tool.msdeploy_url_template.as_deref()) {
+        Some(t) => t.to_string(),
+        None => {
+            warnings.push(format!("{}: no msdeploy_url_template in [tool.iiswsgi] and no --url-template: the installerURL is the local file URL", file.display()));
+            "{msdeploy_package_url}".to_string()
+        }
+    };
+    let installer_url = format_template(&template, &fields).map_err(|e| {
+        let source = if url_template.is_some() {
+            "--url-template"
+        } else {
+            "[tool.iiswsgi] msdeploy_url_template"
+        };
+        DeployError::file(
+            &file,
+            format!("{source} {template:?}: {e}"),
+            "use only the fields listed",
+        )
+    })?;
+    check_uri(&file, "installerURL", &installer_url)?;
+    let home = proj.home_url();
+    for (field, value) in [
+        ("[project.urls] home page", home.as_deref()),
+        ("[tool.iiswsgi] author_url", proj.tool.author_url.as_deref()),
+        (
+            "[tool.iiswsgi] license_url",
+            proj.tool.license_url.as_deref(),
+        ),
+        (
+            "[tool.iiswsgi] display_url",
+            proj.tool.display_url.as_deref(),
+        ),
+        ("[tool.iiswsgi] help_url", proj.tool.help_url.as_deref()),
+        ("[tool.iiswsgi] icon_url", proj.tool.icon_url.as_deref()),
+        (
+            "[tool.iiswsgi] screenshot_url",
+            proj.tool.screenshot_url.as_deref(),
+        ),
+    ] {
+        if let Some(v) = value {
+            check_uri(&file, field, v)?;
+        }
+    }
+    Ok(FeedEntry {
+        name: proj.name.clone(),
+        version: proj.version.clone(),
+        zip,
+        size_kib,
+        sha1,
+        installer_url,
+    })
+}
+
+/// Writes the `<entry>` of one package.
+fn write_entry(x: &mut Xml, proj: &Project, e: &FeedEntry, updated: &str) {
+    let home = proj.home_url();
+    let author_name = proj.authors.iter().find_map(|a| a.name.clone());
+    let author_uri = proj.tool.author_url.clone();
+    let title = proj.tool.title.clone().unwrap_or_else(|| proj.name.clone());
+    let rn = |what: &str| format!("Entry_{}_{what}", proj.name);
+    x.open(2, "entry type=\"application\"");
+    x.leaf(4, "productId", &proj.name);
+    x.leaf(
+        4,
+        &format!("title resourceName=\"{}\"", attr(&rn("Title"))),
+        &title,
+    );
+    x.leaf(
+        4,
+        "id",
+        home.as_deref()
+            .unwrap_or(&format!("urn:iiswsgi:{}", proj.name)),
+    );
+    x.leaf(4, "version", &proj.version);
+    if let Some(d) = &proj.description {
+        x.leaf(
+            4,
+            &format!("summary resourceName=\"{}\"", attr(&rn("Summary"))),
+            d,
+        );
+    }
+    if let Some(l) = &proj.long_description {
+        x.leaf(
+            4,
+            &format!("longSummary resourceName=\"{}\"", attr(&rn("LongSummary"))),
+            l,
+        );
+    }
+    x.leaf(
+        4,
+        "published",
+        proj.tool.published.as_deref().unwrap_or(updated),
+    );
+    x.leaf(4, "updated", updated);
+    if let Some(h) = &home {
+        x.empty(4, &format!("link href=\"{}\"", attr(h)));
+    }
+    if author_name.is_some() || author_uri.is_some() {
+        x.open(4, "author");
+        if let Some(n) = &author_name {
+            x.leaf(6, "name", n);
+        }
+        if let Some(u) = &author_uri {
+            x.leaf(6, "uri", u);
+        }
+        x.close(4, "author");
+    }
+    if proj.tool.icon_url.is_some() || proj.tool.screenshot_url.is_some() {
+        x.open(4, "images");
+        if let Some(i) = &proj.tool.icon_url {
+            x.leaf(6, "icon", i);
+        }
+        if let Some(s) = &proj.tool.screenshot_url {
+            x.leaf(6, "screenshot", s);
+        }
+        x.close(4, "images");
+    }
+    if !proj.keywords.is_empty() {
+        x.open(4, "keywords");
+        for k in &proj.keywords {
+            x.leaf(6, "keywordId", k);
+        }
+        x.close(4, "keywords");
+    }
+    if let Some(hint) = &proj.tool.discovery_file {
+        // WebPI reports the product as installed when this file exists.
+        x.open(4, "discoveryHint");
+        x.open(6, "file");
+        x.leaf(8, "filePath", hint);
+        x.close(6, "file");
+        x.close(4, "discoveryHint");
+    }
+    write_installers(x, proj, e, home.as_deref());
+}
+
+/// The `<dependency>`, `<related>`, `<installers>` and families of an entry.
+fn write_installers(x: &mut Xml, proj: &Project, e: &FeedEntry, home: Option<&str>) {
+    let mut deps = vec!["WDeploy".to_string()];
+    deps.extend(proj.tool.webpi_dependencies.iter().cloned());
+    x.open(4, "dependency");
+    if deps.len() == 1 {
+        x.leaf(6, "productId", &deps[0]);
+    } else {
+        x.open(6, "and");
+        for d in &deps {
+            x.open(8, "dependency");
+            x.leaf(10, "productId", d);
+            x.close(8, "dependency");
+        }
+        x.close(6, "and");
+    }
+    x.close(4, "dependency");
+    if !proj.tool.webpi_related.is_empty() {
+        x.open(4, "related");
+        for r in &proj.tool.webpi_related {
+            x.open(6, "relatedProduct");
+            x.leaf(8, "productId", r);
+            x.close(6, "relatedProduct");
+        }
+        x.close(4, "related");
+    }
+    x.open(4, "installers");
+    x.open(6, "installer");
+    x.leaf(8, "id", "1");
+    x.leaf(8, "languageId", "en");
+    if let Some(e) = &proj.tool.license_url {
+        x.leaf(8, "eulaURL", e);
+    }
+    x.open(8, "installerFile");
+    x.leaf(10, "fileSize", &e.size_kib.to_string());
+    x.leaf(10, "installerURL", &e.installer_url);
+    if let Some(d) = proj.tool.display_url.as_deref().or(home) {
+        x.leaf(10, "displayURL", d);
+    }
+    x.leaf(10, "sha1", &e.sha1);
+    x.close(8, "installerFile");
+    x.open(8, "msDeploy");
+    match &proj.tool.start_page {
+        Some(p) => x.leaf(10, "startPage", p),
+        None => x.empty(10, "startPage"),
+    }
+    x.close(8, "msDeploy");
+    if let Some(h) = proj.tool.help_url.as_deref().or(home) {
+        x.leaf(8, "helpLink", h);
+    }
+    x.close(6, "installer");
+    x.close(4, "installers");
+    x.leaf(
+        4,
+        "productFamily resourceName=\"Applications\"",
+        "Applications",
+    );
+    x.leaf(4, "frameworkFamily", "Python");
+    x.close(2, "entry");
+}
+
+/// The feed document around the `entries` XML, from the main project's metadata.
+fn feed_document(
+    main: &Project,
+    projects: &[(Project, PathBuf)],
+    feed_url: &str,
+    updated: &str,
+    entries: &str,
+) -> Result<String, DeployError> {
+    let pyproject = main.dir.join("pyproject.toml");
+    // The feed itself, from DIR's metadata.
+    let home = main.home_url();
+    for (field, value) in [
+        ("[project.urls] home page", home.as_deref()),
+        ("[tool.iiswsgi] author_url", main.tool.author_url.as_deref()),
+    ] {
+        if let Some(v) = value {
+            check_uri(&pyproject, field, v)?;
+        }
+    }
+    let mut f = Xml(String::new());
+    f.0.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
+    f.empty(2, &format!("webpiFile version=\"{WEBPI_FILE_VERSION}\""));
+    f.leaf(2, "title", main.tool.title.as_deref().unwrap_or(&main.name));
+    f.empty(
+        2,
+        &format!("link rel=\"self\" href=\"{}\"", attr(feed_url)),
+    );
+    f.leaf(2, "updated", updated);
+    let author_name = main.authors.iter().find_map(|a| a.name.clone());
+    if author_name.is_some() || main.tool.author_url.is_some() {
+        f.open(2, "author");
+        if let Some(n) = &author_name {
+            f.leaf(4, "name", n);
+        }
+        if let Some(u) = &main.tool.author_url {
+            f.leaf(4, "uri", u);
+        }
+        f.close(2, "author");
+    }
+    f.leaf(2, "id", home.as_deref().unwrap_or(feed_url));
+    f.open(2, "languages");
+    f.open(4, "language default=\"true\"");
+    f.leaf(6, "languageId", "en");
+    f.leaf(6, "name", "English");
+    f.close(4, "language");
+    f.close(2, "languages");
+    f.0.push_str(entries);
+    let mut keywords: Vec<&String> = projects
+        .iter()
+        .flat_map(|(p, _)| p.keywords.iter())
+        .collect();
+    keywords.sort();
+    keywords.dedup();
+    if !keywords.is_empty() {
+        f.open(2, "keywords");
+        for k in keywords {
+            f.leaf(4, &format!("keyword id=\"{}\"", attr(k)), k);
+        }
+        f.close(2, "keywords");
+    }
+    f.0.push_str("</feed>\n");
+
+    Ok(f.0)
+}
+
 /// Builds the feed for the project in `dir` and the packages in `packages`.
 pub fn feed(
     dir: &Path,
@@ -158,7 +462,6 @@ pub fn feed(
     let dist = dist_dir(dir, dist);
     let feed_path = dist.join(main.feed_file_name());
     let feed_url = file_url(&feed_path);
-    let pyproject = dir.join("pyproject.toml");
     let updated = now();
     let mut warnings = Vec::new();
 
@@ -176,282 +479,15 @@ pub fn feed(
     let mut entries = Vec::new();
     let mut x = Xml(String::new());
     for (proj, pdist) in &projects {
-        let file = proj.dir.join("pyproject.toml");
-        let zip = pdist.join(proj.package_file_name());
-        if !zip.is_file() {
-            return Err(DeployError::file(
-                &zip,
-                "not found",
-                format!("package it first: iiswsgi package {}", proj.dir.display()),
-            ));
-        }
-        progress(&format!(
-            "adding {} {} ({})",
-            proj.name,
-            proj.version,
-            zip.display()
-        ));
-        let (sha1, size) = sha1_file(&zip)?;
-        let size_kib = (size as f64 / 1024.0).round() as u64;
-        let msdeploy_file = proj.package_file_name();
-        let abs_zip = std::path::absolute(&zip).unwrap_or_else(|_| zip.clone());
-        let fields = [
-            ("name", proj.name.clone()),
-            ("version", proj.version.clone()),
-            (
-                "letter",
-                msdeploy_file
-                    .chars()
-                    .next()
-                    .map(String::from)
-                    .unwrap_or_default(),
-            ),
-            ("msdeploy_file", msdeploy_file.clone()),
-            ("msdeploy_package", abs_zip.display().to_string()),
-            ("msdeploy_package_url", file_url(&abs_zip)),
-        ];
-        let template = match url_template.or(proj.tool.msdeploy_url_template.as_deref()) {
-            Some(t) => t.to_string(),
-            None => {
-                warnings.push(format!("{}: no msdeploy_url_template in [tool.iiswsgi] and no --url-template: the installerURL is the local file URL", file.display()));
-                "{msdeploy_package_url}".to_string()
-            }
-        };
-        let installer_url = format_template(&template, &fields).map_err(|e| {
-            let source = if url_template.is_some() {
-                "--url-template"
-            } else {
-                "[tool.iiswsgi] msdeploy_url_template"
-            };
-            DeployError::file(
-                &file,
-                format!("{source} {template:?}: {e}"),
-                "use only the fields listed",
-            )
-        })?;
-        check_uri(&file, "installerURL", &installer_url)?;
-        let home = proj.home_url();
-        let author_name = proj.authors.iter().find_map(|a| a.name.clone());
-        let author_uri = proj.tool.author_url.clone();
-        for (field, value) in [
-            ("[project.urls] home page", home.as_deref()),
-            ("[tool.iiswsgi] author_url", author_uri.as_deref()),
-            (
-                "[tool.iiswsgi] license_url",
-                proj.tool.license_url.as_deref(),
-            ),
-            (
-                "[tool.iiswsgi] display_url",
-                proj.tool.display_url.as_deref(),
-            ),
-            ("[tool.iiswsgi] help_url", proj.tool.help_url.as_deref()),
-            ("[tool.iiswsgi] icon_url", proj.tool.icon_url.as_deref()),
-            (
-                "[tool.iiswsgi] screenshot_url",
-                proj.tool.screenshot_url.as_deref(),
-            ),
-        ] {
-            if let Some(v) = value {
-                check_uri(&file, field, v)?;
-            }
-        }
-        let title = proj.tool.title.clone().unwrap_or_else(|| proj.name.clone());
-        let rn = |what: &str| format!("Entry_{}_{what}", proj.name);
-        x.open(2, "entry type=\"application\"");
-        x.leaf(4, "productId", &proj.name);
-        x.leaf(
-            4,
-            &format!("title resourceName=\"{}\"", attr(&rn("Title"))),
-            &title,
-        );
-        x.leaf(
-            4,
-            "id",
-            home.as_deref()
-                .unwrap_or(&format!("urn:iiswsgi:{}", proj.name)),
-        );
-        x.leaf(4, "version", &proj.version);
-        if let Some(d) = &proj.description {
-            x.leaf(
-                4,
-                &format!("summary resourceName=\"{}\"", attr(&rn("Summary"))),
-                d,
-            );
-        }
-        if let Some(l) = &proj.long_description {
-            x.leaf(
-                4,
-                &format!("longSummary resourceName=\"{}\"", attr(&rn("LongSummary"))),
-                l,
-            );
-        }
-        x.leaf(
-            4,
-            "published",
-            proj.tool.published.as_deref().unwrap_or(&updated),
-        );
-        x.leaf(4, "updated", &updated);
-        if let Some(h) = &home {
-            x.empty(4, &format!("link href=\"{}\"", attr(h)));
-        }
-        if author_name.is_some() || author_uri.is_some() {
-            x.open(4, "author");
-            if let Some(n) = &author_name {
-                x.leaf(6, "name", n);
-            }
-            if let Some(u) = &author_uri {
-                x.leaf(6, "uri", u);
-            }
-            x.close(4, "author");
-        }
-        if proj.tool.icon_url.is_some() || proj.tool.screenshot_url.is_some() {
-            x.open(4, "images");
-            if let Some(i) = &proj.tool.icon_url {
-                x.leaf(6, "icon", i);
-            }
-            if let Some(s) = &proj.tool.screenshot_url {
-                x.leaf(6, "screenshot", s);
-            }
-            x.close(4, "images");
-        }
-        if !proj.keywords.is_empty() {
-            x.open(4, "keywords");
-            for k in &proj.keywords {
-                x.leaf(6, "keywordId", k);
-            }
-            x.close(4, "keywords");
-        }
-        if let Some(hint) = &proj.tool.discovery_file {
-            // WebPI reports the product as installed when this file exists.
-            x.open(4, "discoveryHint");
-            x.open(6, "file");
-            x.leaf(8, "filePath", hint);
-            x.close(6, "file");
-            x.close(4, "discoveryHint");
-        }
-        let mut deps = vec!["WDeploy".to_string()];
-        deps.extend(proj.tool.webpi_dependencies.iter().cloned());
-        x.open(4, "dependency");
-        if deps.len() == 1 {
-            x.leaf(6, "productId", &deps[0]);
-        } else {
-            x.open(6, "and");
-            for d in &deps {
-                x.open(8, "dependency");
-                x.leaf(10, "productId", d);
-                x.close(8, "dependency");
-            }
-            x.close(6, "and");
-        }
-        x.close(4, "dependency");
-        if !proj.tool.webpi_related.is_empty() {
-            x.open(4, "related");
-            for r in &proj.tool.webpi_related {
-                x.open(6, "relatedProduct");
-                x.leaf(8, "productId", r);
-                x.close(6, "relatedProduct");
-            }
-            x.close(4, "related");
-        }
-        x.open(4, "installers");
-        x.open(6, "installer");
-        x.leaf(8, "id", "1");
-        x.leaf(8, "languageId", "en");
-        if let Some(e) = &proj.tool.license_url {
-            x.leaf(8, "eulaURL", e);
-        }
-        x.open(8, "installerFile");
-        x.leaf(10, "fileSize", &size_kib.to_string());
-        x.leaf(10, "installerURL", &installer_url);
-        if let Some(d) = proj.tool.display_url.as_ref().or(home.as_ref()) {
-            x.leaf(10, "displayURL", d);
-        }
-        x.leaf(10, "sha1", &sha1);
-        x.close(8, "installerFile");
-        x.open(8, "msDeploy");
-        match &proj.tool.start_page {
-            Some(p) => x.leaf(10, "startPage", p),
-            None => x.empty(10, "startPage"),
-        }
-        x.close(8, "msDeploy");
-        if let Some(h) = proj.tool.help_url.as_ref().or(home.as_ref()) {
-            x.leaf(8, "helpLink", h);
-        }
-        x.close(6, "installer");
-        x.close(4, "installers");
-        x.leaf(
-            4,
-            "productFamily resourceName=\"Applications\"",
-            "Applications",
-        );
-        x.leaf(4, "frameworkFamily", "Python");
-        x.close(2, "entry");
-        entries.push(FeedEntry {
-            name: proj.name.clone(),
-            version: proj.version.clone(),
-            zip,
-            size_kib,
-            sha1,
-            installer_url,
-        });
+        let entry = check_package(proj, pdist, url_template, &mut warnings, progress)?;
+        write_entry(&mut x, proj, &entry, &updated);
+        entries.push(entry);
     }
-
-    // The feed itself, from DIR's metadata.
-    let home = main.home_url();
-    for (field, value) in [
-        ("[project.urls] home page", home.as_deref()),
-        ("[tool.iiswsgi] author_url", main.tool.author_url.as_deref()),
-    ] {
-        if let Some(v) = value {
-            check_uri(&pyproject, field, v)?;
-        }
-    }
-    let mut f = Xml(String::new());
-    f.0.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
-    f.empty(2, &format!("webpiFile version=\"{WEBPI_FILE_VERSION}\""));
-    f.leaf(2, "title", main.tool.title.as_deref().unwrap_or(&main.name));
-    f.empty(
-        2,
-        &format!("link rel=\"self\" href=\"{}\"", attr(&feed_url)),
-    );
-    f.leaf(2, "updated", &updated);
-    let author_name = main.authors.iter().find_map(|a| a.name.clone());
-    if author_name.is_some() || main.tool.author_url.is_some() {
-        f.open(2, "author");
-        if let Some(n) = &author_name {
-            f.leaf(4, "name", n);
-        }
-        if let Some(u) = &main.tool.author_url {
-            f.leaf(4, "uri", u);
-        }
-        f.close(2, "author");
-    }
-    f.leaf(2, "id", home.as_deref().unwrap_or(&feed_url));
-    f.open(2, "languages");
-    f.open(4, "language default=\"true\"");
-    f.leaf(6, "languageId", "en");
-    f.leaf(6, "name", "English");
-    f.close(4, "language");
-    f.close(2, "languages");
-    f.0.push_str(&x.0);
-    let mut keywords: Vec<&String> = projects
-        .iter()
-        .flat_map(|(p, _)| p.keywords.iter())
-        .collect();
-    keywords.sort();
-    keywords.dedup();
-    if !keywords.is_empty() {
-        f.open(2, "keywords");
-        for k in keywords {
-            f.leaf(4, &format!("keyword id=\"{}\"", attr(k)), k);
-        }
-        f.close(2, "keywords");
-    }
-    f.0.push_str("</feed>\n");
+    let doc = feed_document(&main, &projects, &feed_url, &updated, &x.0)?;
 
     std::fs::create_dir_all(&dist).map_err(|e| DeployError::write(&dist, e))?;
     progress(&format!("writing {}", feed_path.display()));
-    write_atomic(&feed_path, f.0.as_bytes())?;
+    write_atomic(&feed_path, doc.as_bytes())?;
     Ok(Feed {
         path: feed_path,
         url: feed_url,
