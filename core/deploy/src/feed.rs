@@ -408,10 +408,7 @@ fn feed_document(
     f.0.push_str("<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n");
     f.empty(2, &format!("webpiFile version=\"{WEBPI_FILE_VERSION}\""));
     f.leaf(2, "title", main.tool.title.as_deref().unwrap_or(&main.name));
-    f.empty(
-        2,
-        &format!("link rel=\"self\" href=\"{}\"", attr(feed_url)),
-    );
+    f.empty(2, &format!("link rel=\"self\" href=\"{}\"", attr(feed_url)));
     f.leaf(2, "updated", updated);
     let author_name = main.authors.iter().find_map(|a| a.name.clone());
     if author_name.is_some() || main.tool.author_url.is_some() {

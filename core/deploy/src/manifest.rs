@@ -46,6 +46,86 @@ fn attributes(
         .collect())
 }
 
+/// The `path` of an `<iisApp>` at `line`.
+fn iis_app(file: &Path, line: usize, attrs: &[(String, String)]) -> Result<String, DeployError> {
+    let path = attrs
+        .iter()
+        .find(|(k, _)| k == "path")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    if path.trim().is_empty() {
+        return Err(DeployError::at(
+            file,
+            line,
+            "<iisApp> has no path",
+            "give it path=\"%DIST_NAME%\": the folder of the application inside the package",
+        ));
+    }
+    Ok(path)
+}
+
+/// A `<runCommand>` with its settings moved into `MSDeploy.MSDeployProviderOptions`.
+fn run_command(
+    file: &Path,
+    line: usize,
+    name: &str,
+    attrs: &[(String, String)],
+) -> Result<(BytesStart<'static>, ProviderOptions), DeployError> {
+    let Some(path) = attrs
+        .iter()
+        .find(|(k, _)| k == "path")
+        .map(|(_, v)| v.clone())
+    else {
+        return Err(DeployError::at(
+            file,
+            line,
+            "<runCommand> has no path",
+            "give it path=\"<the command line to run>\"",
+        ));
+    };
+    let settings: Vec<(String, String)> = attrs
+        .iter()
+        .filter(|(k, _)| k != "path" && !k.starts_with("MSDeploy."))
+        .cloned()
+        .collect();
+    let options = ProviderOptions {
+        provider: "runCommand".into(),
+        path: path.clone(),
+        settings,
+    };
+    let mut el = BytesStart::new(name.to_string());
+    el.push_attribute(("path", path.as_str()));
+    for (k, v) in attrs
+        .iter()
+        .filter(|(k, _)| k.starts_with("MSDeploy.") && k != OPTIONS_ATTR)
+    {
+        el.push_attribute(Attribute::from((k.as_str(), v.as_str())));
+    }
+    if !attrs.iter().any(|(k, _)| k == KEY_ATTR) {
+        el.push_attribute((KEY_ATTR, "path"));
+    }
+    el.push_attribute((OPTIONS_ATTR, options.to_attribute().as_str()));
+    Ok((el, options))
+}
+
+/// The one `<iisApp path>` of the manifest (each found with its line).
+fn the_iis_app(file: &Path, iis_apps: &[(String, usize)]) -> Result<String, DeployError> {
+    match iis_apps {
+        [(p, _)] => Ok(p.clone()),
+        [] => Err(DeployError::file(
+            file,
+            "has no <iisApp path=\"...\"/> provider",
+            "add exactly one <iisApp path=\"%DIST_NAME%\" /> under the root element",
+        )),
+        [_, (_, line), ..] => Err(DeployError::at(
+            file,
+            *line,
+            format!("{} <iisApp> providers", iis_apps.len()),
+            "a package installs one application: keep exactly one <iisApp>",
+        )),
+    }
+}
+
 /// Compiles the expanded text of `Manifest.xml.in` (`file` names it in errors).
 pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
     let mut reader = Reader::from_str(text);
@@ -61,23 +141,14 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
         let (pos, event) = checker.next(&mut reader, file, text)?;
         let (start, empty) = match &event {
             Event::Eof => break,
-            Event::Decl(_) => {
-                saw_decl = true;
-                writer
-                    .write_event(event.borrow())
-                    .map_err(|e| xml_error(file, text, pos, e))?;
-                continue;
-            }
             Event::Start(s) => (s.clone(), false),
             Event::Empty(s) => (s.clone(), true),
-            Event::End(_) => {
-                depth = depth.saturating_sub(1);
-                writer
-                    .write_event(event.borrow())
-                    .map_err(|e| xml_error(file, text, pos, e))?;
-                continue;
-            }
-            _ => {
+            other => {
+                match other {
+                    Event::Decl(_) => saw_decl = true,
+                    Event::End(_) => depth = depth.saturating_sub(1),
+                    _ => {}
+                }
                 writer
                     .write_event(event.borrow())
                     .map_err(|e| xml_error(file, text, pos, e))?;
@@ -98,57 +169,14 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
         let name = String::from_utf8_lossy(start.name().as_ref()).into_owned();
         let out_event = if depth == 1 && name.eq_ignore_ascii_case("iisApp") {
             let attrs = attributes(file, text, pos, &start)?;
-            let path = attrs
-                .iter()
-                .find(|(k, _)| k == "path")
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default();
-            if path.trim().is_empty() {
-                return Err(DeployError::at(
-                    file,
-                    line_of(text, pos),
-                    "<iisApp> has no path",
-                    "give it path=\"%DIST_NAME%\": the folder of the application inside the package",
-                ));
-            }
-            iis_apps.push((path, line_of(text, pos)));
+            iis_apps.push((
+                iis_app(file, line_of(text, pos), &attrs)?,
+                line_of(text, pos),
+            ));
             None
         } else if depth == 1 && name.eq_ignore_ascii_case("runCommand") {
             let attrs = attributes(file, text, pos, &start)?;
-            let Some(path) = attrs
-                .iter()
-                .find(|(k, _)| k == "path")
-                .map(|(_, v)| v.clone())
-            else {
-                return Err(DeployError::at(
-                    file,
-                    line_of(text, pos),
-                    "<runCommand> has no path",
-                    "give it path=\"<the command line to run>\"",
-                ));
-            };
-            let settings: Vec<(String, String)> = attrs
-                .iter()
-                .filter(|(k, _)| k != "path" && !k.starts_with("MSDeploy."))
-                .cloned()
-                .collect();
-            let options = ProviderOptions {
-                provider: "runCommand".into(),
-                path: path.clone(),
-                settings,
-            };
-            let mut el = BytesStart::new(name.clone());
-            el.push_attribute(("path", path.as_str()));
-            for (k, v) in attrs
-                .iter()
-                .filter(|(k, _)| k.starts_with("MSDeploy.") && k != OPTIONS_ATTR)
-            {
-                el.push_attribute(Attribute::from((k.as_str(), v.as_str())));
-            }
-            if !attrs.iter().any(|(k, _)| k == KEY_ATTR) {
-                el.push_attribute((KEY_ATTR, "path"));
-            }
-            el.push_attribute((OPTIONS_ATTR, options.to_attribute().as_str()));
+            let (el, options) = run_command(file, line_of(text, pos), &name, &attrs)?;
             run_commands.push(options);
             Some(if empty {
                 Event::Empty(el)
@@ -175,24 +203,7 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
             "close every element",
         ));
     }
-    let iis_app_path = match iis_apps.as_slice() {
-        [(p, _)] => p.clone(),
-        [] => {
-            return Err(DeployError::file(
-                file,
-                "has no <iisApp path=\"...\"/> provider",
-                "add exactly one <iisApp path=\"%DIST_NAME%\" /> under the root element",
-            ))
-        }
-        [_, (_, line), ..] => {
-            return Err(DeployError::at(
-                file,
-                *line,
-                format!("{} <iisApp> providers", iis_apps.len()),
-                "a package installs one application: keep exactly one <iisApp>",
-            ))
-        }
-    };
+    let iis_app_path = the_iis_app(file, &iis_apps)?;
     check_app_path(file, &iis_app_path)?;
     let mut xml = Vec::new();
     if !saw_decl {
