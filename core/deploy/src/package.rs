@@ -73,10 +73,21 @@ pub fn expand_template(
 /// Warnings for the references a template expanded at build time left as
 /// they are: iiswsgi 0.3 took any build-machine variable, so a template
 /// relying on that now carries the reference itself.
-fn unexpanded_warnings(file: &Path, e: &Expansion, warnings: &mut Vec<String>) {
+fn unexpanded_warnings(
+    file: &Path,
+    e: &Expansion,
+    expand_env: &[String],
+    warnings: &mut Vec<String>,
+) {
     for (line, reference) in &e.unexpanded {
+        let name = reference.trim_matches(['%', '$', '{', '}']);
+        let why = if expand_env.iter().any(|n| n.eq_ignore_ascii_case(name)) {
+            "it is listed in [tool.iiswsgi] expand-env but not set on the build machine; set it, or the target expands it".to_string()
+        } else {
+            "only DIST_NAME and the variables listed in [tool.iiswsgi] expand-env are expanded at build time (iiswsgi 0.3 took any build-machine variable); list it there if the build machine's value is meant, otherwise the target expands it (e.g. cmd.exe for a runCommand)".to_string()
+        };
         warnings.push(format!(
-            "{}:{line}: {reference} is left as it is: only DIST_NAME and the variables listed in [tool.iiswsgi] expand-env are expanded at build time (iiswsgi 0.3 took any build-machine variable); list it there if the build machine's value is meant, otherwise the target expands it (e.g. cmd.exe for a runCommand)",
+            "{}:{line}: {reference} is left as it is: {why}",
             file.display()
         ));
     }
@@ -107,7 +118,12 @@ pub fn plan(dir: &Path, dist: Option<&Path>) -> Result<Plan, DeployError> {
         ));
     }
     let expanded = expand_template(&project, &manifest_in, &mut warnings)?;
-    unexpanded_warnings(&manifest_in, &expanded, &mut warnings);
+    unexpanded_warnings(
+        &manifest_in,
+        &expanded,
+        &project.tool.expand_env,
+        &mut warnings,
+    );
     let manifest = manifest::compile(&manifest_in, &expanded.text)?;
     let params_path = dir.join(PARAMETERS);
     if !params_path.is_file() {

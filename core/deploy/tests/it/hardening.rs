@@ -327,12 +327,12 @@ fn templates_expand_only_product_variables_and_expand_env() {
     f.edit(
         "Manifest.xml.in",
         "<iisApp",
-        "<setAcl path=\"%IISWSGI_TEST9_SECRET%\" />\n  <setAcl path=\"${IISWSGI_TEST9_ALLOWED}\" />\n  <iisApp",
+        "<setAcl path=\"%IISWSGI_TEST9_SECRET%\" />\n  <setAcl path=\"${IISWSGI_TEST9_ALLOWED}\" />$IISWSGI_TEST9_UNSET\n  <iisApp",
     );
     f.edit(
         "pyproject.toml",
         "exclude = [\"*.log\"]",
-        "exclude = [\"*.log\"]\nexpand-env = [\"iiswsgi_test9_allowed\"]",
+        "exclude = [\"*.log\"]\nexpand-env = [\"iiswsgi_test9_allowed\", \"IISWSGI_TEST9_UNSET\"]",
     );
     let p = build_in(&f, None).unwrap();
     let manifest = std::fs::read_to_string(&p.manifest).unwrap();
@@ -352,6 +352,14 @@ fn templates_expand_only_product_variables_and_expand_env() {
         "{:?}",
         p.warnings
     );
+    assert!(warned(
+        &p,
+        &[
+            "Manifest.xml.in:4",
+            "$IISWSGI_TEST9_UNSET",
+            "not set on the build machine"
+        ]
+    ));
     // %SystemDrive% is the target's: left for cmd.exe there, and said.
     assert!(warned(&p, &["Manifest.xml.in:7", "%SystemDrive%"]));
     assert!(!warned(&p, &["IISWSGI_TEST9_ALLOWED"]));
