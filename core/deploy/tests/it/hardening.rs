@@ -272,6 +272,20 @@ fn symlinks_inside_are_followed_outside_ones_named_and_left_out() {
     );
     assert!(get("PyramidIISApp/linked_pkg/__init__.py").is_some());
     let all = names(&p);
+    insta::assert_snapshot!("symlinks_zip_listing", all);
+    let tmp = f.tmp.path().canonicalize().unwrap();
+    let tmps = [
+        tmp.display().to_string(),
+        f.tmp.path().display().to_string(),
+    ];
+    let escaped: Vec<String> = tmps
+        .iter()
+        .map(|t| fancy_regex::escape(t).into_owned())
+        .collect();
+    let filters: Vec<(&str, &str)> = escaped.iter().map(|t| (t.as_str(), "[TMP]")).collect();
+    insta::with_settings!({filters => filters}, {
+        insta::assert_snapshot!("symlinks_warnings", p.warnings.join("\n"));
+    });
     for gone in ["escape", "loop/", "dangling", "gitconfig", "secret"] {
         assert!(!all.contains(gone), "{gone}: {all}");
     }
@@ -336,6 +350,7 @@ fn templates_expand_only_product_variables_and_expand_env() {
     );
     let p = build_in(&f, None).unwrap();
     let manifest = std::fs::read_to_string(&p.manifest).unwrap();
+    insta::assert_snapshot!("manifest_with_expand_env", manifest);
     assert!(!manifest.contains("s3cr3t"), "{manifest}");
     assert!(manifest.contains("%IISWSGI_TEST9_SECRET%"), "{manifest}");
     assert!(manifest.contains("allowed-value"), "{manifest}");
