@@ -4,8 +4,6 @@
 
 use std::path::{Path, PathBuf};
 
-use quick_xml::events::Event;
-use quick_xml::Reader;
 use serde::Serialize;
 
 use crate::error::{read_text, DeployError};
@@ -41,31 +39,20 @@ fn app_name(project: &Project) -> Result<String, DeployError> {
         return crate::manifest::iis_app_path(&built, &read_text(&built)?);
     }
     let tpl = project.dir.join(MANIFEST_IN);
-    let text = expand_template(project, &tpl, &mut Vec::new())?;
-    crate::manifest::iis_app_path(&tpl, &text)
+    let e = expand_template(project, &tpl, &mut Vec::new())?;
+    crate::manifest::iis_app_path(&tpl, &e.text)
 }
 
-/// The first `<id>` child of a feed file's root, if it parses.
-fn feed_id(path: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut r = Reader::from_str(&text);
-    let mut depth = 0;
-    let mut in_id = false;
-    loop {
-        match r.read_event().ok()? {
-            Event::Start(e) => {
-                depth += 1;
-                in_id = depth == 2 && e.local_name().as_ref() == b"id";
-            }
-            Event::Empty(_) => {}
-            Event::Text(t) if in_id => return t.decode().ok().map(|s| s.trim().to_string()),
-            Event::End(_) => {
-                depth -= 1;
-                in_id = false;
-            }
-            Event::Eof => return None,
-            _ => {}
-        }
+/// The first `<id>` child of a feed file's root, if it parses. A feed with a
+/// DOCTYPE is not read further: `Err` says where it is.
+fn feed_id(path: &Path) -> Result<Option<String>, DeployError> {
+    let Ok(text) = std::fs::read_to_string(path) else {
+        return Ok(None);
+    };
+    match iiswsgi_iisconfig::Document::parse(path, &text) {
+        Ok(doc) => Ok(doc.root().child("id").map(|e| e.text().trim().to_owned())),
+        Err(e) if e.kind() == Some(iiswsgi_iisconfig::ErrorKind::Doctype) => Err(e.into()),
+        Err(_) => Ok(None),
     }
 }
 
@@ -77,7 +64,7 @@ pub fn clean_webpi(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Cleaned, DeployError> {
     // %LOCALAPPDATA% and the like, for shells that do not expand them.
-    let lookup = crate::expand::env_lookup(Vec::new());
+    let lookup = crate::expand::env_lookup();
     let cache =
         cache.map(|c| PathBuf::from(crate::expand::expand(&c.to_string_lossy(), &lookup).text));
     let cache = match cache.or_else(default_cache) {
@@ -124,7 +111,14 @@ pub fn clean_webpi(
         .collect();
     xmls.sort();
     for x in xmls {
-        if feed_id(&x).as_deref() == Some(id.as_str()) {
+        let ours = match feed_id(&x) {
+            Ok(found) => found.as_deref() == Some(id.as_str()),
+            Err(e) => {
+                progress(&format!("warning: {e}; left alone"));
+                false
+            }
+        };
+        if ours {
             progress(&format!("removing cached feed {}", x.display()));
             std::fs::remove_file(&x).map_err(|e| DeployError::write(&x, e))?;
             removed.push(x);

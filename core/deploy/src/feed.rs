@@ -3,12 +3,11 @@
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha1::Digest as _;
 
 use crate::error::DeployError;
 use crate::format::feed as model;
 use crate::format::feed::{Author, Dependency, Text};
-use crate::package::{dist_dir, hex, write_atomic};
+use crate::package::{dist_dir, sha1_file, write_atomic};
 use crate::project::Project;
 
 /// WebPI's feed schema version (not the product's).
@@ -338,9 +337,8 @@ fn package_of(
         proj.version,
         zip.display()
     ));
-    let bytes = std::fs::read(&zip).map_err(|e| DeployError::read(&zip, e))?;
-    let sha1 = hex(&sha1::Sha1::digest(&bytes));
-    let size_kib = (bytes.len() as f64 / 1024.0).round() as u64;
+    let (sha1, size) = sha1_file(&zip)?;
+    let size_kib = (size as f64 / 1024.0).round() as u64;
     let installer_url = installer_url(proj, &zip, url_template, warnings)?;
     check_project_uris(proj)?;
     Ok(Package {

@@ -15,8 +15,9 @@ use std::path::{Path, PathBuf};
 use globset::{Glob, GlobBuilder, GlobMatcher};
 
 use crate::error::{line_of, read_text, DeployError};
+use crate::walk::{is_venv, walk, Found};
+use crate::zipname::path_problem;
 
-const VCS: [&str; 5] = [".git", ".hg", ".svn", ".bzr", "_darcs"];
 const ROOT_EXCLUDES: [&str; 5] = [
     "Manifest.xml.in",
     "Manifest.xml",
@@ -25,46 +26,13 @@ const ROOT_EXCLUDES: [&str; 5] = [
     "MANIFEST",
 ];
 
-fn is_venv(dir: &Path) -> bool {
-    dir.join("pyvenv.cfg").is_file()
-}
-
-/// Every file under `root` (relative, `/`-separated), skipping VCS folders.
-fn walk(root: &Path, skip_dirs: &dyn Fn(&str, &Path) -> bool) -> Result<Vec<String>, DeployError> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let dir = root.join(&rel);
-        let entries = std::fs::read_dir(&dir).map_err(|e| DeployError::read(&dir, e))?;
-        for entry in entries {
-            let entry = entry.map_err(|e| DeployError::read(&dir, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let rel_path = rel.join(&name);
-            let rel_str = rel_path.to_string_lossy().replace('\\', "/");
-            let ft = entry
-                .file_type()
-                .map_err(|e| DeployError::read(&entry.path(), e))?;
-            if ft.is_dir() {
-                if VCS.contains(&name.as_str()) || skip_dirs(&rel_str, &entry.path()) {
-                    continue;
-                }
-                stack.push(rel_path);
-            } else if ft.is_file() {
-                out.push(rel_str);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn default_skip_dir(rel: &str, path: &Path, dist: Option<&str>) -> bool {
+fn default_skip_dir(rel: &str, path: &Path) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     name == "__pycache__"
-        || ((rel == "build" || rel == "dist") && !rel.contains('/'))
+        || rel == "build"
+        || rel == "dist"
         || name.ends_with(".egg-info")
         || is_venv(path)
-        || dist.is_some_and(|d| d == rel)
 }
 
 fn default_keep(rel: &str) -> bool {
@@ -96,46 +64,51 @@ impl Pattern {
     }
 }
 
-/// The files to package, relative to the project root, sorted.
+/// The files to package and what to say about the selection.
+pub struct Selection {
+    /// `/`-separated paths from the project root, sorted, each with the file to read.
+    pub files: Vec<(String, PathBuf)>,
+    pub warnings: Vec<String>,
+}
+
+/// The files to package. `dist_dir` (resolved) is never walked.
 pub fn select(
     root: &Path,
     include: &[String],
     exclude: &[String],
     dist_dir: Option<&Path>,
-) -> Result<Vec<String>, DeployError> {
-    let abs_root = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
-    let abs_dist = dist_dir.map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
-    let dist_rel = abs_dist
-        .as_deref()
-        .and_then(|d| d.strip_prefix(&abs_root).ok())
-        .map(|d| d.to_string_lossy().replace('\\', "/"))
-        .filter(|d| !d.is_empty());
-    let dist = dist_rel.as_deref();
-    let all = walk(root, &|rel, path| {
-        (is_venv(path) && !rel.is_empty())
-            || dist.is_some_and(|d| d == rel)
-            || rel.ends_with("__pycache__")
-    })?;
-    let defaults = walk(root, &|rel, path| default_skip_dir(rel, path, dist))?;
-    let mut set: BTreeSet<String> = defaults.into_iter().filter(|r| default_keep(r)).collect();
+) -> Result<Selection, DeployError> {
+    let walked = walk(root, dist_dir, &default_skip_dir)?;
+    let mut warnings = walked.warnings;
+    let all: Vec<String> = walked.files.iter().map(|f| f.rel.clone()).collect();
+    let mut set: BTreeSet<String> = walked
+        .files
+        .iter()
+        .filter(|f| !f.default_skipped && default_keep(&f.rel))
+        .map(|f| f.rel.clone())
+        .collect();
 
     let manifest_in = root.join("MANIFEST.in");
     if manifest_in.is_file() {
-        apply_manifest_in(&manifest_in, &all, &mut set)?;
+        apply_manifest_in(&manifest_in, &all, &mut set, &mut warnings)?;
     }
     let pyproject = root.join("pyproject.toml");
     for (list, add) in [(include, true), (exclude, false)] {
+        let key = if add { "include" } else { "exclude" };
         for p in list {
             let pat = Pattern::new(p).map_err(|e| {
                 DeployError::file(
                     &pyproject,
-                    format!(
-                        "[tool.iiswsgi] {} glob {p:?} is invalid: {e}",
-                        if add { "include" } else { "exclude" }
-                    ),
+                    format!("[tool.iiswsgi] {key} glob {p:?} is invalid: {e}"),
                     "fix the glob",
                 )
             })?;
+            if !all.iter().any(|r| pat.is_match(r)) {
+                warnings.push(format!(
+                    "{}: [tool.iiswsgi] {key} glob {p:?} matches no file of the project (globs match paths from the project folder: an absolute or `..` glob never does)",
+                    pyproject.display()
+                ));
+            }
             if add {
                 set.extend(all.iter().filter(|r| pat.is_match(r)).cloned());
             } else {
@@ -143,7 +116,32 @@ pub fn select(
             }
         }
     }
-    Ok(set.into_iter().collect())
+    let mut files = Vec::with_capacity(set.len());
+    for found in walked.files.into_iter().filter(|f| set.contains(&f.rel)) {
+        check_name(root, &found)?;
+        files.push((found.rel, found.path));
+    }
+    Ok(Selection { files, warnings })
+}
+
+/// A selected file whose name cannot be in a Web Deploy zip is an error.
+fn check_name(root: &Path, found: &Found) -> Result<(), DeployError> {
+    let hint = "rename it, or leave it out of the package with [tool.iiswsgi] exclude";
+    if !found.utf8 {
+        return Err(DeployError::file(
+            &root.join(&found.rel),
+            "cannot be packed: its name is not valid UTF-8",
+            hint,
+        ));
+    }
+    match path_problem(&found.rel) {
+        Some((name, why)) => Err(DeployError::file(
+            &root.join(&found.rel),
+            format!("cannot be packed: the name \"{name}\" has {why}"),
+            hint,
+        )),
+        None => Ok(()),
+    }
 }
 
 fn glob_in(dir: &str, pat: &str) -> Result<GlobMatcher, globset::Error> {
@@ -155,11 +153,60 @@ fn glob_in(dir: &str, pat: &str) -> Result<GlobMatcher, globset::Error> {
     Ok(Glob::new(&full)?.compile_matcher())
 }
 
-/// The directives of distutils' `MANIFEST.in`.
+/// One directive's test of a path, and whether it adds (else removes).
+type Directive = (Box<dyn Fn(&str) -> bool>, bool);
+
+fn any_of(ms: Vec<GlobMatcher>) -> Box<dyn Fn(&str) -> bool> {
+    Box::new(move |r: &str| ms.iter().any(|m| m.is_match(r)))
+}
+
+/// Parses one `MANIFEST.in` directive; `bad` words an error about it.
+fn directive(
+    directive: &str,
+    args: &[&str],
+    bad: &dyn Fn(&str) -> DeployError,
+) -> Result<Directive, DeployError> {
+    let globs = |list: &[&str], dir: Option<&str>| -> Result<Vec<GlobMatcher>, DeployError> {
+        list.iter()
+            .map(|p| match dir {
+                Some(d) => glob_in(d, p),
+                None => GlobBuilder::new(p)
+                    .literal_separator(true)
+                    .build()
+                    .map(|g| g.compile_matcher()),
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|e| bad(&e.to_string()))
+    };
+    let add = directive.ends_with("include") || directive == "graft";
+    let test = match directive {
+        "include" | "exclude" => any_of(globs(args, None)?),
+        "recursive-include" | "recursive-exclude" => {
+            let [dir, rest @ ..] = args else {
+                return Err(bad("needs a folder and patterns"));
+            };
+            any_of(globs(rest, Some(dir))?)
+        }
+        "global-include" | "global-exclude" => any_of(globs(args, Some(""))?),
+        "graft" | "prune" => {
+            let [dir] = args else {
+                return Err(bad("needs one folder"));
+            };
+            let prefix = format!("{}/", dir.trim_end_matches('/'));
+            Box::new(move |r: &str| r.starts_with(&prefix))
+        }
+        _ => return Err(bad("unknown directive")),
+    };
+    Ok((test, add))
+}
+
+/// The directives of distutils' `MANIFEST.in`; like distutils, a directive
+/// that matches no file is warned about.
 fn apply_manifest_in(
     file: &Path,
     all: &[String],
     set: &mut BTreeSet<String>,
+    warnings: &mut Vec<String>,
 ) -> Result<(), DeployError> {
     let text = read_text(file)?;
     let mut offset = 0;
@@ -171,73 +218,22 @@ fn apply_manifest_in(
             continue;
         }
         let mut words = line.split_whitespace();
-        let directive = words.next().unwrap_or_default();
+        let name = words.next().unwrap_or_default();
         let args: Vec<&str> = words.collect();
         let bad = |why: &str| {
-            DeployError::at(file, line_no, format!("{directive}: {why}"), "see the MANIFEST.in directives: include, exclude, recursive-include, recursive-exclude, global-include, global-exclude, graft, prune")
+            DeployError::at(file, line_no, format!("{name}: {why}"), "see the MANIFEST.in directives: include, exclude, recursive-include, recursive-exclude, global-include, global-exclude, graft, prune")
         };
-        let pats = |list: &[&str]| -> Result<Vec<GlobMatcher>, DeployError> {
-            list.iter()
-                .map(|p| {
-                    GlobBuilder::new(p)
-                        .literal_separator(true)
-                        .build()
-                        .map(|g| g.compile_matcher())
-                        .map_err(|e| bad(&e.to_string()))
-                })
-                .collect()
-        };
-        match directive {
-            "include" | "exclude" => {
-                let ms = pats(&args)?;
-                let hit = |r: &String| ms.iter().any(|m| m.is_match(r));
-                if directive == "include" {
-                    set.extend(all.iter().filter(|r| hit(r)).cloned());
-                } else {
-                    set.retain(|r| !hit(r));
-                }
-            }
-            "recursive-include" | "recursive-exclude" => {
-                let [dir, rest @ ..] = args.as_slice() else {
-                    return Err(bad("needs a folder and patterns"));
-                };
-                let ms: Vec<GlobMatcher> = rest
-                    .iter()
-                    .map(|p| glob_in(dir, p))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| bad(&e.to_string()))?;
-                let hit = |r: &String| ms.iter().any(|m| m.is_match(r));
-                if directive == "recursive-include" {
-                    set.extend(all.iter().filter(|r| hit(r)).cloned());
-                } else {
-                    set.retain(|r| !hit(r));
-                }
-            }
-            "global-include" | "global-exclude" => {
-                let ms: Vec<GlobMatcher> = args
-                    .iter()
-                    .map(|p| glob_in("", p))
-                    .collect::<Result<_, _>>()
-                    .map_err(|e| bad(&e.to_string()))?;
-                let hit = |r: &String| ms.iter().any(|m| m.is_match(r));
-                if directive == "global-include" {
-                    set.extend(all.iter().filter(|r| hit(r)).cloned());
-                } else {
-                    set.retain(|r| !hit(r));
-                }
-            }
-            "graft" | "prune" => {
-                let [dir] = args.as_slice() else {
-                    return Err(bad("needs one folder"));
-                };
-                let prefix = format!("{}/", dir.trim_end_matches('/'));
-                if directive == "graft" {
-                    set.extend(all.iter().filter(|r| r.starts_with(&prefix)).cloned());
-                } else {
-                    set.retain(|r| !r.starts_with(&prefix));
-                }
-            }
-            _ => return Err(bad("unknown directive")),
+        let (test, add) = directive(name, &args, &bad)?;
+        if !all.iter().any(|r| test(r)) {
+            warnings.push(format!(
+                "{}:{line_no}: {line:?} matches no file of the project",
+                file.display()
+            ));
+        }
+        if add {
+            set.extend(all.iter().filter(|r| test(r)).cloned());
+        } else {
+            set.retain(|r| !test(r));
         }
     }
     Ok(())

@@ -100,7 +100,8 @@ pub fn init(
             if list.len() == 1 { "s" } else { "" }
         )));
     }
-    let files = crate::files::select(dir, &[], &[], None)?;
+    let selected = crate::files::select(dir, &[], &[], None)?.files;
+    let files: Vec<String> = selected.into_iter().map(|(rel, _)| rel).collect();
     let found = find_app(dir, &files);
     let app_found = found.is_some();
     let app = found.unwrap_or_else(|| {

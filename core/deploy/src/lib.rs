@@ -20,10 +20,13 @@ pub mod format;
 pub mod init;
 pub mod install;
 pub mod manifest;
+pub mod names;
 pub mod package;
 pub mod parameters;
 pub mod project;
+pub mod walk;
 pub mod webconfig;
+pub mod zipname;
 
 pub use error::DeployError;
 pub use format::provider_options;

@@ -116,19 +116,26 @@ pub fn compile(file: &Path, text: &str) -> Result<Manifest, DeployError> {
     })
 }
 
-/// The `<iisApp path>` becomes a folder in the zip: relative, no `..`.
+/// The `<iisApp path>` becomes a folder in the zip: relative, each folder
+/// name one that a Web Deploy zip can hold (no `..`, no drive, no name
+/// Windows reserves).
 fn check_app_path(file: &Path, path: &str) -> Result<(), DeployError> {
-    let bad = path.starts_with(['/', '\\'])
-        || path.contains(':')
-        || path.split(['/', '\\']).any(|p| p == ".." || p.is_empty());
-    if bad {
-        return Err(DeployError::file(
+    let trimmed = path.trim_end_matches(['/', '\\']);
+    let problem = if path.starts_with(['/', '\\']) {
+        Some((path, "an absolute path"))
+    } else {
+        trimmed
+            .split(['/', '\\'])
+            .find_map(|c| crate::zipname::component_problem(c).map(|why| (c, why)))
+    };
+    match problem {
+        Some((name, why)) => Err(DeployError::file(
             file,
-            format!("<iisApp path=\"{path}\"> is not a relative folder name"),
-            "use a plain folder name such as %DIST_NAME%",
-        ));
+            format!("<iisApp path=\"{path}\"> is not a relative folder name: \"{name}\" has {why}"),
+            "use a plain folder name such as %DIST_NAME% (the project name)",
+        )),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The `<iisApp path>` of a built `Manifest.xml`.

@@ -21,8 +21,8 @@ struct ToolTable {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 struct ProjectTable {
-    name: Option<String>,
-    version: Option<String>,
+    name: Option<toml::Spanned<String>>,
+    version: Option<toml::Spanned<String>>,
     description: Option<String>,
     readme: Option<Readme>,
     #[serde(default)]
@@ -94,14 +94,22 @@ pub struct Tool {
     /// Globs of files to leave out.
     #[serde(default)]
     pub exclude: Vec<String>,
+    /// Build-machine environment variables `Manifest.xml.in` may use, besides
+    /// the ones iiswsgi defines (`DIST_NAME`).
+    #[serde(default, rename = "expand-env", alias = "expand_env")]
+    pub expand_env: Vec<String>,
 }
 
 /// Everything the packager needs to know about a project.
 #[derive(Debug, Clone)]
 pub struct Project {
     pub dir: PathBuf,
+    /// A valid PEP 508 name.
     pub name: String,
+    /// A valid PEP 440 version, as written.
     pub version: String,
+    /// Its normalised form, used in file names.
+    pub normalized_version: String,
     pub description: Option<String>,
     /// The readme's text (from its file or inline).
     pub long_description: Option<String>,
@@ -143,27 +151,11 @@ impl Project {
                 "add [project] with at least name and version (PEP 621)",
             )
         })?;
-        let name = p.name.filter(|n| !n.trim().is_empty()).ok_or_else(|| {
-            DeployError::file(
-                &path,
-                "[project] has no name",
-                "add name = \"...\" to [project]",
-            )
-        })?;
-        let version = match p.version {
-            Some(v) if !v.trim().is_empty() => v,
-            _ => {
-                let hint = if p.dynamic.iter().any(|d| d == "version") {
-                    "the package and feed need the version: set a static version = \"...\" in [project]"
-                } else {
-                    "add version = \"...\" to [project]"
-                };
-                return Err(DeployError::file(&path, "[project] has no version", hint));
-            }
-        };
+        let (name, version, normalized_version) =
+            name_and_version(&path, &text, p.name, p.version, &p.dynamic)?;
         let long_description = match p.readme {
             Some(Readme::Path(f)) | Some(Readme::Table { file: Some(f), .. }) => {
-                Some(read_text(&dir.join(f))?)
+                Some(read_text(&inside(dir, &path, &f)?)?)
             }
             Some(Readme::Table { text: Some(t), .. }) => Some(t),
             _ => None,
@@ -178,6 +170,7 @@ impl Project {
             dir: dir.to_path_buf(),
             name,
             version,
+            normalized_version,
             description: p.description,
             long_description,
             authors: p.authors,
@@ -199,9 +192,14 @@ impl Project {
             .map(|(_, v)| v.clone())
     }
 
-    /// `<name>-<version>`: the stem of the package and feed files.
+    /// `<name>-<version>` in their normalised forms: the stem of the package
+    /// and feed files.
     pub fn stem(&self) -> String {
-        format!("{}-{}", self.name, self.version)
+        format!(
+            "{}-{}",
+            crate::names::file_name_part(&self.name),
+            self.normalized_version
+        )
     }
 
     pub fn package_file_name(&self) -> String {
@@ -211,6 +209,79 @@ impl Project {
     pub fn feed_file_name(&self) -> String {
         format!("{}.webpi.xml", self.stem())
     }
+}
+
+/// The project file `rel` (the readme), which must resolve inside `dir`: its
+/// text goes into the feed.
+fn inside(dir: &Path, pyproject: &Path, rel: &str) -> Result<PathBuf, DeployError> {
+    let path = dir.join(rel);
+    let resolved = path
+        .canonicalize()
+        .map_err(|e| DeployError::read(&path, e))?;
+    let root = dir.canonicalize().map_err(|e| DeployError::read(dir, e))?;
+    if !resolved.starts_with(&root) {
+        return Err(DeployError::file(
+            pyproject,
+            format!(
+                "[project] readme {rel:?} resolves to {}, outside the project",
+                resolved.display()
+            ),
+            "name a file inside the project folder",
+        ));
+    }
+    Ok(resolved)
+}
+
+/// `[project] name` and `version`, checked: present, a PEP 508 name and a
+/// PEP 440 version.
+fn name_and_version(
+    path: &Path,
+    text: &str,
+    name: Option<toml::Spanned<String>>,
+    version: Option<toml::Spanned<String>>,
+    dynamic: &[String],
+) -> Result<(String, String, String), DeployError> {
+    let line = |s: &toml::Spanned<String>| crate::error::line_of(text, s.span().start);
+    let name = name
+        .filter(|n| !n.get_ref().trim().is_empty())
+        .ok_or_else(|| {
+            DeployError::file(
+                path,
+                "[project] has no name",
+                "add name = \"...\" to [project]",
+            )
+        })?;
+    if !crate::names::is_valid_name(name.get_ref()) {
+        return Err(DeployError::at(
+            path,
+            line(&name),
+            format!("[project] name {:?} is not a valid PEP 508 name", name.get_ref()),
+            "use ASCII letters, digits and . _ - only, starting and ending with a letter or digit (it names the package file and the application folder)",
+        ));
+    }
+    let version = match version {
+        Some(v) if !v.get_ref().trim().is_empty() => v,
+        _ => {
+            let hint = if dynamic.iter().any(|d| d == "version") {
+                "the package and feed need the version: set a static version = \"...\" in [project]"
+            } else {
+                "add version = \"...\" to [project]"
+            };
+            return Err(DeployError::file(path, "[project] has no version", hint));
+        }
+    };
+    let normalized = crate::names::normalize_version(version.get_ref()).map_err(|why| {
+        DeployError::at(
+            path,
+            line(&version),
+            format!(
+                "[project] version {:?} is not a valid PEP 440 version: {why}",
+                version.get_ref()
+            ),
+            "use a version such as 1.0, 1.0.post1, 2.0rc1 or 1!2.0.dev3 (PEP 440)",
+        )
+    })?;
+    Ok((name.into_inner(), version.into_inner(), normalized))
 }
 
 fn string_or_datetime<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

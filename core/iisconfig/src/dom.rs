@@ -448,6 +448,19 @@ impl Element {
         removed
     }
 
+    /// The element's character data (its text children, unescaped, joined).
+    pub fn text(&self) -> String {
+        self.children
+            .iter()
+            .filter_map(|n| match n {
+                Node::Text(t) => Some(
+                    quick_xml::escape::unescape(t).map_or_else(|_| t.clone(), |u| u.into_owned()),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The child elements.
     pub fn elements(&self) -> impl Iterator<Item = &Element> {
         self.children.iter().filter_map(|n| match n {

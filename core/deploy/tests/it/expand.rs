@@ -46,6 +46,7 @@ fn single_quotes_do_not_stop_expansion_but_are_reported() {
         Expansion {
             text: "<!-- don't -->\n<iisApp path=\"PyramidIISApp\" />\n".into(),
             quote_warnings: vec![2],
+            unexpanded: Vec::new(),
         }
     );
     // Between two quotes the reference falls outside the quoted regions: no warning.
@@ -80,4 +81,24 @@ proptest! {
     fn never_panics(s in "\\PC{0,200}") {
         let _ = x(&s);
     }
+}
+
+#[test]
+fn references_left_as_they_are_are_listed_with_their_line() {
+    let e = expand(
+        "%DIST_NAME% %Secret%\n${TOKEN} $HOME, 50% off, 20% more ${}",
+        &vars,
+    );
+    assert_eq!(
+        e.unexpanded,
+        vec![
+            (1, "%Secret%".to_string()),
+            (2, "${TOKEN}".to_string()),
+            (2, "$HOME".to_string())
+        ]
+    );
+    assert_eq!(
+        e.text,
+        "PyramidIISApp %Secret%\n${TOKEN} $HOME, 50% off, 20% more ${}"
+    );
 }

@@ -5,6 +5,8 @@
 mod commands;
 mod expand;
 mod format;
+mod hardening;
+mod names;
 mod platform;
 mod provider_options;
 
