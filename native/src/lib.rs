@@ -11,6 +11,7 @@ use iiswsgi_gateway::transport::Bind;
 use iiswsgi_gateway::{GatewayError, ServeOptions};
 use pyo3::prelude::*;
 
+mod install;
 mod sim;
 
 /// Runs a packaging command: progress on stderr, the result on stdout (its
@@ -141,6 +142,8 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
             )
         }
         Command::Sim(cmd) => sim::run(py, cmd),
+        Command::Install(a) => install::run_install(py, a),
+        Command::Uninstall(a) => install::run_uninstall(a),
         Command::CleanWebpi(a) => {
             let dir = dir_or_cwd(a.dir);
             run_deploy(

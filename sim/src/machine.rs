@@ -217,6 +217,51 @@ impl SimMachine {
         })
     }
 
+    /// Arguments as a host process needs them: a Windows absolute path
+    /// inside an argument (`config:C:\\app\\x.ini`, `C:\\app\\x.py`) becomes
+    /// the host path (a documented deviation: on Windows the process opens
+    /// the Windows path itself).
+    pub fn host_args(&self, args: &[String]) -> Vec<String> {
+        args.iter()
+            .map(|a| {
+                let bytes = a.as_bytes();
+                let at = (0..bytes.len().saturating_sub(2)).find(|&i| {
+                    bytes[i].is_ascii_alphabetic()
+                        && bytes[i + 1] == b':'
+                        && matches!(bytes[i + 2], b'\\' | b'/')
+                        && (i == 0 || !bytes[i - 1].is_ascii_alphanumeric())
+                });
+                match at.and_then(|i| Some((i, self.host_path(&a[i..]).ok()?))) {
+                    Some((i, host)) => format!("{}{}", &a[..i], host.display()),
+                    None => a.clone(),
+                }
+            })
+            .collect()
+    }
+
+    /// The Windows `py` launcher's own options (`-3`, `-3.11`, `-3.11-64`)
+    /// are dropped when `program` is the launcher: the program map already
+    /// chose the Python.
+    pub fn launcher_args(program: &str, args: &[String]) -> Vec<String> {
+        let name = program
+            .trim_matches('"')
+            .rsplit(['\\', '/'])
+            .next()
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if name != "py" && name != "py.exe" {
+            return args.to_vec();
+        }
+        let is_version = |a: &str| {
+            a.strip_prefix('-').is_some_and(|v| {
+                let v = v.trim_end_matches("-64").trim_end_matches("-32");
+                !v.is_empty() && v.chars().all(|c| c.is_ascii_digit() || c == '.')
+            })
+        };
+        let skip = args.iter().take_while(|a| is_version(a)).count();
+        args[skip..].to_vec()
+    }
+
     /// The machine's environment as a list, for processes it starts.
     pub fn environment(&self) -> Vec<(String, String)> {
         self.config

@@ -97,6 +97,8 @@ impl CommandRunner for SimRunner {
             Program::Host(exe) => {
                 let mut spec = cmd.clone();
                 spec.program = exe;
+                let args: Vec<String> = cmd.args.iter().map(|a| a.to_string_lossy().into_owned()).collect();
+                spec.args = SimMachine::launcher_args(&program, &args).into_iter().map(Into::into).collect();
                 let mut env: Vec<(std::ffi::OsString, std::ffi::OsString)> =
                     process_env(&self.machine).into_iter().map(|(k, v)| (k.into(), v.into())).collect();
                 env.extend(cmd.env.iter().cloned());
@@ -152,7 +154,10 @@ impl SmokeClient for SimSmoke {
             .host_path(&t.physical_path)
             .map_err(|e| smoke_err(e.to_string()))?;
         let mut cmd = std::process::Command::new(&exe);
-        cmd.args(crate::model::cmdline::split_windows(&t.arguments));
+        cmd.args(
+            self.machine
+                .host_args(&crate::model::cmdline::split_windows(&t.arguments)),
+        );
         cmd.current_dir(&physical);
         for (k, v) in process_env(&self.machine)
             .into_iter()

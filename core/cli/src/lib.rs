@@ -56,10 +56,33 @@ pub enum Command {
         after_help = "Example:\n  iiswsgi clean-webpi . --cache \"%LOCALAPPDATA%\\Microsoft\\Web Platform Installer\""
     )]
     CleanWebpi(CleanArgs),
+    /// Install the application on this machine's IIS (what the package's runCommand runs).
+    #[command(after_help = INSTALL_EXAMPLES)]
+    Install(InstallArgs),
+    /// Remove the application's FastCGI registrations from IIS.
+    #[command(after_help = "Example:\n  iiswsgi uninstall C:\\inetpub\\wwwroot\\myapp")]
+    Uninstall(UninstallArgs),
     /// The simulated IIS machine: create one, and run IIS's tools on it.
     #[command(subcommand)]
     Sim(SimCommand),
 }
+
+const INSTALL_EXAMPLES: &str = "\
+Steps: find the application (APPL_PHYSICAL_PATH, else the site folder holding
+iis_install.stamp), create its virtualenv, pip-install the project and iiswsgi
+(offline from the package's wheels/ folder when it has one), write web.config
+from web.config.in, register its <fastCgi> applications with appcmd, run the
+[tool.iiswsgi.install] hooks, and send one request through the gateway.
+
+Examples:
+  # What the package's runCommand runs after Web Deploy copied the files:
+  py -3 -m iiswsgi install --app-name myapp
+
+  # Again, on an application already installed, with details:
+  py -3 -m iiswsgi install --app-dir C:\\inetpub\\wwwroot\\myapp --ignore-stamp -v
+
+Exit status: 0 installed; 1 failed (the reason on the last line of stderr);
+3 installed without IIS (registration and smoke test skipped).";
 
 const SIM_NEW_EXAMPLES: &str = "\
 Examples:
@@ -72,6 +95,55 @@ Examples (arguments as appcmd.exe takes them; quote for your shell):
   iiswsgi sim appcmd --root /tmp/iis add app /site.name:\"Default Web Site\" /path:/app /physicalPath:C:\\inetpub\\app
   iiswsgi sim appcmd --root /tmp/iis set config -section:system.webServer/fastCgi \"/+[fullPath='C:\\app\\.venv\\Scripts\\python.exe',arguments='-m iiswsgi serve app:app']\" /commit:apphost
   iiswsgi sim appcmd --root /tmp/iis list config -section:system.applicationHost/sites /xml";
+
+/// Which IIS to talk to.
+#[derive(Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// `windows` (appcmd.exe), `sim` (the simulated IIS at IISWSGI_SIM_ROOT), `none`, or `auto`.
+    #[arg(long, value_name = "BACKEND")]
+    pub backend: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// The application folder (default: APPL_PHYSICAL_PATH, else searched through IIS).
+    #[arg(long, value_name = "DIR")]
+    pub app_dir: Option<PathBuf>,
+    /// Only the application whose pyproject.toml has this [project] name.
+    #[arg(long, value_name = "NAME")]
+    pub app_name: Option<String>,
+    /// The virtualenv (default: .venv in the application folder).
+    #[arg(long, value_name = "DIR")]
+    pub venv: Option<PathBuf>,
+    /// Install even without iis_install.stamp (re-install).
+    #[arg(long)]
+    pub ignore_stamp: bool,
+    /// The path the smoke test requests, under the application (default /).
+    #[arg(long, value_name = "PATH")]
+    pub smoke_url: Option<String>,
+    /// Do not send the smoke-test request.
+    #[arg(long)]
+    pub no_smoke_test: bool,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// More detail on stderr (-v: commands and their output).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct UninstallArgs {
+    /// The application folder (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// `iiswsgi sim …`.
 #[derive(Subcommand, Debug)]

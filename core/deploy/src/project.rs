@@ -98,6 +98,23 @@ pub struct Tool {
     /// the ones iiswsgi defines (`DIST_NAME`).
     #[serde(default, rename = "expand-env", alias = "expand_env")]
     pub expand_env: Vec<String>,
+    /// `[tool.iiswsgi.install]`: commands the installer runs around its steps.
+    #[serde(default)]
+    pub install: InstallHooks,
+}
+
+/// `[tool.iiswsgi.install]`: commands run in the application's virtualenv, in
+/// its folder, with the install's environment (and `APPL_PHYSICAL_PATH`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstallHooks {
+    /// Before web.config is written (after the dependencies are installed).
+    #[serde(default)]
+    pub before: Vec<String>,
+    /// After the FastCGI registration and before the smoke test (a database
+    /// migration, collecting static files).
+    #[serde(default)]
+    pub after: Vec<String>,
 }
 
 /// Everything the packager needs to know about a project.

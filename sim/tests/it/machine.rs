@@ -114,3 +114,37 @@ fn the_program_map_resolves_pythons_venvs_and_builtins() {
     );
     assert!(e.contains("sim.toml"), "{e}");
 }
+
+#[test]
+fn windows_paths_in_arguments_become_host_paths_and_the_launcher_drops_its_options() {
+    let (_d, m) = machine(false);
+    let args: Vec<String> = [
+        "-m",
+        "iiswsgi",
+        "serve",
+        "config:C:\\inetpub\\wwwroot\\app\\production.ini",
+        "x:y",
+        "D:/data",
+    ]
+    .map(String::from)
+    .to_vec();
+    let host = m.host_args(&args);
+    assert_eq!(
+        host[3],
+        format!(
+            "config:{}",
+            m.root()
+                .join("C/inetpub/wwwroot/app/production.ini")
+                .display()
+        )
+    );
+    assert_eq!(host[4], "x:y");
+    assert_eq!(host[5], m.root().join("D/data").display().to_string());
+    let a: Vec<String> = ["-3.11-64", "-m", "iiswsgi"].map(String::from).to_vec();
+    assert_eq!(SimMachine::launcher_args("py", &a), ["-m", "iiswsgi"]);
+    assert_eq!(
+        SimMachine::launcher_args("C:\\Windows\\py.exe", &["-3".into()]),
+        Vec::<String>::new()
+    );
+    assert_eq!(SimMachine::launcher_args("python", &a), a);
+}

@@ -12,12 +12,19 @@
 //!   `native/` links in: nothing in `core` depends on it.
 
 pub mod backend;
+pub mod error;
+pub mod find;
 pub mod http;
 pub mod platform;
+pub mod report;
+pub mod run;
+pub mod steps;
 pub mod windows;
 
 pub use backend::{Backend, BackendChoice, BackendKind, Source};
+pub use error::InstallError;
 pub use platform::{
     AppcmdOutput, CommandRunner, CommandSpec, IisAdmin, Machine, Platform, PlatformError,
     SmokeClient, SmokeResponse, SmokeTarget,
 };
+pub use run::{install, uninstall, InstallOptions, Installed};
