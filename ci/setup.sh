@@ -31,5 +31,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 say "installing test tools into .venv"
 .venv/bin/python -m pip install -q --disable-pip-version-check -r ci/requirements-test.txt
-say "building and installing iiswsgi from this checkout (pip install .)"
-.venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps .
+say "building iiswsgi's wheel from this checkout into target/wheels and installing it"
+# The wheel is kept: the installer tests and the simulated deployments pip
+# install iiswsgi into application virtualenvs from it (PIP_FIND_LINKS).
+rm -f target/wheels/iiswsgi-*.whl
+.venv/bin/python -m pip wheel -q --disable-pip-version-check --no-deps -w target/wheels .
+.venv/bin/python -m pip install -q --disable-pip-version-check --force-reinstall --no-deps target/wheels/iiswsgi-*.whl

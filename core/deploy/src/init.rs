@@ -123,8 +123,8 @@ pub fn init(
   <!-- Run after the files are copied. Settings other than path (successReturnCodes,
        waitAttempts, waitInterval, ...) are moved into MSDeploy.MSDeployProviderOptions
        by `iiswsgi package`, where Web Deploy reads them. -->
-  <runCommand path="py -3 -m iiswsgi install %DIST_NAME%"
-              successReturnCodes="0x0" waitAttempts="10" waitInterval="60000" />
+  <runCommand path="py -3 -m iiswsgi install --app-name %DIST_NAME%"
+              successReturnCodes="0x0" waitAttempts="60" waitInterval="10000" />
 </msDeploy.iisApp>
 "#
     .to_string();
@@ -142,7 +142,8 @@ pub fn init(
         n = xml_attr(name),
         m = xml_attr(&fancy_regex::escape(name)),
     );
-    let processor = "%APPL_PHYSICAL_PATH%\\venv\\Scripts\\python.exe";
+    // IISWSGI_VENV: the virtualenv `iiswsgi install` makes (.venv in the app folder).
+    let processor = "%IISWSGI_VENV%\\Scripts\\python.exe";
     let arguments = format!("-m iiswsgi serve {app}");
     let web_config = web_config_template(processor, &arguments)?;
     let stamp = format!("This file marks the folder of the iiswsgi application {name}: the installer looks for it after Web Deploy has copied the files.\n");

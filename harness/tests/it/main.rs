@@ -5,6 +5,7 @@
 //! `.venv`), which `ci/test.sh` prepares.
 
 mod cli;
+mod install;
 mod nginx;
 mod pipe;
 mod sim;

@@ -90,7 +90,8 @@ fn provider_options_in_the_built_manifest_decode() {
     let opts = iiswsgi_deploy::provider_options::ProviderOptions::from_attribute(attr).unwrap();
     assert_eq!(opts.provider, "runCommand");
     assert!(
-        opts.path.ends_with("-m iiswsgi install PyramidIISApp"),
+        opts.path
+            .ends_with("-m iiswsgi install --app-name PyramidIISApp"),
         "{}",
         opts.path
     );
