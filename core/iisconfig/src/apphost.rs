@@ -150,7 +150,67 @@ impl ApplicationHost {
         ConfigError::at(ErrorKind::Invalid, &self.file, line, message, hint)
     }
 
+    /// Every section used must be declared in `<configSections>` (IIS refuses
+    /// to load the file otherwise: "Unrecognized configuration section").
+    fn check_sections(&self) -> Result<(), ConfigError> {
+        let decls = self.section_declarations();
+        if decls.is_empty() {
+            return Ok(());
+        }
+        let is_group = |p: &str| {
+            decls.iter().any(|d| {
+                d.path.len() > p.len()
+                    && d.path[..p.len()].eq_ignore_ascii_case(p)
+                    && d.path.as_bytes()[p.len()] == b'/'
+            })
+        };
+        let is_section = |p: &str| decls.iter().any(|d| d.path.eq_ignore_ascii_case(p));
+        fn walk(
+            e: &Element,
+            prefix: &str,
+            is_group: &dyn Fn(&str) -> bool,
+            is_section: &dyn Fn(&str) -> bool,
+            file: &Path,
+        ) -> Result<(), ConfigError> {
+            for c in e.elements() {
+                if prefix.is_empty()
+                    && matches!(
+                        c.name(),
+                        "configSections" | "location" | "configProtectedData"
+                    )
+                {
+                    if c.name() == "location" {
+                        walk(c, "", is_group, is_section, file)?;
+                    }
+                    continue;
+                }
+                let path = if prefix.is_empty() {
+                    c.name().to_owned()
+                } else {
+                    format!("{prefix}/{}", c.name())
+                };
+                if is_section(&path) {
+                    continue;
+                }
+                if is_group(&path) {
+                    walk(c, &path, is_group, is_section, file)?;
+                    continue;
+                }
+                return Err(ConfigError::at(
+                    ErrorKind::Invalid,
+                    file,
+                    c.line(),
+                    format!("Unrecognized configuration section {path}"),
+                    "declare it in <configSections> or remove it",
+                ));
+            }
+            Ok(())
+        }
+        walk(self.doc.root(), "", &is_group, &is_section, &self.file)
+    }
+
     fn check(&self) -> Result<(), ConfigError> {
+        self.check_sections()?;
         let mut seen: Vec<(u32, String)> = Vec::new();
         for site in self.sites()? {
             if let Some((_, other)) = seen

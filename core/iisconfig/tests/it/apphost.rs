@@ -45,7 +45,7 @@ fn reads_sites_pools_fastcgi_handlers_locations_and_sections() {
     assert_eq!(h.locations().count(), 1);
     let fcgi = h.section_declaration("system.webServer/fastCgi").unwrap();
     assert_eq!(fcgi.allow_definition, "AppHostOnly");
-    assert_eq!(h.section_declarations().len(), 5);
+    assert_eq!(h.section_declarations().len(), 6);
 }
 
 #[test]
@@ -138,7 +138,7 @@ fn invalid_content_names_file_line_and_value() {
     let e = ApplicationHost::parse(file(), &bad_range)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("applicationHost.config:46: <fastCgi><application> maxInstances=\"20000\": out of IIS's range 0..10000"), "{e}");
+    assert!(e.contains("applicationHost.config:47: <fastCgi><application> maxInstances=\"20000\": out of IIS's range 0..10000"), "{e}");
 
     let dup_site = APPHOST.replace(
         "<siteDefaults>",
@@ -147,12 +147,23 @@ fn invalid_content_names_file_line_and_value() {
     let e = ApplicationHost::parse(file(), &dup_site).unwrap_err();
     assert_eq!(e.kind(), Some(ErrorKind::Duplicate));
 
+    let undeclared = APPHOST
+        .replace("<unknownSection ", "<notDeclared ")
+        .replace("</unknownSection>", "</notDeclared>");
+    let e = ApplicationHost::parse(file(), &undeclared)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(":58: Unrecognized configuration section system.webServer/notDeclared"),
+        "{e}"
+    );
+
     let bad_id = APPHOST.replace("id=\"1\"", "id=\"one\"");
     let e = ApplicationHost::parse(file(), &bad_id)
         .unwrap_err()
         .to_string();
     assert!(
-        e.contains(":28: site \"Default Web Site\" has id=\"one\""),
+        e.contains(":29: site \"Default Web Site\" has id=\"one\""),
         "{e}"
     );
 }
