@@ -79,19 +79,12 @@ impl ApplicationHost {
     /// when it loads the file: site ids and names unique, application paths
     /// unique in a site, FastCGI keys unique and values in range.
     pub fn parse(file: &Path, text: &str) -> Result<ApplicationHost, ConfigError> {
-        let doc = Document::parse(file, text)?;
-        if doc.root().name() != "configuration" {
-            return Err(ConfigError::at(
-                ErrorKind::Invalid,
-                file,
-                doc.root().line(),
-                format!(
-                    "the root element is <{}>, not <configuration>",
-                    doc.root().name()
-                ),
-                "applicationHost.config holds one <configuration> element",
-            ));
-        }
+        let doc = Document::parse_configuration(
+            file,
+            text,
+            crate::dom::Wording::default(),
+            "applicationHost.config",
+        )?;
         let host = ApplicationHost {
             file: file.to_path_buf(),
             doc,

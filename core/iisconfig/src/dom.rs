@@ -310,6 +310,30 @@ impl Document {
         .parse()
     }
 
+    /// Parses an IIS configuration file: checked XML whose root is
+    /// `<configuration>` (`kind` names the file in the error).
+    pub fn parse_configuration(
+        file: &Path,
+        text: &str,
+        wording: Wording,
+        kind: &str,
+    ) -> Result<Document, ConfigError> {
+        let doc = Self::parse_with(file, text, wording)?;
+        if doc.root().name() != "configuration" {
+            return Err(ConfigError::at(
+                ErrorKind::Invalid,
+                file,
+                doc.root().line(),
+                format!(
+                    "the root element is <{}>, not <configuration>",
+                    doc.root().name()
+                ),
+                format!("{kind} holds one <configuration> element"),
+            ));
+        }
+        Ok(doc)
+    }
+
     /// A new document: an XML declaration and an empty root element.
     pub fn new(root: &str) -> Document {
         Document {

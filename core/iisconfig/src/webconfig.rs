@@ -45,19 +45,7 @@ impl WebConfig {
 
     /// As [`WebConfig::parse`], with errors worded for the caller.
     pub fn parse_with(file: &Path, text: &str, wording: Wording) -> Result<WebConfig, ConfigError> {
-        let doc = Document::parse_with(file, text, wording)?;
-        if doc.root().name() != "configuration" {
-            return Err(ConfigError::at(
-                ErrorKind::Invalid,
-                file,
-                doc.root().line(),
-                format!(
-                    "the root element is <{}>, not <configuration>",
-                    doc.root().name()
-                ),
-                "a web.config holds one <configuration> element",
-            ));
-        }
+        let doc = Document::parse_configuration(file, text, wording, "a web.config")?;
         Ok(WebConfig {
             file: file.to_path_buf(),
             doc,

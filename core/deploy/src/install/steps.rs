@@ -244,6 +244,25 @@ pub fn registered(
         .collect()
 }
 
+/// `appcmd set config -section:system.webServer/fastCgi EXPR /commit:apphost`.
+fn fastcgi_edit(
+    platform: &Platform,
+    r: &mut Reporter,
+    expr: String,
+) -> Result<String, InstallError> {
+    appcmd(
+        platform,
+        r,
+        vec![
+            "set".into(),
+            "config".into(),
+            "-section:system.webServer/fastCgi".into(),
+            expr,
+            "/commit:apphost".into(),
+        ],
+    )
+}
+
 fn key(app: &FastCgiApplication) -> String {
     format!("fullPath='{}',arguments='{}'", app.full_path, app.arguments)
 }
@@ -253,17 +272,7 @@ fn remove(
     r: &mut Reporter,
     app: &FastCgiApplication,
 ) -> Result<(), InstallError> {
-    appcmd(
-        platform,
-        r,
-        vec![
-            "set".into(),
-            "config".into(),
-            "-section:system.webServer/fastCgi".into(),
-            format!("/-[{}]", key(app)),
-            "/commit:apphost".into(),
-        ],
-    )?;
+    fastcgi_edit(platform, r, format!("/-[{}]", key(app)))?;
     Ok(())
 }
 
@@ -292,31 +301,15 @@ pub fn register(
             .iter()
             .map(|(k, v)| format!("{k}='{v}'"))
             .collect();
-        appcmd(
-            platform,
-            r,
-            vec![
-                "set".into(),
-                "config".into(),
-                "-section:system.webServer/fastCgi".into(),
-                format!("/+[{}]", attrs.join(",")),
-                "/commit:apphost".into(),
-            ],
-        )?;
+        fastcgi_edit(platform, r, format!("/+[{}]", attrs.join(",")))?;
         for (name, value) in &app.environment_variables {
-            appcmd(
+            fastcgi_edit(
                 platform,
                 r,
-                vec![
-                    "set".into(),
-                    "config".into(),
-                    "-section:system.webServer/fastCgi".into(),
-                    format!(
-                        "/+[{}].environmentVariables.[name='{name}',value='{value}']",
-                        key(app)
-                    ),
-                    "/commit:apphost".into(),
-                ],
+                format!(
+                    "/+[{}].environmentVariables.[name='{name}',value='{value}']",
+                    key(app)
+                ),
             )?;
         }
         r.progress(&format!(
