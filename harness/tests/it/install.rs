@@ -253,7 +253,7 @@ fn failures_say_what_to_fix_and_a_fixed_rerun_succeeds() {
         e.contains("the smoke test of /broken/ got status 500"),
         "{e}"
     );
-    assert!(e.contains("No module named 'hello_app.nope'"), "{e}");
+    assert!(e.contains("no module named \"hello_app.nope\""), "{e}");
     assert!(
         app.join("iis_install.stamp").is_file(),
         "a failed install leaves the stamp"
