@@ -174,7 +174,8 @@ pub fn install(
         let (target, resp) = steps::smoke(platform, &location, app, &url)?;
         out.smoke_status = Some(resp.status);
         if !(200..400).contains(&resp.status) {
-            return Err(smoke_failure(&target.url_path, &resp));
+            let log = gateway_log(platform, &dir);
+            return Err(smoke_failure(&target.url_path, &resp, log.as_deref()));
         }
         r.progress(&format!(
             "smoke test: {} answered {}",
@@ -195,7 +196,32 @@ pub fn install(
     Ok(out)
 }
 
-fn smoke_failure(url: &str, resp: &super::platform::SmokeResponse) -> InstallError {
+/// Where the gateway logs: `WSGI_LOG` of the application's web.config, else
+/// `%TEMP%\\iiswsgi.log` (the default without `IIS_USER_HOME`).
+fn gateway_log(platform: &Platform, dir: &Path) -> Option<PathBuf> {
+    let from_config = iiswsgi_iisconfig::find_web_config(dir)
+        .and_then(|p| iiswsgi_iisconfig::WebConfig::load(&p).ok())
+        .and_then(|w| w.app_settings().ok())
+        .and_then(|s| {
+            s.into_iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("WSGI_LOG"))
+        })
+        .map(|(_, v)| platform.machine.host_path(&platform.machine.expand(&v)));
+    from_config
+        .or_else(|| {
+            platform
+                .machine
+                .var("TEMP")
+                .map(|t| platform.machine.host_path(&t).join("iiswsgi.log"))
+        })
+        .filter(|p| p.is_file())
+}
+
+fn smoke_failure(
+    url: &str,
+    resp: &super::platform::SmokeResponse,
+    log: Option<&Path>,
+) -> InstallError {
     let body = String::from_utf8_lossy(&resp.body);
     let first: Vec<&str> = body.lines().take(10).collect();
     let stderr = String::from_utf8_lossy(&resp.stderr);
@@ -215,6 +241,15 @@ fn smoke_failure(url: &str, resp: &super::platform::SmokeResponse) -> InstallErr
         detail.push_str(&format!(
             "\n  the gateway reported (FCGI_STDERR):\n    {}",
             tail.join("\n    ")
+        ));
+    }
+    if let Some(log) = log {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n    ");
+        detail.push_str(&format!(
+            "\n  the gateway's log {} ends with:\n    {tail}",
+            log.display()
         ));
     }
     InstallError::Smoke {
