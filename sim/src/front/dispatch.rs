@@ -20,7 +20,9 @@ use tokio::sync::mpsc;
 use super::{FrontState, Listener};
 use crate::host::exchange::{Event, Job};
 use crate::model::errors::IisError;
-use crate::model::routing::{application_root, physical_path, select_application, select_binding, select_handler};
+use crate::model::routing::{
+    application_root, physical_path, select_application, select_binding, select_handler,
+};
 use crate::model::vars::{server_variables, RequestVars};
 use crate::model::w3c;
 
@@ -41,8 +43,12 @@ impl hyper::body::Body for ChannelBody {
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(Event::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
-            Poll::Ready(Some(Event::Failed(e))) => Poll::Ready(Some(Err(std::io::Error::other(e.text)))),
-            Poll::Ready(Some(Event::Head(_))) => Poll::Ready(Some(Err(std::io::Error::other("a second head")))),
+            Poll::Ready(Some(Event::Failed(e))) => {
+                Poll::Ready(Some(Err(std::io::Error::other(e.text))))
+            }
+            Poll::Ready(Some(Event::Head(_))) => {
+                Poll::Ready(Some(Err(std::io::Error::other("a second head"))))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -128,7 +134,12 @@ pub(crate) async fn handle(
     let headers: Vec<(String, String)> = req
         .headers()
         .iter()
-        .map(|(k, v)| (header_case(k.as_str()), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+        .map(|(k, v)| {
+            (
+                header_case(k.as_str()),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
         .collect();
     let ctx = Ctx {
         peer,
@@ -164,8 +175,12 @@ pub(crate) async fn handle(
         port: li.port,
         username: String::new(),
         client_ip: ctx.peer.ip().to_string(),
-        user_agent: header(&ctx.headers, "User-Agent").unwrap_or_default().to_owned(),
-        referer: header(&ctx.headers, "Referer").unwrap_or_default().to_owned(),
+        user_agent: header(&ctx.headers, "User-Agent")
+            .unwrap_or_default()
+            .to_owned(),
+        referer: header(&ctx.headers, "Referer")
+            .unwrap_or_default()
+            .to_owned(),
         status: out.response.status().as_u16(),
         substatus: out.substatus,
         win32: out.win32,
@@ -180,7 +195,9 @@ fn req_stem(path: &str) -> String {
 }
 
 fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    h.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    h.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
 }
 
 /// `content-type` → `Content-Type` (hyper lower-cases names).
@@ -209,10 +226,13 @@ async fn route(
         return error_response(&IisError::not_found(""), detailed_default, &ctx.path, "");
     };
     let effective = st.config.effective(ah, site, &ctx.path);
-    let detailed = effective.error_mode.detailed_for(ctx.peer.ip().is_loopback());
+    let detailed = effective
+        .error_mode
+        .detailed_for(ctx.peer.ip().is_loopback());
     let win_physical = physical_path(app, &ctx.path).unwrap_or_default();
     let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
-    let content_length = header(&ctx.headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    let content_length =
+        header(&ctx.headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
     if content_length.is_some_and(|n| n > effective.max_allowed_content_length) {
         let e = IisError::content_length_too_large(effective.max_allowed_content_length);
         return error_response(&e, detailed, &ctx.path, &win_physical);
@@ -224,7 +244,8 @@ async fn route(
     };
     if handler.is_fastcgi() {
         let chunked = content_length.is_none()
-            && header(&ctx.headers, "Transfer-Encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+            && header(&ctx.headers, "Transfer-Encoding")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let app_physical = application_root(app)
             .and_then(|w| st.machine.host_path(&w).ok())
             .unwrap_or_default();
@@ -239,12 +260,20 @@ async fn route(
             https: li.protocol == "https",
             local_addr: ctx.local.ip().to_string(),
             server_port: li.port,
-            server_name: ctx.host.rsplit_once(':').map_or(ctx.host.as_str(), |(h, _)| h).to_owned(),
+            server_name: ctx
+                .host
+                .rsplit_once(':')
+                .map_or(ctx.host.as_str(), |(h, _)| h)
+                .to_owned(),
             remote_addr: ctx.peer.ip().to_string(),
             remote_port: ctx.peer.port(),
             protocol: format!("{:?}", req.version()),
             headers: ctx.headers.clone(),
-            content_length: if chunked { None } else { Some(content_length.unwrap_or(0)) },
+            content_length: if chunked {
+                None
+            } else {
+                Some(content_length.unwrap_or(0))
+            },
             allow_path_info: handler.allow_path_info,
         };
         let job = Job {
@@ -258,7 +287,11 @@ async fn route(
         };
         return fastcgi(st, ah, &handler, job, detailed, &ctx.path, &win_physical).await;
     }
-    if handler.modules.to_ascii_lowercase().contains("staticfilemodule") {
+    if handler
+        .modules
+        .to_ascii_lowercase()
+        .contains("staticfilemodule")
+    {
         return super::files::serve(&ctx.method, &ctx.path, &host_physical, &effective, &handler)
             .await
             .unwrap_or_else(|e| error_response(&e, detailed, &ctx.path, &win_physical));
@@ -278,7 +311,10 @@ async fn fastcgi(
     physical: &str,
 ) -> Outcome {
     let apps = ah.host.fastcgi_applications().unwrap_or_default();
-    let Some(app) = apps.iter().find(|a| a.matches_script_processor(&handler.script_processor)) else {
+    let Some(app) = apps
+        .iter()
+        .find(|a| a.matches_script_processor(&handler.script_processor))
+    else {
         let e = IisError::no_fastcgi_application(&handler.name, &handler.script_processor);
         return error_response(&e, detailed, url, physical);
     };
@@ -296,12 +332,19 @@ async fn fastcgi(
             let mut b = Response::builder()
                 .status(StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK));
             for (k, v) in &head.headers {
-                if matches!(k.to_ascii_lowercase().as_str(), "transfer-encoding" | "connection" | "keep-alive") {
+                if matches!(
+                    k.to_ascii_lowercase().as_str(),
+                    "transfer-encoding" | "connection" | "keep-alive"
+                ) {
                     continue;
                 }
                 b = b.header(k.as_str(), v.as_str());
             }
-            if !head.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("Server")) {
+            if !head
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("Server"))
+            {
                 b = b.header("Server", "Microsoft-IIS/10.0");
             }
             let response = b
@@ -314,6 +357,11 @@ async fn fastcgi(
             }
         }
         Some(Event::Failed(e)) => error_response(&e, detailed, url, physical),
-        _ => error_response(&IisError::generic_500(&handler.name), detailed, url, physical),
+        _ => error_response(
+            &IisError::generic_500(&handler.name),
+            detailed,
+            url,
+            physical,
+        ),
     }
 }

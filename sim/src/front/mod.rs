@@ -117,11 +117,14 @@ impl Server {
                 None => {
                     let local_port = opts.ports.get(&b.info.port).copied().unwrap_or(0);
                     let addr = SocketAddr::new(opts.listen, local_port);
-                    let tcp = TcpListener::bind(addr).await.map_err(|source| ServeError::Listen {
-                        addr,
-                        binding: b.label(),
-                        source,
-                    })?;
+                    let tcp =
+                        TcpListener::bind(addr)
+                            .await
+                            .map_err(|source| ServeError::Listen {
+                                addr,
+                                binding: b.label(),
+                                source,
+                            })?;
                     let local = tcp.local_addr().map_err(|source| ServeError::Listen {
                         addr,
                         binding: b.label(),
@@ -196,7 +199,9 @@ async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
         let st = Arc::clone(&st);
         let li = Arc::clone(&li);
         tokio::spawn(async move {
-            let svc = service_fn(move |req| dispatch::handle(Arc::clone(&st), Arc::clone(&li), peer, req));
+            let svc = service_fn(move |req| {
+                dispatch::handle(Arc::clone(&st), Arc::clone(&li), peer, req)
+            });
             let conn = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(TokioIo::new(stream), svc);
@@ -228,8 +233,10 @@ pub fn run_until_signal(opts: &ServeOptions, mapped: impl Fn(&Mapping)) -> Resul
 
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate()))
-    else {
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
         let _ = tokio::signal::ctrl_c().await;
         return;
     };

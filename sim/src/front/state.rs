@@ -86,7 +86,7 @@ impl ConfigCache {
 
     /// The configuration in effect for `path` of `site`.
     pub fn effective(&self, ah: &Apphost, site: &Site, path: &str) -> Arc<Effective> {
-        let folders = url_folders(path, path.ends_with('/'));
+        let folders = url_folders(path, true);
         let last = folders.last().cloned().unwrap_or_default().to_lowercase();
         let key = (site.id, last);
         if let Some(c) = lock(&self.effective).get(&key) {
@@ -132,7 +132,11 @@ impl ConfigCache {
         for w in &effective.warnings {
             tracing::warn!("{w}");
         }
-        lock(&self.effective).insert(
+        let mut cache = lock(&self.effective);
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(
             key,
             Cached {
                 effective: Arc::clone(&effective),
@@ -179,7 +183,10 @@ impl W3cLogs {
             let path = dir.join(&name);
             let opened = std::fs::create_dir_all(&dir).and_then(|()| {
                 let new = !path.exists();
-                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&path)?;
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)?;
                 if new {
                     f.write_all(w3c::header(entry.time).as_bytes())?;
                 }

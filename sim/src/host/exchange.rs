@@ -108,7 +108,9 @@ impl Reply {
                 self.pending_len += body.len() as u64;
                 self.pending.push(Bytes::from(body));
             }
-            let Some(head) = self.head.clone() else { return };
+            let Some(head) = self.head.clone() else {
+                return;
+            };
             if !(end || limit == 0 || self.pending_len > limit) {
                 return;
             }
@@ -126,7 +128,12 @@ impl Reply {
 fn iis_accepts(h: &[u8], id: u16) -> Result<(), String> {
     let (rt, b1, b0) = (h[1], h[2], h[3]);
     let ok_type = matches!(rt, 3 | 6 | 7 | 10);
-    let ok_id = b1 == 0 && if b0 != 0 { u16::from(b0) == id } else { rt == 10 };
+    let ok_id = b1 == 0
+        && if b0 != 0 {
+            u16::from(b0) == id
+        } else {
+            rt == 10
+        };
     if ok_type && ok_id {
         Ok(())
     } else {
@@ -148,7 +155,9 @@ async fn pump_body<W: AsyncWrite + Unpin>(
     while let Some(b) = body.as_mut() {
         let Some(frame) = b.frame().await else { break };
         let frame = frame.map_err(|_| Failure::ClientGone)?;
-        let Ok(data) = frame.into_data() else { continue };
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
         sent += data.len() as u64;
         if sent > max {
             return Err(Failure::BodyTooLarge);
@@ -175,7 +184,9 @@ async fn read_replies<R: AsyncRead + Unpin>(
         // Decode what is buffered, record by record, IIS's checks first.
         loop {
             let pending = p.codec.read_buf().pending();
-            let Some(h) = pending.get(..HEADER_LEN) else { break };
+            let Some(h) = pending.get(..HEADER_LEN) else {
+                break;
+            };
             iis_accepts(h, id).map_err(Failure::InvalidData)?;
             let ev = match p.codec.poll() {
                 Ok(Some(ev)) => ev,
@@ -214,7 +225,11 @@ async fn read_replies<R: AsyncRead + Unpin>(
 }
 
 /// Runs `job` on `p`, sending the response to `tx` as IIS would release it.
-pub async fn exchange(p: &mut Process, mut job: Job, tx: mpsc::Sender<Event>) -> Result<(), Failure> {
+pub async fn exchange(
+    p: &mut Process,
+    mut job: Job,
+    tx: mpsc::Sender<Event>,
+) -> Result<(), Failure> {
     let id = p.take_id();
     let mut head = Vec::new();
     p.codec.begin_request(&mut head, id, Role::Responder, true);

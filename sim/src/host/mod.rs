@@ -44,7 +44,8 @@ pub(crate) struct Shared {
 impl Shared {
     /// `n` configured seconds.
     pub fn scaled(&self, n: u64) -> Duration {
-        self.second.saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
+        self.second
+            .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     fn monitor_path(&self, app: &FastCgiApplication) -> Option<PathBuf> {
@@ -63,7 +64,10 @@ impl Shared {
     pub fn environment(&self, app: &FastCgiApplication, serial: u64) -> Vec<(String, String)> {
         let mut env = Vec::new();
         if app.signal_before_terminate_seconds > 0 {
-            env.push(("_FCGI_SHUTDOWN_EVENT_".to_owned(), (1000 + serial * 4).to_string()));
+            env.push((
+                "_FCGI_SHUTDOWN_EVENT_".to_owned(),
+                (1000 + serial * 4).to_string(),
+            ));
         }
         if app.protocol == Protocol::NamedPipe {
             env.push((
@@ -146,7 +150,9 @@ impl FastCgiHost {
     }
 
     fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Pool>>> {
-        self.pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pools
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The pool for `app`; a changed `<fastCgi>` entry recycles its processes.

@@ -65,7 +65,9 @@ impl Pool {
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn max_instances(&self, app: &FastCgiApplication) -> usize {
@@ -101,7 +103,9 @@ impl Pool {
         if !old.is_empty() {
             tracing::info!("{}: recycling {} process(es): {why}", self.key, old.len());
         }
-        let wait = self.shared.scaled(st.app.signal_before_terminate_seconds.into());
+        let wait = self
+            .shared
+            .scaled(st.app.signal_before_terminate_seconds.into());
         for p in old {
             tokio::spawn(p.shutdown(wait));
         }
@@ -175,13 +179,19 @@ impl Pool {
         p.served += 1;
         p.last_used = Instant::now();
         let mut st = self.lock();
-        let retire = st.closing
-            || p.generation != st.generation
-            || p.served >= st.app.instance_max_requests;
+        let retire =
+            st.closing || p.generation != st.generation || p.served >= st.app.instance_max_requests;
         if retire {
             st.running -= 1;
-            let wait = self.shared.scaled(st.app.signal_before_terminate_seconds.into());
-            tracing::info!("{}: retiring process pid {} after {} request(s)", self.key, p.pid, p.served);
+            let wait = self
+                .shared
+                .scaled(st.app.signal_before_terminate_seconds.into());
+            tracing::info!(
+                "{}: retiring process pid {} after {} request(s)",
+                self.key,
+                p.pid,
+                p.served
+            );
             tokio::spawn(p.shutdown(wait));
         } else {
             st.idle.push(p);
@@ -199,7 +209,12 @@ impl Pool {
 
     /// Serves one request; the response goes to `tx` (a failure after the
     /// head was sent ends the body early).
-    pub async fn serve(&self, handler: &str, job: Job, tx: &mpsc::Sender<Event>) -> Result<(), IisError> {
+    pub async fn serve(
+        &self,
+        handler: &str,
+        job: Job,
+        tx: &mpsc::Sender<Event>,
+    ) -> Result<(), IisError> {
         let (full_path, request_timeout, activity) = {
             let st = self.lock();
             (
@@ -224,7 +239,9 @@ impl Pool {
                 self.release(p);
                 let mode = self.lock().app.stderr_mode;
                 return Err(match mode {
-                    iiswsgi_iisconfig::StderrMode::ReturnStdErrIn500 => IisError::stderr(handler, &text),
+                    iiswsgi_iisconfig::StderrMode::ReturnStdErrIn500 => {
+                        IisError::stderr(handler, &text)
+                    }
                     _ => IisError::generic_500(handler),
                 });
             }
@@ -238,7 +255,11 @@ impl Pool {
         let err = match &failure {
             Failure::Exited => {
                 let code = p.wait_exit(Duration::from_millis(500)).await.unwrap_or(-1);
-                tracing::warn!("{}: process pid {} exited with code {code}", self.key, p.pid);
+                tracing::warn!(
+                    "{}: process pid {} exited with code {code}",
+                    self.key,
+                    p.pid
+                );
                 IisError::exited_unexpectedly(handler, &full_path, code as u32)
             }
             Failure::ActivityTimeout => IisError::activity_timeout(handler, &full_path),
@@ -265,11 +286,16 @@ impl Pool {
             let now = stamp(&path);
             if now != st.monitor_stamp {
                 st.monitor_stamp = now;
-                self.recycle(&mut st, &format!("{} changed (monitorChangesTo)", path.display()));
+                self.recycle(
+                    &mut st,
+                    &format!("{} changed (monitorChangesTo)", path.display()),
+                );
             }
         }
         let idle_limit = self.shared.scaled(st.app.idle_timeout.into());
-        let wait = self.shared.scaled(st.app.signal_before_terminate_seconds.into());
+        let wait = self
+            .shared
+            .scaled(st.app.signal_before_terminate_seconds.into());
         let (old, keep): (Vec<Process>, Vec<Process>) = st
             .idle
             .drain(..)
@@ -277,7 +303,11 @@ impl Pool {
         st.idle = keep;
         st.running -= old.len();
         for p in old {
-            tracing::info!("{}: process pid {} idle past idleTimeout, shut down", self.key, p.pid);
+            tracing::info!(
+                "{}: process pid {} idle past idleTimeout, shut down",
+                self.key,
+                p.pid
+            );
             tokio::spawn(p.shutdown(wait));
         }
     }
@@ -290,10 +320,15 @@ impl Pool {
             st.closing = true;
             let idle: Vec<Process> = st.idle.drain(..).collect();
             st.running -= idle.len();
-            let wait = self.shared.scaled(st.app.signal_before_terminate_seconds.into());
+            let wait = self
+                .shared
+                .scaled(st.app.signal_before_terminate_seconds.into());
             (idle, wait, st.running)
         };
-        let handles: Vec<_> = idle.into_iter().map(|p| tokio::spawn(p.shutdown(wait))).collect();
+        let handles: Vec<_> = idle
+            .into_iter()
+            .map(|p| tokio::spawn(p.shutdown(wait)))
+            .collect();
         for h in handles {
             let _ = h.await;
         }

@@ -105,7 +105,12 @@ fn parent_death_signal(cmd: &mut Command) {
 #[cfg(not(target_os = "linux"))]
 fn parent_death_signal(_cmd: &mut Command) {}
 
-fn forward_output(label: String, pid: u32, what: &'static str, r: Option<impl AsyncRead + Unpin + Send + 'static>) {
+fn forward_output(
+    label: String,
+    pid: u32,
+    what: &'static str,
+    r: Option<impl AsyncRead + Unpin + Send + 'static>,
+) {
     let Some(r) = r else { return };
     tokio::spawn(async move {
         let mut lines = BufReader::new(r).lines();

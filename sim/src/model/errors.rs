@@ -233,7 +233,12 @@ impl IisError {
 
     /// The page IIS sends: detailed or custom.
     pub fn page(&self, detailed: bool, url: &str, physical: &str) -> String {
-        let title = format!("HTTP Error {}.{} - {}", self.status, self.substatus, self.reason());
+        let title = format!(
+            "HTTP Error {}.{} - {}",
+            self.status,
+            self.substatus,
+            self.reason()
+        );
         if !detailed {
             return format!(
                 "<!DOCTYPE html>\r\n<html><head><title>{code} - {r}</title></head><body><h2>{code} - {r}.</h2>\r\n<h3>There is a problem with the resource you are looking for, and it cannot be displayed.</h3></body></html>\r\n",

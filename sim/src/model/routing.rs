@@ -88,7 +88,9 @@ pub fn select_binding<'a>(
 
 fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &host[..h.len() + 1]);
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
@@ -218,7 +220,10 @@ mod tests {
         let b = parse_binding_information("*:80:").unwrap();
         assert_eq!((b.ip.as_str(), b.port, b.host.as_str()), ("*", 80, ""));
         let b = parse_binding_information("[::1]:8080:www.x.org").unwrap();
-        assert_eq!((b.ip.as_str(), b.port, b.host.as_str()), ("[::1]", 8080, "www.x.org"));
+        assert_eq!(
+            (b.ip.as_str(), b.port, b.host.as_str()),
+            ("[::1]", 8080, "www.x.org")
+        );
         assert!(under("/App/x", "/app"));
         assert!(under("/app", "/app/"));
         assert!(!under("/apple", "/app"));
@@ -226,7 +231,11 @@ mod tests {
         assert!(!handler_path_matches("*.py", "/a/b.pyc"));
         assert!(handler_path_matches("handler.fcgi", "/x/handler.fcgi"));
         assert!(handler_verb_matches("GET,HEAD", "HEAD"));
-        assert!(location_applies("Default Web Site/app", "default web site", "/APP/x"));
+        assert!(location_applies(
+            "Default Web Site/app",
+            "default web site",
+            "/APP/x"
+        ));
         assert!(!location_applies("Other/app", "Default Web Site", "/app"));
         assert_eq!(url_folders("/a/b/c", false), ["/", "/a", "/a/b"]);
     }

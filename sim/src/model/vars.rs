@@ -70,7 +70,10 @@ pub fn server_variables(r: &RequestVars) -> Vec<(Vec<u8>, Vec<u8>)> {
     let len = r.content_length.map(|n| n.to_string()).unwrap_or_default();
     let p: Vec<(String, String)> = [
         ("APPL_MD_PATH", md),
-        ("APPL_PHYSICAL_PATH", format!("{}/", r.app_physical.trim_end_matches('/'))),
+        (
+            "APPL_PHYSICAL_PATH",
+            format!("{}/", r.app_physical.trim_end_matches('/')),
+        ),
         ("AUTH_TYPE", String::new()),
         ("AUTH_PASSWORD", String::new()),
         ("AUTH_USER", String::new()),
