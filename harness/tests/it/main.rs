@@ -8,6 +8,7 @@ mod cli;
 mod nginx;
 mod pipe;
 mod sim;
+mod sim_serve;
 mod snapshot;
 
 use serde_json::Value;
