@@ -216,13 +216,11 @@ fn wfastcgi_behind_the_simulated_iis_shows_the_same_pages() {
         ("WSGI_HANDLER", "conformance.app"),
         ("WSGI_RESTART_FILE_REGEX", ""),
     ];
-    write_web_config(
-        &host(&root, "C:\\inetpub\\wwwroot"),
-        &format!("{PY}|-m wfastcgi"),
-        "",
-        &settings,
-    )
-    .unwrap();
+    let site = host(&root, "C:\\inetpub\\wwwroot");
+    write_web_config(&site, &format!("{PY}|-m wfastcgi"), "", &settings).unwrap();
+    // wfastcgi opens "Web.config" by that spelling: Windows would not care,
+    // the host's file system does (IIS itself finds any spelling).
+    std::fs::rename(site.join("web.config"), site.join("Web.config")).unwrap();
     let sim = SimServe::start(&root, &[], 1).unwrap();
     let base = sim.url("http/");
     let start = Instant::now();

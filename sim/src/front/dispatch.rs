@@ -229,7 +229,9 @@ async fn route(
     let detailed = effective
         .error_mode
         .detailed_for(ctx.peer.ip().is_loopback());
-    let win_physical = physical_path(app, &ctx.path).unwrap_or_default();
+    let win_physical = st
+        .machine
+        .expand(&physical_path(app, &ctx.path).unwrap_or_default());
     let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
     let content_length =
         header(&ctx.headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
