@@ -229,6 +229,11 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         }
     }
 
+    if o.only.as_deref().is_none_or(|f| "http".starts_with(f)) && o.peer.is_none() {
+        let (fronts, f) = crate::bench_http::run_fronts(&env.work, o.conns, o.warmup, o.duration);
+        table.push_str(&fronts);
+        failed |= f;
+    }
     if o.only.is_some() || o.peer.is_some() {
         return Ok((table, failed));
     }

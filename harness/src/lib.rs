@@ -5,7 +5,10 @@
 
 pub mod bench;
 pub mod bench_cli;
+pub mod bench_http;
 pub mod context;
+pub mod http;
+pub mod simserve;
 
 use std::io;
 use std::os::unix::net::UnixStream;

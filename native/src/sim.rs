@@ -47,6 +47,13 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
                 }
             }
         }
+        #[cfg(unix)]
+        SimCommand::Serve(a) => serve(py, a),
+        #[cfg(not(unix))]
+        SimCommand::Serve(_) => {
+            eprintln!("iiswsgi sim serve: error: the simulated IIS front needs a Unix host (on Windows, use IIS itself)");
+            2
+        }
         SimCommand::Appcmd(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
             Ok(m) => {
                 let out = iiswsgi_sim::appcmd::run(&m, &a.args);
@@ -58,5 +65,42 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
                 1
             }
         },
+    }
+}
+
+#[cfg(unix)]
+fn serve(py: Python<'_>, a: iiswsgi_cli::SimServeArgs) -> i32 {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("IISWSGI_SIM_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+    let opts = iiswsgi_sim::front::ServeOptions {
+        root: a.root,
+        listen: a.listen,
+        ports: a.ports.into_iter().collect(),
+        show_process_output: a.show_process_output,
+        second: std::time::Duration::from_millis(a.test_second_ms.unwrap_or(1000)),
+    };
+    let result = py.detach(|| {
+        iiswsgi_sim::front::run_until_signal(&opts, |m| {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{m}");
+            let _ = out.flush();
+        })
+    });
+    match result {
+        Ok(()) => {
+            eprintln!("iiswsgi sim serve: stopped");
+            0
+        }
+        Err(e) => {
+            eprintln!("iiswsgi sim serve: error: {e}");
+            1
+        }
     }
 }

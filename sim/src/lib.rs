@@ -6,7 +6,9 @@
 //!   appcmd parsing and printing and routing), no I/O;
 //! * [`fcgi`]: the web server's side of a FastCGI connection, blocking, on
 //!   the project's codec;
-//! * [`spawn`]: starting a FastCGI process as IIS starts it.
+//! * [`spawn`]: starting a FastCGI process as IIS starts it;
+//! * [`host`]: IIS's FastCGI module (process pools, the wire, lifecycle);
+//! * [`front`]: `iiswsgi sim serve`, the HTTP front and IIS's routing.
 //!
 //! Nothing in `core` depends on this crate; `native/` links it into the CLI.
 
@@ -18,5 +20,9 @@ pub mod platform;
 
 #[cfg(unix)]
 pub mod fcgi;
+#[cfg(unix)]
+pub mod front;
+#[cfg(unix)]
+pub mod host;
 #[cfg(unix)]
 pub mod spawn;

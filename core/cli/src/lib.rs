@@ -154,6 +154,54 @@ pub enum SimCommand {
     /// Run appcmd.exe's commands on a simulated machine (same syntax, output and exit codes).
     #[command(after_help = SIM_APPCMD_EXAMPLES)]
     Appcmd(SimAppcmdArgs),
+    /// Serve the machine's sites over HTTP as IIS does: its bindings, routing, FastCGI module, logs.
+    #[command(after_help = SIM_SERVE_EXAMPLES)]
+    Serve(SimServeArgs),
+}
+
+const SIM_SERVE_EXAMPLES: &str = "\
+Each http/https binding of applicationHost.config is served on a local port; the
+mapping is printed on stdout, one line per binding:
+  Default Web Site  http/*:80:  ->  http://127.0.0.1:41234/
+Progress and IIS's errors (with what IIS only shows in an error page) go to stderr.
+Ctrl-C or SIGTERM stops it and every FastCGI process it started.
+
+Examples:
+  iiswsgi sim serve /tmp/iis                        # free local ports
+  iiswsgi sim serve /tmp/iis --port 80=8080         # binding port 80 on local port 8080
+  iiswsgi sim serve /tmp/iis --show-process-output  # show what the FastCGI processes print
+  IISWSGI_SIM_ROOT=/tmp/iis iiswsgi sim serve --listen 0.0.0.0";
+
+#[derive(Args, Debug)]
+pub struct SimServeArgs {
+    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    #[arg(env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
+    pub root: PathBuf,
+    /// The local address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub listen: std::net::IpAddr,
+    /// Serve a binding's port on a given local port (repeatable): BINDING_PORT=LOCAL_PORT.
+    #[arg(long = "port", value_name = "BINDING=LOCAL", value_parser = parse_port_map)]
+    pub ports: Vec<(u16, u16)>,
+    /// Capture the FastCGI processes' stdout and stderr into the log (IIS discards them).
+    #[arg(long)]
+    pub show_process_output: bool,
+    /// Test only: one configured second of the <fastCgi> timeouts lasts MS milliseconds
+    /// (IIS's schema forbids timeouts under 10 s; tests shorten them this way).
+    #[arg(long, value_name = "MS")]
+    pub test_second_ms: Option<u64>,
+}
+
+fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
+    let (a, b) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: expected BINDING_PORT=LOCAL_PORT, e.g. 80=8080"))?;
+    let port = |p: &str| {
+        p.trim()
+            .parse::<u16>()
+            .map_err(|_| format!("{p:?} is not a port number"))
+    };
+    Ok((port(a)?, port(b)?))
 }
 
 #[derive(Args, Debug)]

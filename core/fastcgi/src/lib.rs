@@ -116,6 +116,18 @@ impl ReadBuf {
         self.end - self.start
     }
 
+    /// The bytes received but not yet decoded (to look at a record header
+    /// before decoding it, as IIS's acceptance checks do).
+    pub fn pending(&self) -> &[u8] {
+        &self.data[self.start..self.end]
+    }
+
+    /// Drops every byte received but not yet decoded.
+    pub fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
     /// Takes the next complete record: its header and the range of its content in
     /// [`ReadBuf::bytes`]. The bytes stay valid until the next call to `spare`.
     fn next_record(&mut self) -> Result<Option<(Header, std::ops::Range<usize>)>, Error> {

@@ -9,6 +9,7 @@ mod install;
 mod nginx;
 mod pipe;
 mod sim;
+mod sim_serve;
 mod snapshot;
 
 use serde_json::Value;

@@ -36,24 +36,51 @@ impl Response {
     pub fn parse_head(&mut self) {
         let Some(end) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") else {
             self.body = self.raw.clone();
+            self.status = 200;
             return;
         };
-        let head = String::from_utf8_lossy(&self.raw[..end]).into_owned();
+        let head = parse_head(&self.raw[..end]);
         self.body = self.raw[end + 4..].to_vec();
-        for line in head.split("\r\n") {
-            if let Some((k, v)) = line.split_once(':') {
-                let v = v.trim().to_string();
-                if k.eq_ignore_ascii_case("Status") {
-                    let (code, reason) = v.split_once(' ').unwrap_or((&v, ""));
-                    self.status = code.parse().unwrap_or(0);
-                    self.reason = reason.to_string();
-                } else {
-                    self.headers.push((k.to_string(), v));
-                }
-            }
-        }
-        if self.status == 0 {
-            self.status = 200;
+        self.status = head.status;
+        self.reason = head.reason;
+        self.headers = head.headers;
+    }
+}
+
+/// A parsed CGI head.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Head {
+    pub status: u16,
+    pub reason: String,
+    /// Headers other than `Status:`, in order, repeated ones kept.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Parses a CGI head (without its blank line) as IIS does: `Status: 404 Not
+/// Found` gives the status, a `Location:` without `Status:` means 302, no
+/// status means 200; lines without a colon are skipped.
+pub fn parse_head(head: &[u8]) -> Head {
+    let text = String::from_utf8_lossy(head);
+    let mut out = Head::default();
+    for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
+        let Some((k, v)) = line.split_once(':') else {
+            continue;
+        };
+        let v = v.trim().to_string();
+        if k.trim().eq_ignore_ascii_case("Status") {
+            let (code, reason) = v.split_once(' ').unwrap_or((&v, ""));
+            out.status = code.trim().parse().unwrap_or(0);
+            out.reason = reason.trim().to_string();
+        } else {
+            out.headers.push((k.trim().to_string(), v));
         }
     }
+    if out.status == 0 {
+        let redirect = out
+            .headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("Location"));
+        out.status = if redirect { 302 } else { 200 };
+    }
+    out
 }

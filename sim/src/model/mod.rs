@@ -3,4 +3,8 @@
 pub mod appcmd;
 pub mod cgi;
 pub mod cmdline;
+pub mod config;
+pub mod errors;
+pub mod routing;
 pub mod vars;
+pub mod w3c;

@@ -4,6 +4,12 @@
 
 mod appcmd;
 mod machine;
+#[cfg(unix)]
+mod serve;
+#[cfg(unix)]
+mod serve_faults;
+#[cfg(unix)]
+mod support;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,269 @@
+//! The HTTP-front cell of the benchmark: the same gateway and app
+//! (`conformance:app`, two Python processes) behind `iiswsgi sim serve`
+//! (IIS's model: one process per request, `maxInstances`) and behind nginx
+//! (`iiswsgi serve --bind unix:… --workers`), driven over keep-alive HTTP/1.1
+//! connections in the same run. The simulator must not be the bottleneck
+//! of a test that uses it: the target is ≥ 0.8× nginx.
+
+use std::fmt::Write as _;
+use std::io;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::http::HttpConn;
+use crate::simserve::{new_machine, register_fastcgi, write_web_config, SimServe};
+use crate::{fixtures_apps, python};
+
+/// One front × workload measurement.
+#[derive(Debug, Clone, Default)]
+pub struct FrontCell {
+    pub rate: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub error: Option<String>,
+}
+
+/// `conns` keep-alive connections requesting `path` for `duration` after `warmup`.
+pub fn drive_http(
+    base: &str,
+    path: &str,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> io::Result<FrontCell> {
+    let start = Instant::now() + warmup;
+    let end = start + duration;
+    let threads: Vec<_> = (0..conns)
+        .map(|_| {
+            let base = base.to_owned();
+            let path = path.to_owned();
+            std::thread::spawn(move || -> io::Result<Vec<u32>> {
+                let mut c = HttpConn::connect(&base)?;
+                let mut lat = Vec::new();
+                loop {
+                    let t = Instant::now();
+                    if t >= end {
+                        return Ok(lat);
+                    }
+                    c.send("GET", &path, &[], b"")?;
+                    let r = c.read(false)?;
+                    if r.status != 200 {
+                        return Err(io::Error::other(format!("status {}", r.status)));
+                    }
+                    if t >= start {
+                        lat.push(t.elapsed().as_micros() as u32);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in threads {
+        all.extend(
+            t.join()
+                .map_err(|_| io::Error::other("driver panicked"))??,
+        );
+    }
+    all.sort_unstable();
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0)
+    };
+    Ok(FrontCell {
+        rate: all.len() as f64 / duration.as_secs_f64(),
+        p50_us: pct(0.5).into(),
+        p99_us: pct(0.99).into(),
+        error: None,
+    })
+}
+
+/// A machine serving `conformance:app` through the gateway, `processes` at most.
+pub fn sim_front(work: &Path, processes: usize) -> io::Result<SimServe> {
+    let root = work.join("sim-front");
+    new_machine(&root)?;
+    let py = "C:\\Python311\\python.exe";
+    let args = "-m iiswsgi serve conformance:app";
+    register_fastcgi(&root, py, args, &format!(",maxInstances='{processes}'"))?;
+    let fixtures = fixtures_apps().display().to_string();
+    write_web_config(
+        &root.join("C/inetpub/wwwroot"),
+        &format!("{py}|{args}"),
+        "",
+        &[("PYTHONPATH", &fixtures), ("WSGI_RESTART_FILE_REGEX", "")],
+    )?;
+    SimServe::start(&root, &[], 1)
+}
+
+/// nginx and the gateway it proxies to; both killed on drop.
+pub struct NginxFront {
+    nginx: Child,
+    gateway: Child,
+    pub base: String,
+}
+
+impl Drop for NginxFront {
+    fn drop(&mut self) {
+        for c in [&mut self.nginx, &mut self.gateway] {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn free_port() -> io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+fn nginx_binary() -> io::Result<PathBuf> {
+    ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+        .ok_or_else(|| io::Error::other("nginx is not installed (ci/setup.sh installs it)"))
+}
+
+fn wait_connect(addr: &str, what: &str) -> io::Result<()> {
+    let start = Instant::now();
+    while TcpStream::connect(addr).is_err() {
+        if start.elapsed() > Duration::from_secs(30) {
+            return Err(io::Error::other(format!("{what} did not listen on {addr}")));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// nginx on a free port in front of `iiswsgi serve conformance:app --workers N`.
+pub fn nginx_front(work: &Path, processes: usize) -> io::Result<NginxFront> {
+    let dir = work.join("nginx-front");
+    std::fs::create_dir_all(&dir)?;
+    let sock = dir.join("gw.sock");
+    let mut gateway = Command::new(python())
+        .args([
+            "-m",
+            "iiswsgi",
+            "serve",
+            "conformance:app",
+            "--workers",
+            &processes.to_string(),
+        ])
+        .arg("--bind")
+        .arg(format!("unix:{}", sock.display()))
+        .env("PYTHONPATH", fixtures_apps())
+        .env("WSGI_RESTART_FILE_REGEX", "")
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    if let Err(e) = crate::bench::wait_for_socket(&sock, &mut gateway) {
+        let _ = gateway.kill();
+        let _ = gateway.wait();
+        return Err(e);
+    }
+    let port = free_port()?;
+    let root = std::env::var("USER").map_or(true, |u| u == "root");
+    let conf = format!(
+        "{user}daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log off;\n client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n upstream gateway {{ server unix:{s}; keepalive 8; }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   include /etc/nginx/fastcgi_params;\n   fastcgi_param SCRIPT_NAME \"\";\n   fastcgi_param PATH_INFO $uri;\n   fastcgi_keep_conn on;\n   fastcgi_pass gateway;\n  }}\n }}\n}}\n",
+        user = if root { "user root;\n" } else { "" },
+        d = dir.display(),
+        s = sock.display(),
+    );
+    std::fs::write(dir.join("nginx.conf"), conf)?;
+    let nginx = Command::new(nginx_binary()?)
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-p")
+        .arg(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let front = NginxFront {
+        nginx,
+        gateway,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    wait_connect(&format!("127.0.0.1:{port}"), "nginx")?;
+    Ok(front)
+}
+
+const WORKLOADS: [(&str, &str); 2] = [
+    ("hello", "/hello"),
+    ("1 MiB", "/stream?size=1048576&chunk=65536"),
+];
+
+fn measure(
+    base: &str,
+    path: &str,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> FrontCell {
+    drive_http(base, path, conns, warmup, duration).unwrap_or_else(|e| FrontCell {
+        error: Some(e.to_string()),
+        ..FrontCell::default()
+    })
+}
+
+/// Runs the cell; the markdown table and whether anything failed.
+pub fn run_fronts(
+    work: &Path,
+    conns: usize,
+    warmup: Duration,
+    duration: Duration,
+) -> (String, bool) {
+    let mut table = String::from(
+        "\n| workload (HTTP, keep-alive) | front → gateway | req/s | p50 | p99 | × nginx |\n|---|---|---:|---:|---:|---:|\n",
+    );
+    let mut failed = false;
+    let sim = sim_front(work, conns);
+    let nginx = nginx_front(work, conns);
+    for (name, path) in WORKLOADS {
+        let s = match &sim {
+            Ok(s) => measure(s.url("http/"), path, conns, warmup, duration),
+            Err(e) => FrontCell {
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
+        let n = match &nginx {
+            Ok(n) => measure(&n.base, path, conns, warmup, duration),
+            Err(e) => FrontCell {
+                error: Some(e.to_string()),
+                ..Default::default()
+            },
+        };
+        for (front, c) in [
+            ("nginx → iiswsgi --bind", &n),
+            ("iiswsgi sim serve → iiswsgi (IIS pipe)", &s),
+        ] {
+            eprintln!(
+                "==> {name} · {front}: {:.0} req/s {}",
+                c.rate,
+                c.error.as_deref().unwrap_or("")
+            );
+            failed |= c.error.is_some();
+            let ratio = if c.error.is_none() && n.error.is_none() && n.rate > 0.0 {
+                format!("{:.2}×", c.rate / n.rate)
+            } else {
+                "–".into()
+            };
+            let rate = c
+                .error
+                .as_ref()
+                .map_or_else(|| format!("{:.0}", c.rate), |e| format!("FAILED ({e})"));
+            let _ = writeln!(
+                table,
+                "| {name} | {front} | {rate} | {} µs | {} µs | {ratio} |",
+                c.p50_us, c.p99_us
+            );
+        }
+    }
+    (table, failed)
+}

@@ -1,0 +1,369 @@
+//! One HTTP request through IIS's pipeline: binding → site → application →
+//! configuration in effect → request filtering → handler → FastCgiModule or
+//! StaticFileModule; errors as IIS's pages; one W3C log line.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Instant, SystemTime};
+
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use iiswsgi_iisconfig::{Handler, Site};
+use tokio::sync::mpsc;
+
+use super::{FrontState, Listener};
+use crate::host::exchange::{Event, Job};
+use crate::model::errors::IisError;
+use crate::model::routing::{
+    application_root, physical_path, select_application, select_binding, select_handler,
+};
+use crate::model::vars::{server_variables, RequestVars};
+use crate::model::w3c;
+
+pub type Body = BoxBody<Bytes, std::io::Error>;
+
+/// The response body of a FastCGI request: what the exchange releases.
+struct ChannelBody {
+    rx: mpsc::Receiver<Event>,
+}
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(Event::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+            Poll::Ready(Some(Event::Failed(e))) => {
+                Poll::Ready(Some(Err(std::io::Error::other(e.text))))
+            }
+            Poll::Ready(Some(Event::Head(_))) => {
+                Poll::Ready(Some(Err(std::io::Error::other("a second head"))))
+            }
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+pub fn full_body(b: impl Into<Bytes>) -> Body {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+/// A response and what the log records of it.
+pub struct Outcome {
+    pub response: Response<Body>,
+    pub substatus: u16,
+    pub win32: u32,
+}
+
+impl Outcome {
+    pub fn new(response: Response<Body>) -> Outcome {
+        Outcome {
+            response,
+            substatus: 0,
+            win32: 0,
+        }
+    }
+}
+
+struct Ctx {
+    peer: SocketAddr,
+    local: SocketAddr,
+    method: String,
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+    host: String,
+}
+
+/// Decodes `%XX` in a URL path as IIS does before routing.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() && s.is_char_boundary(i + 3) {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn error_response(e: &IisError, detailed: bool, url: &str, physical: &str) -> Outcome {
+    if e.status >= 500 || e.status == 413 {
+        tracing::warn!("{url}: {}", e.log_line());
+    }
+    let page = e.page(detailed, url, physical);
+    let response = Response::builder()
+        .status(StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header("Content-Type", "text/html")
+        .header("Server", "Microsoft-IIS/10.0")
+        .body(full_body(page))
+        .unwrap_or_else(|_| Response::new(full_body("")));
+    Outcome {
+        response,
+        substatus: e.substatus,
+        win32: e.win32,
+    }
+}
+
+/// Serves one request.
+pub(crate) async fn handle(
+    st: Arc<FrontState>,
+    li: Arc<Listener>,
+    peer: SocketAddr,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, Infallible> {
+    let started = Instant::now();
+    let headers: Vec<(String, String)> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                header_case(k.as_str()),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let ctx = Ctx {
+        peer,
+        local: li.local,
+        method: req.method().as_str().to_owned(),
+        path: percent_decode(req.uri().path()),
+        query: req.uri().query().unwrap_or_default().to_owned(),
+        host: req
+            .headers()
+            .get("host")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned(),
+        headers,
+    };
+    let ah = st.config.apphost();
+    let site = select_binding(&st.bindings, &li.protocol, li.port, &ctx.host)
+        .and_then(|b| ah.sites.iter().find(|s| s.id == b.site_id).cloned());
+    let Some(site) = site else {
+        let resp = Response::builder()
+            .status(400)
+            .body(full_body("<h1>Bad Request (Invalid Hostname)</h1>"))
+            .unwrap_or_else(|_| Response::new(full_body("")));
+        return Ok(resp);
+    };
+    let out = route(&st, &li, &ah, &site, &ctx, req).await;
+    let entry = w3c::Entry {
+        time: SystemTime::now(),
+        server_ip: ctx.local.ip().to_string(),
+        method: ctx.method.clone(),
+        uri_stem: req_stem(&ctx.path),
+        uri_query: ctx.query.clone(),
+        port: li.port,
+        username: String::new(),
+        client_ip: ctx.peer.ip().to_string(),
+        user_agent: header(&ctx.headers, "User-Agent")
+            .unwrap_or_default()
+            .to_owned(),
+        referer: header(&ctx.headers, "Referer")
+            .unwrap_or_default()
+            .to_owned(),
+        status: out.response.status().as_u16(),
+        substatus: out.substatus,
+        win32: out.win32,
+        time_taken: started.elapsed(),
+    };
+    st.logs.write(site.id, &entry);
+    Ok(out.response)
+}
+
+fn req_stem(path: &str) -> String {
+    path.to_owned()
+}
+
+fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    h.iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+/// `content-type` → `Content-Type` (hyper lower-cases names).
+fn header_case(name: &str) -> String {
+    name.split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+async fn route(
+    st: &Arc<FrontState>,
+    li: &Listener,
+    ah: &super::state::Apphost,
+    site: &Site,
+    ctx: &Ctx,
+    req: Request<Incoming>,
+) -> Outcome {
+    let detailed_default = ctx.peer.ip().is_loopback();
+    let Some(app) = select_application(site, &ctx.path) else {
+        return error_response(&IisError::not_found(""), detailed_default, &ctx.path, "");
+    };
+    let effective = st.config.effective(ah, site, &ctx.path);
+    let detailed = effective
+        .error_mode
+        .detailed_for(ctx.peer.ip().is_loopback());
+    let win_physical = st
+        .machine
+        .expand(&physical_path(app, &ctx.path).unwrap_or_default());
+    let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
+    let content_length =
+        header(&ctx.headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    if content_length.is_some_and(|n| n > effective.max_allowed_content_length) {
+        let e = IisError::content_length_too_large(effective.max_allowed_content_length);
+        return error_response(&e, detailed, &ctx.path, &win_physical);
+    }
+    let Some(handler) = select_handler(&effective.handlers, &ctx.path, &ctx.method).cloned() else {
+        let mut e = IisError::not_found("");
+        e.substatus = 4;
+        return error_response(&e, detailed, &ctx.path, &win_physical);
+    };
+    if handler.is_fastcgi() {
+        let chunked = content_length.is_none()
+            && header(&ctx.headers, "Transfer-Encoding")
+                .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let app_physical = application_root(app)
+            .and_then(|w| st.machine.host_path(&w).ok())
+            .unwrap_or_default();
+        let vars = RequestVars {
+            site_id: site.id,
+            app_path: app.path.trim_end_matches('/').to_owned(),
+            app_physical: app_physical.display().to_string(),
+            path_translated: host_physical.display().to_string(),
+            method: ctx.method.clone(),
+            path: ctx.path.clone(),
+            query: ctx.query.clone(),
+            https: li.protocol == "https",
+            local_addr: ctx.local.ip().to_string(),
+            server_port: li.port,
+            server_name: ctx
+                .host
+                .rsplit_once(':')
+                .map_or(ctx.host.as_str(), |(h, _)| h)
+                .to_owned(),
+            remote_addr: ctx.peer.ip().to_string(),
+            remote_port: ctx.peer.port(),
+            protocol: format!("{:?}", req.version()),
+            headers: ctx.headers.clone(),
+            content_length: if chunked {
+                None
+            } else {
+                Some(content_length.unwrap_or(0))
+            },
+            allow_path_info: handler.allow_path_info,
+        };
+        let job = Job {
+            params: server_variables(&vars),
+            body: Some(req.into_body()),
+            content_length: vars.content_length,
+            max_body: effective.max_allowed_content_length,
+            buffer_limit: handler.response_buffer_limit,
+            stderr_mode: Default::default(),
+            activity_timeout: std::time::Duration::from_secs(70),
+        };
+        return fastcgi(st, ah, &handler, job, detailed, &ctx.path, &win_physical).await;
+    }
+    if handler
+        .modules
+        .to_ascii_lowercase()
+        .contains("staticfilemodule")
+    {
+        return super::files::serve(&ctx.method, &ctx.path, &host_physical, &effective, &handler)
+            .await
+            .unwrap_or_else(|e| error_response(&e, detailed, &ctx.path, &win_physical));
+    }
+    let mut e = IisError::not_found(&handler.name);
+    e.substatus = 4;
+    error_response(&e, detailed, &ctx.path, &win_physical)
+}
+
+async fn fastcgi(
+    st: &Arc<FrontState>,
+    ah: &super::state::Apphost,
+    handler: &Handler,
+    mut job: Job,
+    detailed: bool,
+    url: &str,
+    physical: &str,
+) -> Outcome {
+    let apps = ah.host.fastcgi_applications().unwrap_or_default();
+    let Some(app) = apps
+        .iter()
+        .find(|a| a.matches_script_processor(&handler.script_processor))
+    else {
+        let e = IisError::no_fastcgi_application(&handler.name, &handler.script_processor);
+        return error_response(&e, detailed, url, physical);
+    };
+    job.stderr_mode = app.stderr_mode;
+    let pool = st.host.pool(app);
+    let (tx, mut rx) = mpsc::channel(16);
+    let name = handler.name.clone();
+    tokio::spawn(async move {
+        if let Err(e) = pool.serve(&name, job, &tx).await {
+            let _ = tx.send(Event::Failed(e)).await;
+        }
+    });
+    match rx.recv().await {
+        Some(Event::Head(head)) => {
+            let mut b = Response::builder()
+                .status(StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK));
+            for (k, v) in &head.headers {
+                if matches!(
+                    k.to_ascii_lowercase().as_str(),
+                    "transfer-encoding" | "connection" | "keep-alive"
+                ) {
+                    continue;
+                }
+                b = b.header(k.as_str(), v.as_str());
+            }
+            if !head
+                .headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("Server"))
+            {
+                b = b.header("Server", "Microsoft-IIS/10.0");
+            }
+            let response = b
+                .body(ChannelBody { rx }.boxed())
+                .unwrap_or_else(|_| Response::new(full_body("")));
+            Outcome {
+                response,
+                substatus: 0,
+                win32: 0,
+            }
+        }
+        Some(Event::Failed(e)) => error_response(&e, detailed, url, physical),
+        _ => error_response(
+            &IisError::generic_500(&handler.name),
+            detailed,
+            url,
+            physical,
+        ),
+    }
+}

@@ -1,0 +1,247 @@
+//! `iiswsgi sim serve`: the simulated IIS's HTTP front on hyper and tokio.
+//! Every http/https binding of applicationHost.config gets a local listener
+//! (the binding's port mapped to a given or free local port); requests go
+//! through IIS's routing ([`dispatch`]) to the FastCGI module
+//! ([`crate::host`]) or the static file handler ([`files`]).
+//!
+//! An `https` binding is served as plain HTTP on its local port with
+//! `HTTPS=on` and `SERVER_PORT_SECURE=1`: the simulator terminates no TLS.
+
+pub mod dispatch;
+pub mod files;
+pub mod state;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+use crate::host::{FastCgiHost, HostOptions};
+use crate::machine::{MachineError, SimMachine};
+use crate::model::routing::SiteBinding;
+
+/// What can stop `sim serve` from starting.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error(transparent)]
+    Config(#[from] iiswsgi_iisconfig::ConfigError),
+    #[error("cannot listen on {addr} for the binding {binding}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        binding: String,
+        source: std::io::Error,
+    },
+    #[error("applicationHost.config has no http or https binding to serve")]
+    NoBindings,
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub root: PathBuf,
+    /// The local address to listen on.
+    pub listen: IpAddr,
+    /// Binding port → local port (others get a free port).
+    pub ports: BTreeMap<u16, u16>,
+    pub show_process_output: bool,
+    /// How long one configured second lasts (test-only shortening).
+    pub second: Duration,
+}
+
+/// One local listener: a binding's protocol and port.
+#[derive(Debug)]
+pub struct Listener {
+    pub protocol: String,
+    pub port: u16,
+    pub local: SocketAddr,
+}
+
+/// A mapping line: `Default Web Site  http/*:80:  ->  http://127.0.0.1:8080/`.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub site: String,
+    pub binding: String,
+    pub url: String,
+}
+
+impl std::fmt::Display for Mapping {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}  {}  ->  {}", self.site, self.binding, self.url)
+    }
+}
+
+pub(crate) struct FrontState {
+    pub machine: SimMachine,
+    pub config: state::ConfigCache,
+    pub bindings: Vec<SiteBinding>,
+    pub host: FastCgiHost,
+    pub logs: state::W3cLogs,
+}
+
+/// A bound server, ready to run.
+pub struct Server {
+    state: Arc<FrontState>,
+    listeners: Vec<(TcpListener, Arc<Listener>)>,
+    pub mappings: Vec<Mapping>,
+}
+
+impl Server {
+    /// Reads the machine and binds a listener per (protocol, port) of its bindings.
+    pub async fn bind(opts: &ServeOptions) -> Result<Server, ServeError> {
+        let machine = SimMachine::open(&opts.root)?;
+        let config = state::ConfigCache::open(&machine)?;
+        let ah = config.apphost();
+        let bindings = SiteBinding::all(&ah.sites);
+        if bindings.is_empty() {
+            return Err(ServeError::NoBindings);
+        }
+        let mut listeners: Vec<(TcpListener, Arc<Listener>)> = Vec::new();
+        let mut mappings = Vec::new();
+        for b in &bindings {
+            let existing = listeners
+                .iter()
+                .find(|(_, l)| l.port == b.info.port && l.protocol == b.protocol)
+                .map(|(_, l)| Arc::clone(l));
+            let l = match existing {
+                Some(l) => l,
+                None => {
+                    let local_port = opts.ports.get(&b.info.port).copied().unwrap_or(0);
+                    let addr = SocketAddr::new(opts.listen, local_port);
+                    let tcp =
+                        TcpListener::bind(addr)
+                            .await
+                            .map_err(|source| ServeError::Listen {
+                                addr,
+                                binding: b.label(),
+                                source,
+                            })?;
+                    let local = tcp.local_addr().map_err(|source| ServeError::Listen {
+                        addr,
+                        binding: b.label(),
+                        source,
+                    })?;
+                    let l = Arc::new(Listener {
+                        protocol: b.protocol.clone(),
+                        port: b.info.port,
+                        local,
+                    });
+                    listeners.push((tcp, Arc::clone(&l)));
+                    l
+                }
+            };
+            let host = if b.info.host.is_empty() {
+                l.local.ip().to_string()
+            } else {
+                b.info.host.clone()
+            };
+            mappings.push(Mapping {
+                site: b.site_name.clone(),
+                binding: b.label(),
+                url: format!("http://{host}:{}/", l.local.port()),
+            });
+        }
+        let logs = state::W3cLogs::new(&machine, &ah.host);
+        let host = FastCgiHost::new(HostOptions {
+            machine: machine.clone(),
+            capture: opts.show_process_output,
+            second: opts.second,
+        });
+        Ok(Server {
+            state: Arc::new(FrontState {
+                machine,
+                config,
+                bindings,
+                host,
+                logs,
+            }),
+            listeners,
+            mappings,
+        })
+    }
+
+    /// Serves until `stop` completes, then shuts every FastCGI process down.
+    pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
+        let mut accept_tasks = Vec::new();
+        for (tcp, li) in self.listeners {
+            let st = Arc::clone(&self.state);
+            accept_tasks.push(tokio::spawn(accept_loop(tcp, li, st)));
+        }
+        stop.await;
+        tracing::info!("stopping: shutting the FastCGI processes down");
+        for t in &accept_tasks {
+            t.abort();
+        }
+        self.state.host.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
+    loop {
+        let (stream, peer) = match tcp.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept on {}: {e}", li.local);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let st = Arc::clone(&st);
+        let li = Arc::clone(&li);
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                dispatch::handle(Arc::clone(&st), Arc::clone(&li), peer, req)
+            });
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+}
+
+/// Runs `sim serve` on its own runtime until Ctrl-C or SIGTERM; `mapped` is
+/// called with each mapping line once the listeners are bound.
+pub fn run_until_signal(opts: &ServeOptions, mapped: impl Fn(&Mapping)) -> Result<(), ServeError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    rt.block_on(async {
+        let server = Server::bind(opts).await?;
+        for m in &server.mappings {
+            mapped(m);
+        }
+        server.run(stop_signal()).await;
+        Ok::<(), ServeError>(())
+    })?;
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,311 @@
+//! One request on one process, on the wire exactly as IIS speaks it
+//! (reference §1.5): BEGIN_REQUEST RESPONDER with KEEP_CONN, every parameter
+//! in one PARAMS record, the empty PARAMS, the body in STDIN records as it
+//! arrives, the empty STDIN. Back, only END_REQUEST, STDOUT, STDERR and
+//! GET_VALUES_RESULT are accepted, with the request's id (id 0 only for
+//! GET_VALUES_RESULT); empty STDOUT/STDERR are dropped, anything after
+//! END_REQUEST discarded; anything else is "invalid data".
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use iiswsgi_fastcgi::proto::{self, RecordType, Role, HEADER_LEN};
+use iiswsgi_fastcgi::server::ServerEvent;
+use iiswsgi_iisconfig::StderrMode;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
+
+use super::process::{Conn, Process};
+use crate::model::cgi::{parse_head, Head};
+
+/// What the front receives for a request.
+#[derive(Debug)]
+pub enum Event {
+    Head(Head),
+    Data(Bytes),
+    /// The request failed: before the head, IIS's error page; after, the
+    /// response is cut short.
+    Failed(crate::model::errors::IisError),
+}
+
+/// A request for the process.
+pub struct Job {
+    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub body: Option<hyper::body::Incoming>,
+    /// The declared body length (`Some(0)`: no body; `None`: chunked).
+    pub content_length: Option<u64>,
+    pub max_body: u64,
+    /// `responseBufferLimit`: bytes buffered before the head is sent.
+    pub buffer_limit: u64,
+    pub stderr_mode: StderrMode,
+    pub activity_timeout: Duration,
+}
+
+/// How an exchange ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The process closed the connection or died (its exit code later).
+    Exited,
+    ActivityTimeout,
+    InvalidData(String),
+    /// STDERR with ReturnStdErrIn500 / ReturnGeneric500 (process reusable).
+    Stderr(String),
+    /// STDERR with TerminateProcess.
+    StderrTerminate,
+    /// A chunked body grew past maxAllowedContentLength.
+    BodyTooLarge,
+    /// The client went away while sending the body.
+    ClientGone,
+}
+
+struct Reply {
+    head_buf: Vec<u8>,
+    head: Option<Head>,
+    pending: Vec<Bytes>,
+    pending_len: u64,
+    committed: bool,
+    stderr: Vec<u8>,
+}
+
+impl Reply {
+    fn new() -> Self {
+        Reply {
+            head_buf: Vec::new(),
+            head: None,
+            pending: Vec::new(),
+            pending_len: 0,
+            committed: false,
+            stderr: Vec::new(),
+        }
+    }
+
+    fn stdout(&mut self, data: &[u8]) {
+        if self.head.is_some() {
+            self.pending_len += data.len() as u64;
+            self.pending.push(Bytes::copy_from_slice(data));
+            return;
+        }
+        self.head_buf.extend_from_slice(data);
+        if let Some(end) = self.head_buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            self.head = Some(parse_head(&self.head_buf[..end]));
+            let rest = self.head_buf.split_off(end + 4);
+            self.head_buf.clear();
+            if !rest.is_empty() {
+                self.pending_len += rest.len() as u64;
+                self.pending.push(Bytes::from(rest));
+            }
+        }
+    }
+
+    /// Sends the head and what is buffered once past the buffer limit (or at `end`).
+    async fn flush(&mut self, tx: &mpsc::Sender<Event>, limit: u64, end: bool) {
+        if !self.committed {
+            if self.head.is_none() && end {
+                // No blank line: IIS takes it all as the body of a 200.
+                let body = std::mem::take(&mut self.head_buf);
+                self.head = Some(parse_head(b""));
+                self.pending_len += body.len() as u64;
+                self.pending.push(Bytes::from(body));
+            }
+            let Some(head) = self.head.clone() else {
+                return;
+            };
+            if !(end || limit == 0 || self.pending_len > limit) {
+                return;
+            }
+            self.committed = true;
+            let _ = tx.send(Event::Head(head)).await;
+        }
+        for b in self.pending.drain(..) {
+            let _ = tx.send(Event::Data(b)).await;
+        }
+        self.pending_len = 0;
+    }
+}
+
+/// Checks a record header as `PROTOCOL::SplitMessages` does.
+fn iis_accepts(h: &[u8], id: u16) -> Result<(), String> {
+    let (rt, b1, b0) = (h[1], h[2], h[3]);
+    let ok_type = matches!(rt, 3 | 6 | 7 | 10);
+    let ok_id = b1 == 0
+        && if b0 != 0 {
+            u16::from(b0) == id
+        } else {
+            rt == 10
+        };
+    if ok_type && ok_id {
+        Ok(())
+    } else {
+        Err(format!(
+            "a record of type {rt} for request id {} (IIS accepts only types 3, 6, 7 and 10 for request {id})",
+            u16::from(b1) << 8 | u16::from(b0)
+        ))
+    }
+}
+
+async fn pump_body<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    id: u16,
+    mut body: Option<hyper::body::Incoming>,
+    max: u64,
+) -> Result<(), Failure> {
+    let mut sent: u64 = 0;
+    let mut out = Vec::new();
+    while let Some(b) = body.as_mut() {
+        let Some(frame) = b.frame().await else { break };
+        let frame = frame.map_err(|_| Failure::ClientGone)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        sent += data.len() as u64;
+        if sent > max {
+            return Err(Failure::BodyTooLarge);
+        }
+        out.clear();
+        proto::write_stream(&mut out, RecordType::Stdin, id, &data);
+        w.write_all(&out).await.map_err(|_| Failure::Exited)?;
+    }
+    out.clear();
+    proto::write_stream_end(&mut out, RecordType::Stdin, id);
+    w.write_all(&out).await.map_err(|_| Failure::Exited)?;
+    Ok(())
+}
+
+async fn read_replies<R: AsyncRead + Unpin>(
+    r: &mut R,
+    p: &mut Process,
+    id: u16,
+    job: &Job,
+    tx: &mpsc::Sender<Event>,
+) -> Result<(), Failure> {
+    let mut reply = Reply::new();
+    loop {
+        // Decode what is buffered, record by record, IIS's checks first.
+        loop {
+            let pending = p.codec.read_buf().pending();
+            let Some(h) = pending.get(..HEADER_LEN) else {
+                break;
+            };
+            iis_accepts(h, id).map_err(Failure::InvalidData)?;
+            let ev = match p.codec.poll() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(e) => return Err(Failure::InvalidData(e.to_string())),
+            };
+            match ev {
+                ServerEvent::Stdout { data, .. } if !data.is_empty() => reply.stdout(data),
+                ServerEvent::Stderr { data, .. } if !data.is_empty() => match job.stderr_mode {
+                    StderrMode::IgnoreAndReturn200 => {}
+                    StderrMode::TerminateProcess => return Err(Failure::StderrTerminate),
+                    _ => reply.stderr.extend_from_slice(data),
+                },
+                ServerEvent::EndRequest { .. } => {
+                    p.codec.read_buf().clear();
+                    if !reply.stderr.is_empty() && !reply.committed {
+                        return Err(Failure::Stderr(
+                            String::from_utf8_lossy(&reply.stderr).into_owned(),
+                        ));
+                    }
+                    reply.flush(tx, job.buffer_limit, true).await;
+                    return Ok(());
+                }
+                _ => {}
+            }
+            reply.flush(tx, job.buffer_limit, false).await;
+        }
+        let slot = p.codec.read_buf().spare(64 * 1024);
+        let n = match tokio::time::timeout(job.activity_timeout, r.read(slot)).await {
+            Err(_) => return Err(Failure::ActivityTimeout),
+            Ok(Err(_)) | Ok(Ok(0)) => return Err(Failure::Exited),
+            Ok(Ok(n)) => n,
+        };
+        p.codec.read_buf().advance(n);
+    }
+}
+
+/// Runs `job` on `p`, sending the response to `tx` as IIS would release it.
+pub async fn exchange(
+    p: &mut Process,
+    mut job: Job,
+    tx: mpsc::Sender<Event>,
+) -> Result<(), Failure> {
+    let id = p.take_id();
+    let mut head = Vec::new();
+    p.codec.begin_request(&mut head, id, Role::Responder, true);
+    p.codec
+        .params(&mut head, id, job.params.iter().map(|(k, v)| (k, v)), None)
+        .map_err(|e| Failure::InvalidData(e.to_string()))?;
+    let body = if job.content_length == Some(0) {
+        proto::write_stream_end(&mut head, RecordType::Stdin, id);
+        None
+    } else {
+        job.body.take()
+    };
+    let mut conn = p.conn.take().ok_or(Failure::Exited)?;
+    let result = match &mut conn {
+        Conn::Pipe(s) => run(s, p, id, head, body, &job, &tx).await,
+        Conn::Tcp(s) => run(s, p, id, head, body, &job, &tx).await,
+    };
+    p.conn = Some(conn);
+    result
+}
+
+trait Split {
+    type R<'a>: AsyncRead + Unpin
+    where
+        Self: 'a;
+    type W<'a>: AsyncWrite + Unpin
+    where
+        Self: 'a;
+    fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>);
+}
+
+impl Split for tokio::net::UnixStream {
+    type R<'a> = tokio::net::unix::ReadHalf<'a>;
+    type W<'a> = tokio::net::unix::WriteHalf<'a>;
+    fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>) {
+        self.split()
+    }
+}
+
+impl Split for tokio::net::TcpStream {
+    type R<'a> = tokio::net::tcp::ReadHalf<'a>;
+    type W<'a> = tokio::net::tcp::WriteHalf<'a>;
+    fn halves(&mut self) -> (Self::R<'_>, Self::W<'_>) {
+        self.split()
+    }
+}
+
+async fn run<S: Split>(
+    s: &mut S,
+    p: &mut Process,
+    id: u16,
+    head: Vec<u8>,
+    body: Option<hyper::body::Incoming>,
+    job: &Job,
+    tx: &mpsc::Sender<Event>,
+) -> Result<(), Failure> {
+    let (mut r, mut w) = s.halves();
+    w.write_all(&head).await.map_err(|_| Failure::Exited)?;
+    let sending = job.content_length != Some(0);
+    let pump = async {
+        if sending {
+            pump_body(&mut w, id, body, job.max_body).await
+        } else {
+            Ok(())
+        }
+    };
+    let read = read_replies(&mut r, p, id, job, tx);
+    tokio::pin!(pump, read);
+    let mut pumped = false;
+    loop {
+        tokio::select! {
+            res = &mut pump, if !pumped => {
+                pumped = true;
+                res?;
+            }
+            res = &mut read => return res,
+        }
+    }
+}
