@@ -6,7 +6,9 @@
 //!   appcmd parsing and printing and routing), no I/O;
 //! * [`fcgi`]: the web server's side of a FastCGI connection, blocking, on
 //!   the project's codec;
-//! * [`spawn`]: starting a FastCGI process as IIS starts it.
+//! * [`spawn`]: starting a FastCGI process as IIS starts it;
+//! * [`msdeploy`] and [`webpi`]: Web Deploy's msdeploy.exe and WebPI, installing
+//!   packages and feeds built by `iiswsgi package` / `iiswsgi feed`.
 //!
 //! Nothing in `core` depends on this crate; `native/` links it into the CLI.
 
@@ -14,7 +16,9 @@ pub mod appcmd;
 pub mod create;
 pub mod machine;
 pub mod model;
+pub mod msdeploy;
 pub mod platform;
+pub mod webpi;
 
 #[cfg(unix)]
 pub mod fcgi;

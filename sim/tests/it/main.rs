@@ -4,6 +4,8 @@
 
 mod appcmd;
 mod machine;
+mod msdeploy;
+mod support;
 
 use std::path::PathBuf;
 
