@@ -109,18 +109,27 @@ pub struct Emit<'a> {
 }
 
 impl Emit<'_> {
+    /// Each line of `s` with `prefix`.
+    fn prefixed(&mut self, prefix: &str, s: &str) {
+        if s.is_empty() {
+            (self.sink)(&format!("{prefix} "));
+        }
+        for l in s.lines() {
+            (self.sink)(&format!("{prefix} {l}"));
+        }
+    }
     pub fn info(&mut self, s: &str) {
-        (self.sink)(&format!("Info: {s}"));
+        self.prefixed("Info:", s);
     }
     pub fn warning(&mut self, s: &str) {
-        (self.sink)(&format!("Warning: {s}"));
+        self.prefixed("Warning:", s);
     }
     pub fn error(&mut self, s: &str) {
-        (self.sink)(&format!("Error: {s}"));
+        self.prefixed("Error:", s);
     }
     pub fn verbose(&mut self, s: &str) {
         if self.verbose {
-            (self.sink)(&format!("Verbose: {s}"));
+            self.prefixed("Verbose:", s);
         }
     }
     /// A line a runCommand process wrote: stdout as Info, stderr as Warning.

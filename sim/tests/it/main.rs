@@ -5,6 +5,7 @@
 mod appcmd;
 mod machine;
 mod msdeploy;
+mod msdeploy_cases;
 mod support;
 
 use std::path::PathBuf;
