@@ -467,7 +467,10 @@ pub fn install(
             "Install completed ({}): '{t}'",
             if ok { "Success" } else { "Failure" }
         ));
-        out(&format!("Log: {}", log.path.display()));
+        let shown = machine
+            .windows_path(&log.path)
+            .unwrap_or_else(|_| log.path.display().to_string());
+        out(&format!("Log: {shown}"));
         if let Err(message) = result {
             record_inventory(machine, &installed)?;
             out("Install of Products: FAILURE");

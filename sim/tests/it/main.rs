@@ -7,6 +7,7 @@ mod machine;
 mod msdeploy;
 mod msdeploy_cases;
 mod support;
+mod webpi;
 
 use std::path::PathBuf;
 

@@ -53,9 +53,17 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 /// A script that prints its arguments and the variables that matter.
-pub const RECORD: &str = r#"printf 'ARGS:'; for a in "$@"; do printf ' [%s]' "$a"; done; echo
-env | grep -E '^(APPL_PHYSICAL_PATH|IISWSGI_SIM_ROOT|IISWSGI_BACKEND|SystemDrive|TEMP)=' | sort
-echo "to stderr" >&2"#;
+/// (stderr first, then a pause: two pipes have no order of their own.)
+pub const RECORD: &str = r#"echo "to stderr" >&2; sleep 0.3
+printf 'ARGS:'; for a in "$@"; do printf ' [%s]' "$a"; done; echo
+env | grep -E '^(APPL_PHYSICAL_PATH|IISWSGI_SIM_ROOT|IISWSGI_BACKEND|SystemDrive|TEMP)=' | sort"#;
+
+/// The `<sites>` section of an applicationHost.config.
+pub fn sites_section(apphost: &str) -> String {
+    let start = apphost.find("<sites>").unwrap();
+    let end = apphost.find("</sites>").unwrap() + "</sites>".len();
+    apphost[start..end].to_owned()
+}
 
 /// A machine whose python.exe runs `python`.
 pub fn machine_with(dir: &Path, python: &Path, iis_express: bool) -> SimMachine {
@@ -90,12 +98,10 @@ pub fn msdeploy_opts(m: &SimMachine, dir: &Path, args: &[&str], appl: bool) -> (
 
 /// The temporary folder as `[TEMP]`, msdeploy's random .cmd names as `[TMP].cmd`.
 pub fn filter(s: &str, dir: &Path) -> String {
-    let s = s.replace(&dir.display().to_string(), "[TEMP]");
-    let re = regex_lite(&s);
-    re
+    temp_cmd_names(&s.replace(&dir.display().to_string(), "[TEMP]"))
 }
 
-fn regex_lite(s: &str) -> String {
+fn temp_cmd_names(s: &str) -> String {
     // Temp/<8>.<3>.cmd → Temp\[TMP].cmd
     let mut out = String::new();
     let mut rest = s;
