@@ -137,11 +137,10 @@ pub fn split_command(cmd: &str) -> (String, String) {
     (s[..end].to_owned(), s[end..].trim_start().to_owned())
 }
 
-/// Quotes one argument for a batch-file line: so that cmd.exe's reading
-/// ([`expand`], [`split_chain`]) and then the program's
-/// [`split_windows`](super::cmdline::split_windows) give it back.
-pub fn quote_arg(arg: &str) -> String {
-    let windows = super::cmdline::quote_windows(arg);
+/// Escapes a command line for cmd.exe: `%` doubled, and `&|<>^()` given
+/// a `^` where cmd.exe sees them outside double quotes (its quote state runs
+/// across the whole line and knows nothing of `\"`).
+fn cmd_escape(windows: &str) -> String {
     let mut out = String::with_capacity(windows.len() + 8);
     let mut quoted = false;
     for c in windows.chars() {
@@ -161,12 +160,19 @@ pub fn quote_arg(arg: &str) -> String {
     out
 }
 
+/// Quotes one argument for a batch-file line on its own: so that cmd.exe's
+/// reading ([`expand`], [`split_chain`]) and then the program's
+/// [`split_windows`](super::cmdline::split_windows) give it back.
+pub fn quote_arg(arg: &str) -> String {
+    cmd_escape(&super::cmdline::quote_windows(arg))
+}
+
 /// A batch-file line for a program and its arguments.
 pub fn command_line(program: &str, args: &[String]) -> String {
-    let mut line = quote_arg(program);
+    let mut line = super::cmdline::quote_windows(program);
     for a in args {
         line.push(' ');
-        line.push_str(&quote_arg(a));
+        line.push_str(&super::cmdline::quote_windows(a));
     }
-    line
+    cmd_escape(&line)
 }

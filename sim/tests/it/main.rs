@@ -6,6 +6,7 @@ mod appcmd;
 mod machine;
 mod msdeploy;
 mod msdeploy_cases;
+mod props;
 mod support;
 mod webpi;
 

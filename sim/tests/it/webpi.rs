@@ -28,6 +28,13 @@ fn pyramid_feed(dir: &Path) -> PathBuf {
     .path
 }
 
+/// The Pyramid feed and a machine whose python.exe records its calls.
+fn pyramid_machine(dir: &Path, iis_express: bool) -> (PathBuf, SimMachine) {
+    let feed = pyramid_feed(dir);
+    let py = script(dir, "python", RECORD);
+    (feed, support::machine_with(dir, &py, iis_express))
+}
+
 fn webpi(m: &SimMachine, dir: &Path, args: &[&str]) -> (i32, String) {
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
     let mut out = String::new();
@@ -58,9 +65,7 @@ fn install_log(m: &SimMachine, dir: &Path) -> String {
 #[test]
 fn installs_the_pyramid_feed_on_full_iis_and_clean_webpi_clears_the_cache() {
     let d = tempfile::tempdir().unwrap();
-    let feed = pyramid_feed(d.path());
-    let py = script(d.path(), "python", RECORD);
-    let m = support::machine_with(d.path(), &py, false);
+    let (feed, m) = pyramid_machine(d.path(), false);
     let f = feed.display().to_string();
     let (code, out) = webpi(
         &m,
@@ -125,9 +130,7 @@ fn stamp_of(m: &SimMachine) -> String {
 #[test]
 fn installs_on_iis_express_as_a_new_site_with_a_numeric_suffix_on_collision() {
     let d = tempfile::tempdir().unwrap();
-    let feed = pyramid_feed(d.path());
-    let py = script(d.path(), "python", RECORD);
-    let m = support::machine_with(d.path(), &py, true);
+    let (feed, m) = pyramid_machine(d.path(), true);
     let f = feed.display().to_string();
     for _ in 0..2 {
         let (code, out) = webpi(
