@@ -5,6 +5,7 @@
 //! `.venv`), which `ci/test.sh` prepares.
 
 mod cli;
+mod deploy_sim;
 mod nginx;
 mod pipe;
 mod sim;

@@ -320,17 +320,15 @@ pub fn sync(
     for p in &pkg.manifest.providers {
         match p {
             Provider::IisApp(_) | Provider::CreateApp(_) => {
-                if !target.exists {
-                    create_app(
-                        machine,
-                        &target,
-                        pool(&values, pkg).as_deref(),
-                        req.whatif,
-                        emit,
-                    )?;
-                    target.exists = true;
-                    sum.added += 1;
-                }
+                let pool = pool(&values, pkg);
+                ensure_app(
+                    machine,
+                    &mut target,
+                    pool.as_deref(),
+                    req.whatif,
+                    emit,
+                    &mut sum,
+                )?;
                 if matches!(p, Provider::IisApp(_)) {
                     copy(
                         machine,
@@ -360,26 +358,19 @@ pub fn sync(
                 let path = values
                     .provider_path("setAcl", &a.path)
                     .unwrap_or_else(|| target.display(&strip_folder(&folder, &a.path)));
-                emit.info(&format!("Adding setAcl ({path})."));
-                emit.verbose(&format!(
-                    "setAcl {} for {}: recorded only, the simulated machine has no ACLs",
-                    a.access.as_deref().unwrap_or("Read"),
-                    a.user.as_deref().unwrap_or("the application pool identity")
-                ));
+                set_acl(a, &path, emit);
                 sum.added += 1;
             }
             Provider::RunCommand(rc) => {
                 emit.info(&format!("Updating runCommand ({}).", rc.path));
                 sum.updated += 1;
-                if !req.whatif {
-                    let appl = req
-                        .set_appl_physical_path
-                        .then_some(target.physical.as_str());
-                    if let run_command::Ended::Warning(_) =
-                        run_command::run(machine, rc, appl, emit)?
-                    {
-                        sum.warnings += 1;
-                    }
+                let appl = req
+                    .set_appl_physical_path
+                    .then_some(target.physical.as_str());
+                if !req.whatif
+                    && run_command::run(machine, rc, appl, emit)? != run_command::Ended::Ok
+                {
+                    sum.warnings += 1;
                 }
             }
             Provider::DbFullSql(k) | Provider::DbMySql(k) => {
@@ -399,6 +390,16 @@ pub fn sync(
     Ok(sum)
 }
 
+/// `setAcl`: recorded in the output, no effect (the machine has no ACLs).
+fn set_acl(a: &iiswsgi_deploy::format::manifest::SetAcl, path: &str, emit: &mut Emit<'_>) {
+    emit.info(&format!("Adding setAcl ({path})."));
+    emit.verbose(&format!(
+        "setAcl {} for {}: recorded only, the simulated machine has no ACLs",
+        a.access.as_deref().unwrap_or("Read"),
+        a.user.as_deref().unwrap_or("the application pool identity")
+    ));
+}
+
 fn p_name(p: &Provider) -> &'static str {
     match p {
         Provider::DbFullSql(_) => "dbFullSql",
@@ -412,6 +413,22 @@ fn alias_count(pkg: &Package) -> usize {
         .iter()
         .filter(|p| matches!(p, Provider::Alias { .. }))
         .count()
+}
+
+fn ensure_app(
+    machine: &SimMachine,
+    target: &mut AppTarget,
+    pool: Option<&str>,
+    whatif: bool,
+    emit: &mut Emit<'_>,
+    sum: &mut Summary,
+) -> Result<(), MsdeployError> {
+    if !target.exists {
+        create_app(machine, target, pool, whatif, emit)?;
+        target.exists = true;
+        sum.added += 1;
+    }
+    Ok(())
 }
 
 fn create_app(
