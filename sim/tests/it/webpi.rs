@@ -289,3 +289,79 @@ fn sha1_hex(b: &[u8]) -> String {
     use sha1::Digest as _;
     iiswsgi_sim::webpi::hex(&sha1::Sha1::digest(b))
 }
+
+/// Serves `files` (URL path → bytes) over HTTP/1.0 for `n` requests.
+fn serve(files: Vec<(String, Vec<u8>)>, n: usize) -> String {
+    use std::io::{BufRead as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(n) {
+            let mut s = stream.unwrap();
+            let mut line = String::new();
+            std::io::BufReader::new(&s).read_line(&mut line).unwrap();
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            match files.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    write!(
+                        s,
+                        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    )
+                    .unwrap();
+                    s.write_all(body).unwrap();
+                }
+                None => write!(s, "HTTP/1.0 404 Not Found\r\n\r\n").unwrap(),
+            }
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn feeds_and_packages_over_http() {
+    let d = tempfile::tempdir().unwrap();
+    let (feed, m) = pyramid_machine(d.path(), false);
+    let zip = support::pyramid_project(d.path()).join("dist/PyramidIISApp-0.1.msdeploy.zip");
+    let text = std::fs::read_to_string(&feed).unwrap();
+    let start = text.find("<installerURL>").unwrap() + "<installerURL>".len();
+    let end = text.find("</installerURL>").unwrap();
+    // A relative installerURL: resolved against the feed's URL.
+    let text = format!(
+        "{}{}{}",
+        &text[..start],
+        "pkgs/PyramidIISApp-0.1.msdeploy.zip",
+        &text[end..]
+    );
+    let base = serve(
+        vec![
+            ("/feeds/feed.xml".into(), text.into_bytes()),
+            (
+                "/feeds/pkgs/PyramidIISApp-0.1.msdeploy.zip".into(),
+                std::fs::read(zip).unwrap(),
+            ),
+        ],
+        2,
+    );
+    let url = format!("{base}/feeds/feed.xml");
+    let (code, out) = webpi(
+        &m,
+        d.path(),
+        &["install", "--products", "PyramidIISApp", "--feeds", &url],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(m
+        .host_path("C:\\inetpub\\wwwroot\\PyramidIISApp\\production.ini")
+        .unwrap()
+        .is_file());
+    let (code, out) = webpi(
+        &m,
+        d.path(),
+        &["list", "--feeds", "https://example.org/feed.xml"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("https:// is not supported by the simulator (no TLS)"),
+        "{out}"
+    );
+}
