@@ -103,6 +103,13 @@ impl<'m> Batch<'m> {
         Ok(code)
     }
 
+    /// Runs a program and its command line as they are (no cmd.exe:
+    /// runCommand's `dontUseCommandExe=true`).
+    pub fn run_direct(&mut self, line: &str, out: Sink<'_>) -> Result<i32, TimedOut> {
+        let (program, rest) = split_command(line);
+        self.run_program(&program, &rest, out)
+    }
+
     fn builtin(&mut self, name: &str, rest: &str, out: Sink<'_>) -> Option<i32> {
         match name.to_ascii_lowercase().as_str() {
             "rem" => Some(0),
@@ -167,17 +174,21 @@ impl<'m> Batch<'m> {
                 return self.run_file(&text, out);
             }
         }
-        match self.machine.resolve_program(&program) {
-            Ok(Program::Host(exe)) => self.spawn(&exe, &rest, out),
+        self.run_program(&program, &rest, out)
+    }
+
+    fn run_program(&mut self, program: &str, rest: &str, out: Sink<'_>) -> Result<i32, TimedOut> {
+        match self.machine.resolve_program(program) {
+            Ok(Program::Host(exe)) => self.spawn(&exe, rest, out),
             Ok(Program::Appcmd) => {
-                let r = crate::appcmd::run(self.machine, &split_windows(&rest));
+                let r = crate::appcmd::run(self.machine, &split_windows(rest));
                 for l in r.stdout.lines() {
                     out(l, false);
                 }
                 Ok(r.code)
             }
             Ok(Program::Cmd) => {
-                let inner = strip_cmd_switches(&rest);
+                let inner = strip_cmd_switches(rest);
                 self.run_line(&format!("@{inner}"), out)
             }
             Err(e) => {

@@ -125,9 +125,9 @@ pub fn run(
     }
     let (temp_windows, temp_host) = batch::temp_dir(machine).map_err(MsdeployError::Machine)?;
     let (process, command_line, result) = if settings.dont_use_command_exe {
-        let line = format!("@{}", rc.path);
-        let r = session.run_line(&line, &mut |l, err| emit.process_line(l, err));
-        (rc.path.clone(), String::new(), r)
+        let r = session.run_direct(&rc.path, &mut |l, err| emit.process_line(l, err));
+        let (program, args) = crate::model::cmd::split_command(&rc.path);
+        (program, args, r)
     } else {
         let name = batch::temp_cmd_name();
         let host = temp_host.join(&name);

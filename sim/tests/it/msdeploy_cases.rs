@@ -110,6 +110,23 @@ fn run_command_failing_without_success_return_codes_is_a_warning() {
 }
 
 #[test]
+fn dont_use_command_exe_runs_the_program_directly() {
+    let d = tempfile::tempdir().unwrap();
+    let (code, out) = with_program(
+        d.path(),
+        "echo \"[$1] [$2]\"; exit 4",
+        &[("dontUseCommandExe", "true")],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("system32>"), "{out}");
+    assert!(out.contains("Info: [--flag] [a b]"), "{out}");
+    assert!(
+        out.contains("Warning: The process 'C:\\tools\\tool.exe' (command line '--flag \"a b\"') exited with code '0x4'."),
+        "{out}"
+    );
+}
+
+#[test]
 fn settings_written_as_plain_attributes_are_ignored() {
     let d = tempfile::tempdir().unwrap();
     let m = tool_machine(d.path(), "exit 5");
