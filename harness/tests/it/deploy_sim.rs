@@ -34,7 +34,11 @@ fn copy_fixture(dst: &Path) {
 
 fn ok(ctx: &TestContext, args: &[&str]) -> String {
     let out = ctx.iiswsgi(args).output().unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
@@ -44,9 +48,15 @@ fn build(ctx: &TestContext) -> (PathBuf, PathBuf) {
     copy_fixture(&app);
     let a = app.display().to_string();
     ok(ctx, &["package", &a]);
-    ok(ctx, &["feed", &a, "--url-template", "{msdeploy_package_url}"]);
+    ok(
+        ctx,
+        &["feed", &a, "--url-template", "{msdeploy_package_url}"],
+    );
     let dist = app.join("dist");
-    (dist.join("PyramidIISApp-0.1.msdeploy.zip"), dist.join("PyramidIISApp-0.1.webpi.xml"))
+    (
+        dist.join("PyramidIISApp-0.1.msdeploy.zip"),
+        dist.join("PyramidIISApp-0.1.webpi.xml"),
+    )
 }
 
 fn context() -> TestContext {
@@ -58,9 +68,17 @@ fn context() -> TestContext {
 }
 
 fn install_log(root: &Path) -> String {
-    let dir = root.join("C/Users/Administrator/AppData/Local/Microsoft/Web Platform Installer/logs/install");
-    let stamp = std::fs::read_dir(&dir).unwrap().flatten().next().unwrap().path();
-    std::fs::read_to_string(stamp.join("Pyramid Application.txt")).unwrap().replace("\r\n", "\n")
+    let dir = root
+        .join("C/Users/Administrator/AppData/Local/Microsoft/Web Platform Installer/logs/install");
+    let stamp = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    std::fs::read_to_string(stamp.join("Pyramid Application.txt"))
+        .unwrap()
+        .replace("\r\n", "\n")
 }
 
 #[test]
@@ -73,7 +91,18 @@ fn webpi_installs_the_pyramid_feed_on_a_fresh_machine() {
     let f = feed.display().to_string();
     iiswsgi_snapshot!(
         ctx.filters(),
-        ctx.iiswsgi(&["sim", "webpi", "--root", &r, "install", "--products", "PyramidIISApp", "--feeds", &f, "--accept-eula"])
+        ctx.iiswsgi(&[
+            "sim",
+            "webpi",
+            "--root",
+            &r,
+            "install",
+            "--products",
+            "PyramidIISApp",
+            "--feeds",
+            &f,
+            "--accept-eula"
+        ])
     );
     let log = install_log(&root);
     // The runCommand ran with its command line, through the program map,
@@ -84,7 +113,9 @@ fn webpi_installs_the_pyramid_feed_on_a_fresh_machine() {
     insta::with_settings!({ filters => ctx.filters() }, {
         insta::assert_snapshot!("pyramid_webpi_install_log", log);
     });
-    assert!(root.join("C/inetpub/wwwroot/PyramidIISApp/iis_install.stamp").is_file());
+    assert!(root
+        .join("C/inetpub/wwwroot/PyramidIISApp/iis_install.stamp")
+        .is_file());
     iiswsgi_snapshot!(ctx.filters(), ctx.iiswsgi(&["sim", "appcmd", "--root", &r, "list", "apps"]), @r#"
     success: true
     exit_code: 0
@@ -104,16 +135,34 @@ fn webpi_installs_on_iis_express_in_webpicmd_spelling() {
     ok(&ctx, &["sim", "new", &r, "--iis-express"]);
     let feeds = format!("/Feeds:{}", feed.display());
     let out = ctx
-        .iiswsgi(&["sim", "webpi", "--root", &r, "/Install", "/Products:PyramidIISApp", &feeds, "/IISExpress", "/AcceptEULA"])
+        .iiswsgi(&[
+            "sim",
+            "webpi",
+            "--root",
+            &r,
+            "/Install",
+            "/Products:PyramidIISApp",
+            &feeds,
+            "/IISExpress",
+            "/AcceptEULA",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("Started installing: 'Pyramid Application'"), "{stdout}");
+    assert!(
+        stdout.contains("Started installing: 'Pyramid Application'"),
+        "{stdout}"
+    );
     let site = root.join("C/Users/Administrator/Documents/My Web Sites/PyramidIISApp");
     assert!(site.join("production.ini").is_file());
     let sites = ok(&ctx, &["sim", "appcmd", "--root", &r, "list", "sites"]);
-    assert!(sites.contains("SITE \"PyramidIISApp\" (id:2,bindings:http/:8081:localhost,state:Started)"), "{sites}");
-    assert!(install_log(&root).contains("C:\\Python311\\python.exe -m iiswsgi install PyramidIISApp"));
+    assert!(
+        sites.contains("SITE \"PyramidIISApp\" (id:2,bindings:http/:8081:localhost,state:Started)"),
+        "{sites}"
+    );
+    assert!(
+        install_log(&root).contains("C:\\Python311\\python.exe -m iiswsgi install PyramidIISApp")
+    );
 }
 
 #[test]
@@ -126,8 +175,30 @@ fn msdeploy_syncs_the_package_with_parameters_from_the_command_line() {
     let src = format!("-source:package={}", zip.display());
     iiswsgi_snapshot!(
         ctx.filters(),
-        ctx.iiswsgi(&["sim", "msdeploy", "--root", &r, "-verb:sync", &src, "-dest:auto", "-setParam:name=\"ApplicationPath\",value=\"Default Web Site/pyr\"", "-setParam:scaffold=zodb"])
+        ctx.iiswsgi(&[
+            "sim",
+            "msdeploy",
+            "--root",
+            &r,
+            "-verb:sync",
+            &src,
+            "-dest:auto",
+            "-setParam:name=\"ApplicationPath\",value=\"Default Web Site/pyr\"",
+            "-setParam:scaffold=zodb"
+        ])
     );
     assert!(root.join("C/inetpub/wwwroot/pyr/production.ini").is_file());
-    iiswsgi_snapshot!(ctx.filters(), ctx.iiswsgi(&["sim", "msdeploy", "--root", &r, "-verb:getParameters", &src, "-verbose", "-bogus"]));
+    iiswsgi_snapshot!(
+        ctx.filters(),
+        ctx.iiswsgi(&[
+            "sim",
+            "msdeploy",
+            "--root",
+            &r,
+            "-verb:getParameters",
+            &src,
+            "-verbose",
+            "-bogus"
+        ])
+    );
 }

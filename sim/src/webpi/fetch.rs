@@ -5,6 +5,7 @@
 //! '{msdeploy_package_url}'` writes file:// ones).
 
 use std::io::{Read as _, Write as _};
+
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -97,7 +98,8 @@ fn http_get(u: &url::Url, redirects: u32) -> Result<Vec<u8>, WebpiError> {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_owned(),
     };
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: iiswsgi-sim-webpi\r\nConnection: close\r\n\r\n")
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}:{port}\r\nUser-Agent: iiswsgi-sim-webpi\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes())
         .map_err(|e| fail(e.to_string()))?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).map_err(|e| fail(e.to_string()))?;

@@ -375,7 +375,9 @@ fn install_one(
     log.line(&format!("Installer: {}", d.url));
     log.line(&format!(
         "Cached installer: {} (SHA1 {}, verified)",
-        d.file.display(),
+        machine
+            .windows_path(&d.file)
+            .unwrap_or_else(|_| d.file.display().to_string()),
         d.sha1
     ));
     let pkg = msdeploy::package::Package::open(&d.file).map_err(|e| e.to_string())?;

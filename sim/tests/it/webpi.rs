@@ -298,8 +298,14 @@ fn serve(files: Vec<(String, Vec<u8>)>, n: usize) -> String {
     std::thread::spawn(move || {
         for stream in listener.incoming().take(n) {
             let mut s = stream.unwrap();
+            let mut reader = std::io::BufReader::new(&s);
             let mut line = String::new();
-            std::io::BufReader::new(&s).read_line(&mut line).unwrap();
+            reader.read_line(&mut line).unwrap();
+            // The rest of the head, so the client has written it all.
+            let mut header = String::new();
+            while reader.read_line(&mut header).unwrap() > 2 {
+                header.clear();
+            }
             let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
             match files.iter().find(|(p, _)| *p == path) {
                 Some((_, body)) => {
