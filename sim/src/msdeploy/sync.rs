@@ -291,6 +291,16 @@ fn check_providers(pkg: &Package, req: &Request) -> Result<(), MsdeployError> {
     Ok(())
 }
 
+/// Warns of the parameter entries the simulator does not apply.
+fn warn_unapplied(values: &Values, emit: &mut Emit<'_>) {
+    for (e, _) in values.entries(&EntryKind::TextFilePosition) {
+        emit.warning(&format!(
+            "A TextFilePosition parameter entry (scope {:?}) is not applied: the kind is deprecated and the simulator does not implement it; use TextFile.",
+            e.scope
+        ));
+    }
+}
+
 /// Syncs `pkg` to `machine`.
 pub fn sync(
     machine: &SimMachine,
@@ -315,6 +325,7 @@ pub fn sync(
     let mut alias_files = files
         .iter()
         .skip(pkg.content(&folder).iter().filter(|(_, e)| !e.dir).count());
+    warn_unapplied(&values, emit);
     emit.info("Adding sitemanifest (sitemanifest).");
     sum.added += 1;
     for p in &pkg.manifest.providers {
