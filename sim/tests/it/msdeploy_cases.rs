@@ -345,3 +345,29 @@ fn hostile_packages_are_refused_with_nothing_written() {
     let symlink = symlink.replace(&d.path().display().to_string(), "[TEMP]");
     insta::assert_snapshot!([slip, abs, drive, symlink, bomb, external, archive].join("\n"));
 }
+
+#[test]
+fn whatif_writes_nothing_and_set_param_files_give_values() {
+    let d = tempfile::tempdir().unwrap();
+    let zip = support::pyramid_package(d.path());
+    let set = d.path().join("SetParameters.xml");
+    std::fs::write(
+        &set,
+        "<parameters>\n  <setParameter name=\"ApplicationPath\" value=\"Default Web Site/fromfile\" />\n  <setParameter name=\"scaffold\" value=\"alchemy\" />\n</parameters>\n",
+    )
+    .unwrap();
+    let file_arg = format!("-setParamFile:{}", set.display());
+    let (code, out, m) = sync(d.path(), &zip, &[&file_arg, "-whatif"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Info: Creating application (Default Web Site/fromfile)"),
+        "{out}"
+    );
+    assert!(!out.contains("system32>"), "whatif ran the command: {out}");
+    assert!(!m
+        .host_path("C:\\inetpub\\wwwroot\\fromfile")
+        .unwrap()
+        .exists());
+    let apps = iiswsgi_sim::appcmd::run(&m, &["list".into(), "apps".into()]);
+    assert!(!apps.stdout.contains("fromfile"), "{}", apps.stdout);
+}

@@ -371,3 +371,49 @@ fn feeds_and_packages_over_http() {
         "{out}"
     );
 }
+
+#[test]
+fn webpi_params_reach_the_package_and_are_validated() {
+    let d = tempfile::tempdir().unwrap();
+    let (feed, m) = pyramid_machine(d.path(), false);
+    let f = feed.display().to_string();
+    let (code, out) = webpi(
+        &m,
+        d.path(),
+        &[
+            "install",
+            "--products",
+            "PyramidIISApp",
+            "--feeds",
+            &f,
+            "--param",
+            "scaffold=flask",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("Error: install of Pyramid Application failed: The value 'flask' of parameter 'scaffold' is not valid: it must be one of starter, zodb, alchemy."), "{out}");
+    assert!(!m
+        .host_path("C:\\inetpub\\wwwroot\\PyramidIISApp")
+        .unwrap()
+        .exists());
+    let (code, out) = webpi(
+        &m,
+        d.path(),
+        &[
+            "install",
+            "--products",
+            "PyramidIISApp",
+            "--feeds",
+            &f,
+            "--param",
+            "ApplicationPath=Default Web Site/chosen",
+            "--param",
+            "scaffold=zodb",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(m
+        .host_path("C:\\inetpub\\wwwroot\\chosen\\production.ini")
+        .unwrap()
+        .is_file());
+}
