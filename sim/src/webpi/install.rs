@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use iiswsgi_deploy::format::feed::{Dependency, Entry, Installer};
+use iiswsgi_deploy::format::feed::{Dependency, DiscoveryHint, Entry, Installer};
 use iiswsgi_iisconfig::apphost::Binding;
 use iiswsgi_iisconfig::ApplicationHost;
 use sha1::Digest as _;
@@ -26,6 +26,7 @@ struct Planner<'a> {
     order: Vec<(usize, &'a Entry)>,
     visiting: Vec<String>,
     sim_toml: PathBuf,
+    machine: &'a SimMachine,
 }
 
 fn find<'a>(feeds: &'a [LoadedFeed], id: &str) -> Option<(usize, &'a Entry)> {
@@ -123,6 +124,14 @@ impl<'a> Planner<'a> {
                 }
             }
         })?;
+        if !requested
+            && entry
+                .discovery_hint
+                .as_ref()
+                .is_some_and(|h| discovered(self.machine, h))
+        {
+            return Ok(());
+        }
         self.visiting.push(entry.product_id.clone());
         if let Some(d) = &entry.dependency {
             self.need(d, &entry.product_id)?;
@@ -130,6 +139,17 @@ impl<'a> Planner<'a> {
         self.visiting.pop();
         self.order.push((feed, entry));
         Ok(())
+    }
+}
+
+/// Whether a `discoveryHint` finds the product on the machine: a file that
+/// exists (registry and MSI hints cannot be checked: not found).
+fn discovered(machine: &SimMachine, h: &DiscoveryHint) -> bool {
+    match h {
+        DiscoveryHint::File { path, .. } => machine.host_path(path).is_ok_and(|p| p.exists()),
+        DiscoveryHint::Registry { .. } | DiscoveryHint::MsiProductCode(_) => false,
+        DiscoveryHint::And(hs) => hs.iter().all(|x| discovered(machine, x)),
+        DiscoveryHint::Or(hs) => hs.iter().any(|x| discovered(machine, x)),
     }
 }
 
@@ -428,6 +448,7 @@ pub fn install(
         order: Vec::new(),
         visiting: Vec::new(),
         sim_toml: machine.sim_toml(),
+        machine,
     };
     for p in &a.products {
         planner.product(p, p, true)?;

@@ -246,6 +246,30 @@ fn dependencies_from_the_feeds_install_first_and_a_malformed_feed_is_named() {
 "#)).unwrap();
     let m = support::machine_with(d.path(), &script(d.path(), "python", RECORD), false);
     let (f1, f2) = (feed.display().to_string(), second.display().to_string());
+    // A discoveryHint file that exists: the product is there, nothing to install.
+    let hinted = d.path().join("hinted.xml");
+    std::fs::write(&hinted, std::fs::read_to_string(&second).unwrap().replace(
+        "<title>Python 3.12</title>",
+        "<title>Python 3.12</title><discoveryHint><file><filePath>%SystemDrive%\\Python312\\python.exe</filePath></file></discoveryHint>",
+    )).unwrap();
+    let py312 = m.host_path("C:\\Python312\\python.exe").unwrap();
+    std::fs::create_dir_all(py312.parent().unwrap()).unwrap();
+    std::fs::write(&py312, "").unwrap();
+    let (code, out) = webpi(
+        &m,
+        d.path(),
+        &[
+            "install",
+            "--products",
+            "PyramidIISApp",
+            "--feeds",
+            &f1,
+            &hinted.display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("Python 3.12"), "{out}");
+    std::fs::remove_file(&py312).unwrap();
     let (code, out) = webpi(
         &m,
         d.path(),
