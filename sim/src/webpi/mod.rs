@@ -132,59 +132,92 @@ fn machine_path<'a>(machine: &'a SimMachine) -> impl Fn(&str) -> Option<PathBuf>
     move |w: &str| machine.host_path(w).ok()
 }
 
-/// Loads the feeds, caching each as WebPI does.
+/// The name of a feed's cached copy: its file name and a hash of where it came from.
+fn cache_name(label: &str) -> String {
+    let digest = hex(&sha1::Sha1::digest(label.as_bytes()));
+    let stem: String = label
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or("feed")
+        .trim_end_matches(".xml")
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{stem}-{}.xml", &digest[..8])
+}
+
+/// Loads one feed (cached as WebPI caches it).
+fn load_feed(
+    machine: &SimMachine,
+    loc: Location,
+    cache: &std::path::Path,
+    log: &mut Log,
+) -> Result<LoadedFeed, WebpiError> {
+    let label = fetch::display(&loc);
+    log.line(&format!(
+        "DownloadManager Information: 0 : Loading product xml from: {label}"
+    ));
+    let bytes = fetch::get(&loc, &machine_path(machine))?;
+    let cached = cache.join(cache_name(&label));
+    write(&cached, &bytes)?;
+    log.line(&format!(
+        "DownloadManager Information: 0 : Product xml cached at {}",
+        cached.display()
+    ));
+    let text = String::from_utf8_lossy(&bytes);
+    let feed = Feed::from_xml(
+        std::path::Path::new(&label),
+        text.trim_start_matches('\u{feff}'),
+    )
+    .map_err(|e| WebpiError::Feed {
+        feed: label.clone(),
+        source: Box::new(e),
+    })?;
+    log.line(&format!(
+        "DownloadManager Information: 0 : Loaded {} products from {label}",
+        feed.entries.len()
+    ));
+    Ok(LoadedFeed {
+        location: loc,
+        feed,
+    })
+}
+
+/// Loads the feeds and the child feeds they include (`<link
+/// rel="enclosure">`, as WebProductList.xml includes WebApplicationList.xml).
 pub fn load_feeds(
     machine: &SimMachine,
     urls: &[String],
     cache: &std::path::Path,
     log: &mut Log,
 ) -> Result<Vec<LoadedFeed>, WebpiError> {
-    let mut out = Vec::new();
+    let mut todo: Vec<Location> = Vec::new();
     for u in urls {
-        let loc = fetch::locate(u, None)?;
-        let label = fetch::display(&loc);
-        log.line(&format!(
-            "DownloadManager Information: 0 : Loading product xml from: {u}"
-        ));
-        let bytes = fetch::get(&loc, &machine_path(machine))?;
-        let digest = hex(&sha1::Sha1::digest(label.as_bytes()));
-        let stem = label
-            .rsplit(['/', '\\'])
-            .next()
-            .unwrap_or("feed")
-            .trim_end_matches(".xml")
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>();
-        let cached = cache.join(format!("{stem}-{}.xml", &digest[..8]));
-        write(&cached, &bytes)?;
-        log.line(&format!(
-            "DownloadManager Information: 0 : Product xml cached at {}",
-            cached.display()
-        ));
-        let text = String::from_utf8_lossy(&bytes);
-        let feed = Feed::from_xml(
-            std::path::Path::new(&label),
-            text.trim_start_matches('\u{feff}'),
-        )
-        .map_err(|e| WebpiError::Feed {
-            feed: label.clone(),
-            source: Box::new(e),
-        })?;
-        log.line(&format!(
-            "DownloadManager Information: 0 : Loaded {} products from {u}",
-            feed.entries.len()
-        ));
-        out.push(LoadedFeed {
-            location: loc,
-            feed,
-        });
+        todo.push(fetch::locate(u, None)?);
+    }
+    todo.reverse();
+    let mut out: Vec<LoadedFeed> = Vec::new();
+    while let Some(loc) = todo.pop() {
+        if out.iter().any(|f| f.location == loc) {
+            continue;
+        }
+        let loaded = load_feed(machine, loc, cache, log)?;
+        for link in loaded.feed.links.iter().rev() {
+            if link
+                .rel
+                .as_deref()
+                .is_some_and(|r| r.eq_ignore_ascii_case("enclosure"))
+            {
+                todo.push(fetch::locate(&link.href, Some(&loaded.location))?);
+            }
+        }
+        out.push(loaded);
     }
     Ok(out)
 }

@@ -441,3 +441,27 @@ fn webpi_params_reach_the_package_and_are_validated() {
         .unwrap()
         .is_file());
 }
+
+#[test]
+fn a_feed_includes_its_enclosure_feeds() {
+    let d = tempfile::tempdir().unwrap();
+    let (_feed, m) = pyramid_machine(d.path(), false);
+    let products = d.path().join("WebProductList.xml");
+    std::fs::write(
+        &products,
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<feed xmlns=\"http://www.w3.org/2005/Atom\">\n  <webpiFile version=\"4.2.0.0\" />\n  <title>Products</title>\n  <link rel=\"enclosure\" href=\"PyramidIISApp/dist/PyramidIISApp-0.1.webpi.xml\" />\n  <link rel=\"enclosure\" href=\"WebProductList.xml\" />\n</feed>\n",
+    )
+    .unwrap();
+    let (code, out) = webpi(
+        &m,
+        d.path(),
+        &["list", "--feeds", &products.display().to_string()],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("PyramidIISApp                           Pyramid Application"),
+        "{out}"
+    );
+    let log = std::fs::read_to_string(cache(&m).join("logs/webpi/webpi0.txt")).unwrap();
+    assert_eq!(log.matches("Loading product xml from").count(), 2, "{log}");
+}
