@@ -89,8 +89,8 @@ const SIM_WEBPI_EXAMPLES: &str = "\
 Arguments in iiswsgi's spelling or in WebPICmd.exe's. Feeds: a path, file:// or http:// URL.
 
 Examples:
-  iiswsgi sim webpi --root /tmp/iis list --feeds dist/PyramidIISApp.webpi.xml
-  iiswsgi sim webpi --root /tmp/iis install --products PyramidIISApp --feeds file:///src/dist/PyramidIISApp.webpi.xml --accept-eula
+  iiswsgi sim webpi --root /tmp/iis list --feeds dist/PyramidIISApp-0.1.webpi.xml
+  iiswsgi sim webpi --root /tmp/iis install --products PyramidIISApp --feeds file:///src/dist/PyramidIISApp-0.1.webpi.xml --accept-eula
   iiswsgi sim webpi --root /tmp/iisx install --products PyramidIISApp --feeds http://localhost:8000/feed.xml \\
       --iis-express --param scaffold=zodb
   iiswsgi sim webpi --root /tmp/iis /Install /Products:PyramidIISApp /Feeds:file:///src/dist/feed.xml /AcceptEULA

@@ -128,3 +128,53 @@ proptest! {
         prop_assert_eq!(note.find("note").unwrap().text.as_str(), value.as_str());
     }
 }
+
+#[test]
+fn webpi_command_lines_in_both_spellings() {
+    use iiswsgi_sim::model::webpi_args::{parse, Action, WebpiArgError};
+    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let a = parse(&v(&[
+        "install",
+        "--products",
+        "A,B",
+        "--feeds",
+        "/tmp/one.xml",
+        "http://h/two.xml",
+        "--param",
+        "X=1=2",
+        "--iis-express",
+    ]))
+    .unwrap();
+    assert_eq!(a.action, Action::Install);
+    assert_eq!(a.products, ["A", "B"]);
+    assert_eq!(a.feeds, ["/tmp/one.xml", "http://h/two.xml"]);
+    assert_eq!(a.params, [("X".to_owned(), "1=2".to_owned())]);
+    assert!(a.iis_express);
+    let b = parse(&v(&[
+        "/Install",
+        "/Products:A",
+        "/Feeds:file:///c/f.xml,/tmp/g.xml",
+        "/IISExpress",
+        "/AcceptEULA",
+        "/SuppressReboot",
+    ]))
+    .unwrap();
+    assert_eq!(
+        (
+            b.products.len(),
+            b.feeds.len(),
+            b.iis_express,
+            b.accept_eula
+        ),
+        (1, 2, true, true)
+    );
+    assert_eq!(
+        parse(&v(&["install", "--feeds", "f"])),
+        Err(WebpiArgError::NoProducts)
+    );
+    assert_eq!(parse(&v(&["list"])), Err(WebpiArgError::NoFeeds));
+    assert_eq!(
+        parse(&v(&["list", "--feeds", "f", "--bogus"])),
+        Err(WebpiArgError::Unknown("--bogus".into()))
+    );
+}
