@@ -214,6 +214,8 @@ impl<'m> Batch<'m> {
                 cmd.current_dir(dir);
             }
         }
+        // As on Windows: nothing tells the process which application it is for.
+        cmd.env_remove("APPL_PHYSICAL_PATH");
         let machine_env = crate::platform::process_env(self.machine);
         let session = self
             .env
