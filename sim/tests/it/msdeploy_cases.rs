@@ -371,3 +371,28 @@ fn whatif_writes_nothing_and_set_param_files_give_values() {
     let apps = iiswsgi_sim::appcmd::run(&m, &["list".into(), "apps".into()]);
     assert!(!apps.stdout.contains("fromfile"), "{}", apps.stdout);
 }
+
+#[test]
+fn deployment_object_attribute_sets_the_created_applications_pool() {
+    let d = tempfile::tempdir().unwrap();
+    let params = r#"<parameters>
+  <parameter name="Application Path" defaultValue="Default Web Site/app" tags="iisApp">
+    <parameterEntry kind="ProviderPath" scope="iisApp" match="^app$" />
+    <parameterEntry kind="ProviderPath" scope="createApp" match="^app$" />
+  </parameter>
+  <parameter name="Pool" defaultValue="PythonPool" tags="Hidden">
+    <parameterEntry kind="DeploymentObjectAttribute" scope="createApp" match="createApp/@applicationPool" />
+  </parameter>
+</parameters>"#;
+    let manifest = "<m><createApp path=\"app\" /><iisApp path=\"app\" /></m>";
+    let pkg = package(d.path(), manifest, params, &[("app/a.txt", "a")]);
+    let (code, out, m) = sync(d.path(), &pkg, &[]);
+    assert_eq!(code, 0, "{out}");
+    let apps = iiswsgi_sim::appcmd::run(&m, &["list".into(), "apps".into()]);
+    assert!(
+        apps.stdout
+            .contains("APP \"Default Web Site/app\" (applicationPool:PythonPool)"),
+        "{}",
+        apps.stdout
+    );
+}
