@@ -116,7 +116,11 @@ pub fn run(
         || "C:\\Windows\\system32".to_owned(),
         |w| format!("{w}\\system32"),
     );
-    let deadline = Instant::now() + settings.budget();
+    // A budget past what an Instant holds is as good as none.
+    let now = Instant::now();
+    let deadline = now
+        .checked_add(settings.budget())
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400));
     let mut session = Batch::new(machine, &cwd, deadline);
     if let Some(p) = appl_physical_path {
         session

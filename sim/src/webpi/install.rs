@@ -300,13 +300,18 @@ fn express_site(machine: &SimMachine, app: &str) -> Result<String, WebpiError> {
             .chain((1..).map(|n| format!("{base}{n}")))
             .find(|n| !taken(n))
             .unwrap_or_else(|| app.to_owned());
-        let id = sites.iter().map(|s| s.id).max().unwrap_or(0) + 1;
+        let id = sites
+            .iter()
+            .map(|s| s.id)
+            .max()
+            .unwrap_or(0)
+            .saturating_add(1);
         let port = sites
             .iter()
             .flat_map(|s| s.bindings.iter())
             .filter_map(|b| b.binding_information.split(':').nth(1)?.parse::<u32>().ok())
             .max()
-            .map_or(8080, |p| p + 1);
+            .map_or(8080, |p| p.saturating_add(1));
         let binding = Binding {
             protocol: "http".into(),
             binding_information: format!(":{port}:localhost"),
