@@ -54,6 +54,26 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
             eprintln!("iiswsgi sim serve: error: the simulated IIS front needs a Unix host (on Windows, use IIS itself)");
             2
         }
+        SimCommand::Msdeploy(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
+            Ok(m) => {
+                let opts = iiswsgi_sim::msdeploy::SimOptions {
+                    set_appl_physical_path: a.set_appl_physical_path,
+                };
+                iiswsgi_sim::msdeploy::run(&m, &a.args, &opts, &mut |l| println!("{l}"))
+            }
+            Err(e) => {
+                println!("Error: {e}");
+                println!("Error count: 1.");
+                iiswsgi_sim::msdeploy::EXIT_ERROR
+            }
+        },
+        SimCommand::Webpi(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
+            Ok(m) => iiswsgi_sim::webpi::run(&m, &a.args, &mut |l| println!("{l}")),
+            Err(e) => {
+                eprintln!("iiswsgi sim webpi: error: {e}");
+                1
+            }
+        },
         SimCommand::Appcmd(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
             Ok(m) => {
                 let out = iiswsgi_sim::appcmd::run(&m, &a.args);

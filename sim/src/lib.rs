@@ -9,6 +9,8 @@
 //! * [`spawn`]: starting a FastCGI process as IIS starts it;
 //! * [`host`]: IIS's FastCGI module (process pools, the wire, lifecycle);
 //! * [`front`]: `iiswsgi sim serve`, the HTTP front and IIS's routing.
+//! * [`msdeploy`] and [`webpi`]: Web Deploy's msdeploy.exe and WebPI, installing
+//!   packages and feeds built by `iiswsgi package` / `iiswsgi feed`.
 //!
 //! Nothing in `core` depends on this crate; `native/` links it into the CLI.
 
@@ -16,7 +18,9 @@ pub mod appcmd;
 pub mod create;
 pub mod machine;
 pub mod model;
+pub mod msdeploy;
 pub mod platform;
+pub mod webpi;
 
 #[cfg(unix)]
 pub mod fcgi;

@@ -144,6 +144,30 @@ pub struct UninstallArgs {
     #[arg(long)]
     pub json: bool,
 }
+const SIM_MSDEPLOY_EXAMPLES: &str = "\
+Arguments as msdeploy.exe takes them (quote for your shell); settings with spaces in
+double quotes, no spaces after the commas. Exit code 0, or -1 (255) on an error.
+
+Examples:
+  iiswsgi sim msdeploy --root /tmp/iis -verb:sync -source:package=dist/app-1.0.msdeploy.zip -dest:auto
+  iiswsgi sim msdeploy --root /tmp/iis -verb:sync -source:package=app.zip -dest:auto \\
+      '-setParam:name=\"ApplicationPath\",value=\"Default Web Site/app\"' -setParam:scaffold=zodb
+  iiswsgi sim msdeploy --root /tmp/iis -verb:sync -source:package=app.zip -dest:auto \\
+      -setParamFile:SetParameters.xml -skip:objectName=dbMySql -whatif -verbose
+  iiswsgi sim msdeploy --root /tmp/iis -verb:getParameters -source:package=app.zip";
+
+const SIM_WEBPI_EXAMPLES: &str = "\
+Arguments in iiswsgi's spelling or in WebPICmd.exe's. Feeds: a path, file:// or http:// URL.
+
+Examples:
+  iiswsgi sim webpi --root /tmp/iis list --feeds dist/PyramidIISApp-0.1.webpi.xml
+  iiswsgi sim webpi --root /tmp/iis install --products PyramidIISApp --feeds file:///src/dist/PyramidIISApp-0.1.webpi.xml --accept-eula
+  iiswsgi sim webpi --root /tmp/iisx install --products PyramidIISApp --feeds http://localhost:8000/feed.xml \\
+      --iis-express --param scaffold=zodb
+  iiswsgi sim webpi --root /tmp/iis /Install /Products:PyramidIISApp /Feeds:file:///src/dist/feed.xml /AcceptEULA
+
+Logs: %LOCALAPPDATA%\\Microsoft\\Web Platform Installer\\logs\\webpi\\webpi#.txt (feeds) and
+logs\\install\\<time>\\<title>.txt (each install, with Web Deploy's and runCommand's output).";
 
 /// `iiswsgi sim …`.
 #[derive(Subcommand, Debug)]
@@ -202,6 +226,35 @@ fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
             .map_err(|_| format!("{p:?} is not a port number"))
     };
     Ok((port(a)?, port(b)?))
+    /// Run Web Deploy's msdeploy.exe on a simulated machine (sync a package, list its parameters).
+    #[command(after_help = SIM_MSDEPLOY_EXAMPLES)]
+    Msdeploy(SimMsdeployArgs),
+    /// Run the Web Platform Installer (WebPICmd) on a simulated machine: list feeds, install products.
+    #[command(after_help = SIM_WEBPI_EXAMPLES)]
+    Webpi(SimWebpiArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SimMsdeployArgs {
+    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
+    pub root: PathBuf,
+    /// Give runCommand's process APPL_PHYSICAL_PATH (Windows does not: what iiswsgi 0.3's author asked Microsoft for).
+    #[arg(long)]
+    pub set_appl_physical_path: bool,
+    /// msdeploy's arguments: -verb:… -source:… -dest:… [-setParam:…] [-skip:…] [-whatif] [-verbose].
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+    pub args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SimWebpiArgs {
+    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
+    pub root: PathBuf,
+    /// WebPI's arguments: list --feeds URL… | install --products ID[,ID…] --feeds URL… [--iis-express] [--param NAME=VALUE…] [--accept-eula], or WebPICmd's /List, /Install /Products:… /Feeds:….
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug)]

@@ -6,6 +6,7 @@
 
 mod cli;
 mod install;
+mod deploy_sim;
 mod nginx;
 mod pipe;
 mod sim;

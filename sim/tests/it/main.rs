@@ -4,12 +4,17 @@
 
 mod appcmd;
 mod machine;
+mod msdeploy;
+mod msdeploy_cases;
+mod msdeploy_support;
+mod props;
 #[cfg(unix)]
 mod serve;
 #[cfg(unix)]
 mod serve_faults;
 #[cfg(unix)]
 mod support;
+mod webpi;
 
 use std::path::PathBuf;
 
