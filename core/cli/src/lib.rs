@@ -3,6 +3,7 @@
 //! lives inside the application's own interpreter and virtualenv.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use iiswsgi_gateway::transport::Bind;
@@ -189,6 +190,14 @@ struct ServeArgs {
     /// With --bind: worker processes sharing the socket, so Python runs on N cores (Unix).
     #[arg(long, value_name = "N", requires = "bind")]
     workers: Option<usize>,
+    /// When listening: close a connection whose request stops arriving for this
+    /// long (default 30; 0 waits forever). Idle keep-alive connections are not affected.
+    #[arg(long, value_name = "SECS")]
+    read_timeout: Option<u64>,
+    /// After SIGTERM/SIGINT or a restart, how long requests in flight get to
+    /// finish before the process exits with status 1, naming them in the log (default 30).
+    #[arg(long, value_name = "SECS")]
+    graceful_timeout: Option<u64>,
 }
 
 impl From<ServeArgs> for ServeOptions {
@@ -203,6 +212,8 @@ impl From<ServeArgs> for ServeOptions {
             app_dir: a.app_dir,
             max_conns: a.max_conns,
             workers: a.workers,
+            read_timeout: a.read_timeout.map(Duration::from_secs),
+            graceful_timeout: a.graceful_timeout.map(Duration::from_secs),
         }
     }
 }
@@ -212,7 +223,8 @@ fn exit_code(py: Python<'_>, result: Result<(), GatewayError>) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             if let GatewayError::Log { .. } = e {
-                // Nowhere else to say it.
+                // Nowhere else to say it (other errors are logged, and mirrored
+                // on stderr outside IIS's model).
                 eprintln!("iiswsgi: {e}");
             }
             let _ = py.check_signals();
@@ -335,6 +347,8 @@ fn serve_app(
         app_dir: None,
         max_conns,
         workers: None,
+        read_timeout: None,
+        graceful_timeout: None,
     };
     let result = iiswsgi_gateway::serve(py, options, Some(app));
     Ok(exit_code(py, result))

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::RequestChannel;
 
@@ -17,7 +17,13 @@ pub(crate) struct State {
     pub head_sent: bool,
     pub content_length: Option<u64>,
     pub body_sent: u64,
+    /// The application produced more than its declared Content-Length.
+    pub overflowed: bool,
 }
+
+/// A body block at least this large is written at once from the application's
+/// own buffer (gather I/O), never copied into the transport's buffer.
+pub(crate) const DIRECT_WRITE_MIN: usize = 32 * 1024;
 
 /// Appends `s` as latin-1; `what` names it in the error for other characters.
 fn push_latin1(out: &mut Vec<u8>, s: &str, what: &str) -> PyResult<()> {
@@ -46,21 +52,41 @@ pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
 
 /// Sends a body chunk, preceded by the head if it has not gone out yet. The GIL
 /// is released during I/O. `flush`: false lets the transport batch the bytes
-/// with the end of the response.
+/// with the end of the response. Never sends more than a declared
+/// Content-Length (PEP 3333): returns `Ok(false)` once the application went
+/// past it, and the caller stops iterating.
 pub(crate) fn send_chunk(
     py: Python<'_>,
     state: &Shared,
     channel: &Arc<dyn RequestChannel>,
     data: &[u8],
     mut flush: bool,
-) -> PyResult<()> {
-    let head = {
+) -> PyResult<bool> {
+    let (head, data, within) = {
         let mut st = lock(state);
         if st.head.is_none() {
             return Err(PyAssertionError::new_err(
                 "the application sent body data before calling start_response()",
             ));
         }
+        let (data, within) = match st.content_length {
+            Some(cl) => {
+                let left = usize::try_from(cl.saturating_sub(st.body_sent)).unwrap_or(usize::MAX);
+                if data.len() > left {
+                    if !st.overflowed {
+                        st.overflowed = true;
+                        tracing::warn!(
+                            "the application sent more than its Content-Length: {cl}; \
+                             the rest of the body is dropped (PEP 3333)"
+                        );
+                    }
+                    (&data[..left], false)
+                } else {
+                    (data, true)
+                }
+            }
+            None => (data, true),
+        };
         st.body_sent += data.len() as u64;
         // The block that completes the declared Content-Length ends the body:
         // it can leave together with the end of the response.
@@ -68,13 +94,16 @@ pub(crate) fn send_chunk(
             flush = false;
         }
         if st.head_sent {
-            Vec::new()
+            if data.is_empty() {
+                return Ok(within);
+            }
+            (Vec::new(), data, within)
         } else {
             st.head_sent = true;
-            st.head.clone().unwrap_or_default()
+            (st.head.clone().unwrap_or_default(), data, within)
         }
     };
-    let result = if flush {
+    let result = if flush || data.len() >= DIRECT_WRITE_MIN {
         py.detach(|| channel.send(&head, data, true))
     } else {
         // Only buffered: no I/O, so no reason to let go of the GIL.
@@ -82,21 +111,30 @@ pub(crate) fn send_chunk(
     };
     result.map_err(|e| {
         crate::ClientDisconnected::new_err(format!("sending the response failed: {e}"))
-    })
+    })?;
+    Ok(within)
 }
 
-fn refuse_crlf(what: &str, s: &str) -> PyResult<()> {
-    if s.contains(['\r', '\n']) {
-        tracing::error!("refused a response {what} containing CR or LF: {s:?}");
-        return Err(PyValueError::new_err(format!(
-            "response {what} contains CR or LF, which would split the response: {s:?}"
-        )));
-    }
-    Ok(())
+/// Refuses the control characters RFC 9110 forbids in a field value or a
+/// reason phrase (everything below 0x20 but HTAB, and DEL): CR and LF would
+/// split the response, the others are rejected or mangled by web servers.
+fn refuse_controls(what: &str, s: &str) -> PyResult<()> {
+    let Some(c) = s.chars().find(|&c| (c < ' ' && c != '\t') || c == '\x7f') else {
+        return Ok(());
+    };
+    let kind = if c == '\r' || c == '\n' {
+        "CR or LF".to_owned()
+    } else {
+        format!("the control character {:#04x}", u32::from(c))
+    };
+    tracing::error!("refused a response {what} containing {kind}: {s:?}");
+    Err(PyValueError::new_err(format!(
+        "response {what} contains {kind}, which HTTP does not allow (RFC 9110): {s:?}"
+    )))
 }
 
 fn check_status(status: &str) -> PyResult<()> {
-    refuse_crlf("status", status)?;
+    refuse_controls("status", status)?;
     let b = status.as_bytes();
     let ok = b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ';
     if !ok {
@@ -128,10 +166,12 @@ fn str_of<'a>(
 /// Builds the CGI head from a status and the headers list, checking both.
 /// Returns the head and the declared Content-Length.
 fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Option<u64>)> {
-    if headers.is_instance_of::<PyString>() || headers.is_instance_of::<PyBytes>() {
-        return Err(PyTypeError::new_err(
-            "response headers must be a list of (name, value) tuples",
-        ));
+    // PEP 3333 and wsgiref: a list, nothing else (a tuple is a common mistake).
+    if !headers.is_instance_of::<PyList>() {
+        return Err(PyTypeError::new_err(format!(
+            "response headers must be a list of (name, value) tuples, got {}",
+            headers.get_type()
+        )));
     }
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"Status: ");
@@ -152,15 +192,26 @@ fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Op
         let (name_obj, value_obj) = (pair.get_item(0)?, pair.get_item(1)?);
         let name = str_of(&name_obj, &item)?.to_str()?;
         let value = str_of(&value_obj, &item)?.to_str()?;
-        refuse_crlf("header", name)?;
-        refuse_crlf("header", value)?;
+        refuse_controls("header", name)?;
+        refuse_controls("header", value)?;
         if !is_token(name) {
             return Err(PyValueError::new_err(format!(
                 "invalid response header name {name:?}"
             )));
         }
+        if name.eq_ignore_ascii_case("status") {
+            // As wsgiref.validate: the status is start_response's first argument.
+            return Err(PyValueError::new_err(format!(
+                "the Status header cannot be used: pass the status to start_response() \
+                 (Status: {value:?})"
+            )));
+        }
         if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.trim().parse().ok();
+            content_length = Some(value.trim().parse::<u64>().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "Content-Length must be a number of bytes, got {value:?}"
+                ))
+            })?);
         }
         push_latin1(&mut out, name, "header")?;
         out.extend_from_slice(b": ");
@@ -189,6 +240,14 @@ impl StartResponse {
         exc_info: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<Write>> {
         let exc_info = exc_info.filter(|e| !e.is_none());
+        if let Some(info) = exc_info {
+            if !info.cast::<PyTuple>().is_ok_and(|t| t.len() == 3) {
+                return Err(PyTypeError::new_err(format!(
+                    "exc_info must be the (type, value, traceback) tuple of sys.exc_info(), got {}",
+                    info.get_type()
+                )));
+            }
+        }
         {
             let st = lock(&self.state);
             if let Some(info) = exc_info {
@@ -234,7 +293,7 @@ impl Write {
         if bytes.is_empty() {
             return Ok(());
         }
-        send_chunk(py, &self.state, &self.channel, bytes, true)
+        send_chunk(py, &self.state, &self.channel, bytes, true).map(|_| ())
     }
 }
 

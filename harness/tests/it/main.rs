@@ -4,10 +4,14 @@
 //! installed in the Python named by `IISWSGI_PYTHON` (default: the repo's
 //! `.venv`), which `ci/test.sh` prepares.
 
+mod bind;
 mod cli;
+mod logging;
 mod nginx;
 mod pipe;
+mod protocol;
 mod snapshot;
+mod wsgi_rules;
 
 use serde_json::Value;
 
