@@ -164,6 +164,7 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         work: work.path().to_path_buf(),
         bench_exe: std::env::current_exe().map_err(|e| e.to_string())?,
     };
+    env.prepare().map_err(|e| e.to_string())?;
     let mut failed = false;
     let mut table = String::new();
     let _ = writeln!(
@@ -232,29 +233,8 @@ fn run(o: &Options) -> Result<(String, bool), String> {
     if o.only.is_some() || o.peer.is_some() {
         return Ok((table, failed));
     }
-    let samples = if o.smoke { 1 } else { 7 };
-    let _ = writeln!(
-        table,
-        "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|"
-    );
-    for peer in [Peer::Ceiling, Peer::Wfastcgi, Peer::IiswsgiPipe] {
-        eprintln!("==> cold start · {}", peer.label());
-        match bench::cold_start(&env, peer, samples) {
-            Ok(d) => {
-                let _ = writeln!(
-                    table,
-                    "| {} | {:.1} ms |",
-                    peer.label(),
-                    d.as_secs_f64() * 1000.0
-                );
-            }
-            Err(e) => {
-                failed = true;
-                let _ = writeln!(table, "| {} | FAILED ({e}) |", peer.label());
-            }
-        }
-    }
-
+    failed |= cold_starts(o, &env, &mut table);
+    failed |= probes(o, &env, &mut table);
     let size = if o.smoke { 64 * MIB } else { 1024 * MIB };
     eprintln!("==> upload of {} MiB · iiswsgi (IIS pipe)", size / MIB);
     match bench::upload_rss(&env, size) {
@@ -273,6 +253,81 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         }
     }
     Ok((table, failed))
+}
+
+/// Cold start of the IIS-model gateways; true if one failed.
+fn cold_starts(o: &Options, env: &Env, table: &mut String) -> bool {
+    let mut failed = false;
+    let samples = if o.smoke { 1 } else { 7 };
+    let _ = writeln!(
+        table,
+        "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|"
+    );
+    for peer in [Peer::Ceiling, Peer::Wfastcgi, Peer::IiswsgiPipe] {
+        eprintln!("==> cold start · {}", peer.label());
+        match bench::cold_start(env, peer, samples) {
+            Ok(d) => {
+                let _ = writeln!(
+                    table,
+                    "| {} | {:.1} ms |",
+                    peer.label(),
+                    d.as_secs_f64() * 1000.0
+                );
+            }
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(table, "| {} | FAILED ({e}) |", peer.label());
+            }
+        }
+    }
+
+    failed
+}
+
+/// The 200 MiB block and the idle keep-alive connections; true if one failed.
+fn probes(o: &Options, env: &Env, table: &mut String) -> bool {
+    let mut failed = false;
+    let _ = writeln!(
+        table,
+        "\n| 200 MiB single-block response (IIS pipe) | peak RSS | × the block |\n|---|---:|---:|"
+    );
+    for peer in [Peer::Wfastcgi, Peer::IiswsgiPipe] {
+        eprintln!("==> 200 MiB block · {}", peer.label());
+        match bench::block_rss(env, peer) {
+            Ok(kib) => {
+                let _ = writeln!(
+                    table,
+                    "| {} | {:.1} MiB | {:.2}× |",
+                    peer.label(),
+                    kib as f64 / 1024.0,
+                    kib as f64 / 1024.0 / 200.0
+                );
+            }
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(table, "| {} | FAILED ({e}) | |", peer.label());
+            }
+        }
+    }
+    let (n, samples) = if o.smoke { (100, 5) } else { (1000, 51) };
+    eprintln!("==> {n} idle connections · iiswsgi (--bind)");
+    match bench::idle_connections(env, n, samples) {
+        Ok(p) => {
+            let _ = writeln!(
+                table,
+                "\n{} parked keep-alive connections (each served one hello) on `iiswsgi serve --bind` (`--max-conns` 64): **{:.1} KiB** of RSS per idle connection; a new client's connect + hello answered in {:.2} ms (median of {samples}, max {:.2} ms).",
+                p.idle,
+                p.kib_per_conn,
+                p.new_client_p50.as_secs_f64() * 1000.0,
+                p.new_client_max.as_secs_f64() * 1000.0
+            );
+        }
+        Err(e) => {
+            failed = true;
+            let _ = writeln!(table, "\nidle connections: FAILED ({e})");
+        }
+    }
+    failed
 }
 
 fn write_docs(o: &Options, table: &str) -> std::io::Result<()> {

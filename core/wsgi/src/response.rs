@@ -25,23 +25,34 @@ pub(crate) struct State {
 /// own buffer (gather I/O), never copied into the transport's buffer.
 pub(crate) const DIRECT_WRITE_MIN: usize = 32 * 1024;
 
-/// Appends `s` as latin-1; `what` names it in the error for other characters.
+/// Appends `s` as latin-1 (PEP 3333). Other characters raise the
+/// `UnicodeEncodeError` that `s.encode("latin-1")` would, as mod_wsgi does;
+/// `what` names the string in the log.
 fn push_latin1(out: &mut Vec<u8>, s: &str, what: &str) -> PyResult<()> {
     if s.is_ascii() {
         out.extend_from_slice(s.as_bytes());
         return Ok(());
     }
-    for c in s.chars() {
-        match u8::try_from(u32::from(c)) {
-            Ok(b) => out.push(b),
-            Err(_) => {
-                return Err(PyValueError::new_err(format!(
-                    "response {what} is not latin-1 encodable (PEP 3333 requires it): {s:?}"
-                )))
-            }
+    let mut bad: Option<(usize, usize)> = None;
+    for (i, c) in s.chars().enumerate() {
+        match (u8::try_from(u32::from(c)), bad) {
+            (Ok(b), None) => out.push(b),
+            (Ok(_), Some(_)) => break,
+            (Err(_), None) => bad = Some((i, i + 1)),
+            (Err(_), Some((start, _))) => bad = Some((start, i + 1)),
         }
     }
-    Ok(())
+    let Some((start, end)) = bad else {
+        return Ok(());
+    };
+    tracing::error!("refused a response {what} that is not latin-1 (PEP 3333): {s:?}");
+    Err(pyo3::exceptions::PyUnicodeEncodeError::new_err((
+        "latin-1",
+        s.to_owned(),
+        start,
+        end,
+        "ordinal not in range(256)",
+    )))
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -169,8 +180,8 @@ fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Op
     // PEP 3333 and wsgiref: a list, nothing else (a tuple is a common mistake).
     if !headers.is_instance_of::<PyList>() {
         return Err(PyTypeError::new_err(format!(
-            "response headers must be a list of (name, value) tuples, got {}",
-            headers.get_type()
+            "start_response() argument 2 must be list, not {}",
+            headers.get_type().name()?
         )));
     }
     let mut out = Vec::with_capacity(128);
@@ -180,15 +191,22 @@ fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Op
     let mut content_length = None;
     for item in headers.try_iter()? {
         let item = item?;
-        let pair = item
-            .cast::<PyTuple>()
-            .ok()
-            .filter(|t| t.len() == 2)
-            .ok_or_else(|| {
-                PyTypeError::new_err(format!(
-                    "each response header must be a (name, value) tuple, got {item:?}"
-                ))
-            })?;
+        // mod_wsgi's wording: a TypeError for the type, a ValueError for the length.
+        let pair = item.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "each header must be a 2-tuple, not {}",
+                item.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        if pair.len() != 2 {
+            return Err(PyValueError::new_err(format!(
+                "each header must be a 2-tuple, got length {}",
+                pair.len()
+            )));
+        }
         let (name_obj, value_obj) = (pair.get_item(0)?, pair.get_item(1)?);
         let name = str_of(&name_obj, &item)?.to_str()?;
         let value = str_of(&value_obj, &item)?.to_str()?;
@@ -222,6 +240,32 @@ fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Op
     Ok((out, content_length))
 }
 
+/// The error for an `exc_info` that is not `sys.exc_info()`'s 3-tuple: a
+/// `TypeError` (as for any wrong argument type) that is also a `RuntimeError`
+/// (what mod_wsgi raises), so that either `except` catches it.
+fn exc_info_error(py: Python<'_>) -> PyResult<PyErr> {
+    static CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let class = CLASS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        let bases = PyTuple::new(
+            py,
+            [
+                py.get_type::<PyTypeError>(),
+                py.get_type::<pyo3::exceptions::PyRuntimeError>(),
+            ],
+        )?;
+        let class = py.get_type::<pyo3::types::PyType>().call1((
+            "ExcInfoError",
+            bases,
+            pyo3::types::PyDict::new(py),
+        ))?;
+        Ok(class.unbind())
+    })?;
+    let value = class
+        .bind(py)
+        .call1(("start_response() argument 'exc_info' must be a 3-tuple or None",))?;
+    Ok(PyErr::from_value(value))
+}
+
 /// The `start_response` callable.
 #[pyclass(module = "iiswsgi", name = "StartResponse")]
 pub struct StartResponse {
@@ -242,10 +286,7 @@ impl StartResponse {
         let exc_info = exc_info.filter(|e| !e.is_none());
         if let Some(info) = exc_info {
             if !info.cast::<PyTuple>().is_ok_and(|t| t.len() == 3) {
-                return Err(PyTypeError::new_err(format!(
-                    "exc_info must be the (type, value, traceback) tuple of sys.exc_info(), got {}",
-                    info.get_type()
-                )));
+                return Err(exc_info_error(py)?);
             }
         }
         {
