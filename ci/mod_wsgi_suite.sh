@@ -9,6 +9,7 @@
 #
 #   ci/mod_wsgi_suite.sh            # the portable tests (see docs/CONFORMANCE.md)
 #   ci/mod_wsgi_suite.sh --all      # every test, Apache-specific ones included
+#   IISWSGI_PYTHON=/other/venv/bin/python ci/mod_wsgi_suite.sh   # another install
 #
 # Prints one line per test file and the totals; exits 0 (a score, not a gate).
 set -euo pipefail
@@ -57,7 +58,7 @@ eval "$(sed -n '/^# ---- Assertion helpers/,/^start_server()/p' "$src/scripts/ru
 
 sock="$work/gw.sock"
 PYTHONPATH="$PWD/ci" MOD_WSGI_TESTS="$src/tests/wsgi" \
-    .venv/bin/python -m iiswsgi serve mod_wsgi_dispatch:application \
+    "${IISWSGI_PYTHON:-.venv/bin/python}" -m iiswsgi serve mod_wsgi_dispatch:application \
     --bind "unix:$sock" --log "$work/gateway.log" >>"$work/error_log" 2>&1 &
 gw_pid=$!
 

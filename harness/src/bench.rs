@@ -18,7 +18,7 @@ use crate::{fixtures_apps, python, repo_root, ChildGuard};
 mod probes;
 mod procfs;
 pub use probes::{block_rss, cold_start, idle_connections, responder, upload_rss, IdleProbe};
-pub use procfs::{children_of, peak_rss_kib, rss_kib};
+pub use procfs::{children_of, cpu_us, peak_rss_kib, rss_kib};
 
 pub const MIB: usize = 1024 * 1024;
 
@@ -454,7 +454,30 @@ pub struct Cell {
     pub p50_us: u32,
     pub p99_us: u32,
     pub rss_kib: u64,
+    /// CPU time the serving processes spent per request after the warm-up
+    /// (user + system): unlike the rate, it holds on a machine shared with
+    /// other work.
+    pub cpu_us_per_req: f64,
     pub error: Option<String>,
+}
+
+/// The processes that serve: the workers, not their supervisor, under --workers.
+fn serving_pids(peer: Peer, children: &[ChildGuard]) -> Vec<u32> {
+    children
+        .iter()
+        .flat_map(|c| {
+            let kids = if peer == Peer::IiswsgiWorkers {
+                children_of(c.id())
+            } else {
+                Vec::new()
+            };
+            if kids.is_empty() {
+                vec![c.id()]
+            } else {
+                kids
+            }
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {
@@ -530,6 +553,8 @@ fn run_cell_inner(
             })
         })
         .collect();
+    std::thread::sleep(warm.saturating_duration_since(Instant::now()));
+    let cpu_at_warm: u64 = serving_pids(peer, &children).into_iter().map(cpu_us).sum();
     let mut all = Vec::new();
     let mut count = 0;
     let mut error = None;
@@ -546,23 +571,9 @@ fn run_cell_inner(
         all.extend(st.latencies_us);
     }
     // Per serving process: the workers', not their supervisor's, under --workers.
-    let rss = children
-        .iter()
-        .flat_map(|c| {
-            let kids = if peer == Peer::IiswsgiWorkers {
-                children_of(c.id())
-            } else {
-                Vec::new()
-            };
-            if kids.is_empty() {
-                vec![c.id()]
-            } else {
-                kids
-            }
-        })
-        .map(peak_rss_kib)
-        .max()
-        .unwrap_or(0);
+    let serving = serving_pids(peer, &children);
+    let rss = serving.iter().copied().map(peak_rss_kib).max().unwrap_or(0);
+    let cpu: u64 = serving.into_iter().map(cpu_us).sum();
     drop(open);
     for mut c in children {
         c.kill_all();
@@ -573,6 +584,7 @@ fn run_cell_inner(
         p50_us: percentile(&all, 0.50),
         p99_us: percentile(&all, 0.99),
         rss_kib: rss,
+        cpu_us_per_req: cpu.saturating_sub(cpu_at_warm) as f64 / count.max(1) as f64,
         error,
     })
 }

@@ -169,7 +169,7 @@ fn run(o: &Options) -> Result<(String, bool), String> {
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| workload | gateway | req/s | p50 | p99 | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        "| workload | gateway | req/s | p50 | p99 | CPU/request | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     let wanted =
         |name: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| name.starts_with(f));
@@ -192,8 +192,8 @@ fn run(o: &Options) -> Result<(String, bool), String> {
                 failed = true;
             } else {
                 eprintln!(
-                    "    {:.0} req/s, p50 {} µs, p99 {} µs, peak RSS {} KiB",
-                    cell.rate, cell.p50_us, cell.p99_us, cell.rss_kib
+                    "    {:.0} req/s, p50 {} µs, p99 {} µs, {:.0} µs CPU/request, peak RSS {} KiB",
+                    cell.rate, cell.p50_us, cell.p99_us, cell.cpu_us_per_req, cell.rss_kib
                 );
             }
             cells.push((peer, cell));
@@ -209,12 +209,13 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         for (peer, c) in &cells {
             let _ = writeln!(
                 table,
-                "| {} | {} | {} | {} µs | {} µs | {:.1} MiB | {} | {} |",
+                "| {} | {} | {} | {} µs | {} µs | {:.0} µs | {:.1} MiB | {} | {} |",
                 w.name,
                 peer.label(),
                 fmt_rate(c),
                 c.p50_us,
                 c.p99_us,
+                c.cpu_us_per_req,
                 c.rss_kib as f64 / 1024.0,
                 if *peer == Peer::Ceiling {
                     "1.00×".into()
