@@ -32,6 +32,24 @@ fn connect_patiently(sock: &Path, patience: Duration) -> Option<UnixStream> {
     }
 }
 
+/// Raises this process's open-files limit to its hard limit: the idle test
+/// holds 1,000 client sockets, beyond a common soft limit of 1,024 with the rest.
+#[allow(unsafe_code)]
+fn raise_open_files_limit() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: FFI edge; `lim` is a valid rlimit for getrlimit to fill, and
+    // setrlimit only reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 fn kill(pid: u32, sig: &str) {
     let ok = std::process::Command::new("kill")
         .args([sig, &pid.to_string()])
@@ -43,6 +61,7 @@ fn kill(pid: u32, sig: &str) {
 
 #[test]
 fn idle_connections_do_not_starve_a_new_client() {
+    raise_open_files_limit();
     let dir = tmp();
     let sock = dir.path().join("idle.sock");
     let _gw = GatewayCommand::serve(&["conformance:app"], &dir.path().join("i.log"))
