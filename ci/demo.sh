@@ -21,36 +21,9 @@ PYTHONPATH="$PWD/fixtures/apps" .venv/bin/iiswsgi serve sample:app \
     --bind "unix:$work/gateway.sock" --log "$work/gateway.log" &
 pids+=($!)
 
-user=""
-[ "$(id -u)" -eq 0 ] && user="user root;"
-cat > "$work/nginx.conf" <<CONF
-$user
-daemon off;
-master_process off;
-error_log $work/nginx-error.log;
-pid $work/nginx.pid;
-events { worker_connections 128; }
-http {
-    access_log off;
-    client_body_temp_path $work/client_body;
-    fastcgi_temp_path $work/fastcgi;
-    proxy_temp_path $work/proxy;
-    uwsgi_temp_path $work/uwsgi;
-    scgi_temp_path $work/scgi;
-    client_max_body_size 0;
-    upstream iiswsgi { server unix:$work/gateway.sock; keepalive 8; }
-    server {
-        listen 127.0.0.1:$port;
-        location / {
-            include /etc/nginx/fastcgi_params;
-            fastcgi_param SCRIPT_NAME "";
-            fastcgi_param PATH_INFO \$uri;
-            fastcgi_keep_conn on;
-            fastcgi_pass iiswsgi;
-        }
-    }
-}
-CONF
+# shellcheck source=ci/nginx_conf.sh
+. ci/nginx_conf.sh
+nginx_conf "$work" "$port" "$work/gateway.sock" > "$work/nginx.conf"
 for _ in $(seq 100); do [ -S "$work/gateway.sock" ] && break; sleep 0.1; done
 echo "==> starting nginx on 127.0.0.1:$port" >&2
 nginx=/usr/sbin/nginx; command -v nginx >/dev/null && nginx=$(command -v nginx)

@@ -10,10 +10,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iiswsgi_fastcgi::proto::{self, RecordType, Role, HEADER_LEN, WRITE_CHUNK};
+use iiswsgi_fastcgi::proto::{self, RecordType, Role, WRITE_CHUNK};
 use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
 
-use crate::{fixtures_apps, python, repo_root};
+use crate::{fixtures_apps, python, repo_root, ChildGuard};
+
+mod probes;
+mod procfs;
+pub use probes::{block_rss, cold_start, idle_connections, responder, upload_rss, IdleProbe};
+pub use procfs::{children_of, cpu_us, peak_rss_kib, rss_kib};
 
 pub const MIB: usize = 1024 * 1024;
 
@@ -40,13 +45,31 @@ pub const HELLO: Workload = Workload {
     callable: "hello",
 };
 pub const STREAM: Workload = Workload {
-    name: "1 MiB response",
+    name: "1 MiB, one reused chunk",
     method: "GET",
     path: "/stream",
     body_len: 0,
     expect_len: MIB,
     module: "bench_app",
     callable: "stream",
+};
+pub const FRESH: Workload = Workload {
+    name: "1 MiB, fresh chunks",
+    method: "GET",
+    path: "/stream",
+    body_len: 0,
+    expect_len: MIB,
+    module: "bench_app",
+    callable: "stream_fresh",
+};
+pub const FILE: Workload = Workload {
+    name: "1 MiB file",
+    method: "GET",
+    path: "/file",
+    body_len: 0,
+    expect_len: MIB,
+    module: "bench_app",
+    callable: "file_chunks",
 };
 pub const UPLOAD: Workload = Workload {
     name: "1 MiB upload",
@@ -67,7 +90,7 @@ pub const FLASK: Workload = Workload {
     callable: "app",
 };
 
-pub const WORKLOADS: [Workload; 4] = [HELLO, STREAM, UPLOAD, FLASK];
+pub const WORKLOADS: [Workload; 6] = [HELLO, STREAM, FRESH, FILE, UPLOAD, FLASK];
 
 /// The parameters IIS sends (site-root application); `physical` replaces
 /// APPL_PHYSICAL_PATH (wfastcgi reads its web.config from there).
@@ -304,6 +327,16 @@ pub struct Env {
 }
 
 impl Env {
+    /// The 1 MiB file `bench_app.file_chunks` serves.
+    pub fn data_file(&self) -> PathBuf {
+        self.work.join("data-1mib.bin")
+    }
+
+    /// Writes the files the workloads read.
+    pub fn prepare(&self) -> io::Result<()> {
+        std::fs::write(self.data_file(), vec![b'f'; MIB])
+    }
+
     fn pythonpath(&self, with_stub: bool) -> String {
         let mut parts = vec![fixtures_apps().display().to_string()];
         if with_stub {
@@ -331,14 +364,15 @@ impl Env {
         Ok(dir)
     }
 
-    /// Starts one process of `peer` on `stdin` (a socketpair end), or listening on `sock`.
+    /// Starts one process of `peer` on `stdin` (a socketpair end), or listening
+    /// on `sock`; it is killed (with its workers) when the guard is dropped.
     pub fn spawn(
         &self,
         peer: Peer,
         w: &Workload,
         stdin: Option<UnixStream>,
         sock: Option<&Path>,
-    ) -> io::Result<Child> {
+    ) -> io::Result<ChildGuard> {
         let log = self.work.join("gateway.log");
         let app = format!("{}:{}", w.module, w.callable);
         let mut cmd = match peer {
@@ -383,37 +417,20 @@ impl Env {
         } else {
             cmd.current_dir(&self.work);
         }
-        cmd.stdout(Stdio::null()).stderr(Stdio::null());
+        cmd.env("IISWSGI_BENCH_FILE", self.data_file())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
         match stdin {
             Some(s) => cmd.stdin(Stdio::from(std::os::fd::OwnedFd::from(s))),
             None => cmd.stdin(Stdio::null()),
         };
-        cmd.spawn()
+        cmd.spawn().map(ChildGuard)
     }
 
     /// APPL_PHYSICAL_PATH for wfastcgi's requests.
     pub fn physical_path(&self, peer: Peer, w: &Workload) -> Option<PathBuf> {
         (peer == Peer::Wfastcgi).then(|| self.work.join(format!("wfastcgi-{}", w.callable)))
     }
-}
-
-/// The child processes of `pid` (Linux /proc).
-pub fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .filter_map(|p| p.parse().ok())
-        .collect()
-}
-
-/// Peak resident set size of a process in KiB (Linux /proc).
-pub fn peak_rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 pub fn wait_for_socket(path: &Path, child: &mut Child) -> io::Result<()> {
@@ -437,7 +454,30 @@ pub struct Cell {
     pub p50_us: u32,
     pub p99_us: u32,
     pub rss_kib: u64,
+    /// CPU time the serving processes spent per request after the warm-up
+    /// (user + system): unlike the rate, it holds on a machine shared with
+    /// other work.
+    pub cpu_us_per_req: f64,
     pub error: Option<String>,
+}
+
+/// The processes that serve: the workers, not their supervisor, under --workers.
+fn serving_pids(peer: Peer, children: &[ChildGuard]) -> Vec<u32> {
+    children
+        .iter()
+        .flat_map(|c| {
+            let kids = if peer == Peer::IiswsgiWorkers {
+                children_of(c.id())
+            } else {
+                Vec::new()
+            };
+            if kids.is_empty() {
+                vec![c.id()]
+            } else {
+                kids
+            }
+        })
+        .collect()
 }
 
 fn percentile(sorted: &[u32], p: f64) -> u32 {
@@ -513,6 +553,8 @@ fn run_cell_inner(
             })
         })
         .collect();
+    std::thread::sleep(warm.saturating_duration_since(Instant::now()));
+    let cpu_at_warm: u64 = serving_pids(peer, &children).into_iter().map(cpu_us).sum();
     let mut all = Vec::new();
     let mut count = 0;
     let mut error = None;
@@ -529,27 +571,12 @@ fn run_cell_inner(
         all.extend(st.latencies_us);
     }
     // Per serving process: the workers', not their supervisor's, under --workers.
-    let rss = children
-        .iter()
-        .flat_map(|c| {
-            let kids = if peer == Peer::IiswsgiWorkers {
-                children_of(c.id())
-            } else {
-                Vec::new()
-            };
-            if kids.is_empty() {
-                vec![c.id()]
-            } else {
-                kids
-            }
-        })
-        .map(peak_rss_kib)
-        .max()
-        .unwrap_or(0);
+    let serving = serving_pids(peer, &children);
+    let rss = serving.iter().copied().map(peak_rss_kib).max().unwrap_or(0);
+    let cpu: u64 = serving.into_iter().map(cpu_us).sum();
     drop(open);
     for mut c in children {
-        let _ = c.kill();
-        let _ = c.wait();
+        c.kill_all();
     }
     all.sort_unstable();
     Ok(Cell {
@@ -557,158 +584,7 @@ fn run_cell_inner(
         p50_us: percentile(&all, 0.50),
         p99_us: percentile(&all, 0.99),
         rss_kib: rss,
+        cpu_us_per_req: cpu.saturating_sub(cpu_at_warm) as f64 / count.max(1) as f64,
         error,
     })
-}
-
-/// Cold start: process spawn to the first complete hello response, in IIS's model.
-pub fn cold_start(env: &Env, peer: Peer, samples: usize) -> io::Result<Duration> {
-    let mut times = Vec::new();
-    for _ in 0..samples {
-        let (mut ours, theirs) = UnixStream::pair()?;
-        let t0 = Instant::now();
-        let mut child = env.spawn(peer, &HELLO, Some(theirs), None)?;
-        let physical = env.physical_path(peer, &HELLO);
-        let mut reqs = Requests::new(&HELLO, physical.as_deref());
-        let mut codec = ServerConnection::new();
-        codec.begin_request(&mut Vec::new(), 1, Role::Responder, true);
-        reqs.send(&mut ours, 1)?;
-        let (status, len) = read_response(&mut ours, &mut codec, 1)?;
-        let dt = t0.elapsed();
-        let _ = child.kill();
-        let _ = child.wait();
-        if status != 200 || len != 13 {
-            return Err(io::Error::other(format!(
-                "cold start: status {status}, {len} bytes"
-            )));
-        }
-        times.push(dt);
-    }
-    times.sort();
-    Ok(times[times.len() / 2])
-}
-
-/// Peak RSS of an iiswsgi pipe-model process receiving `size` bytes of upload.
-pub fn upload_rss(env: &Env, size: usize) -> io::Result<(u64, Duration)> {
-    let w = Workload {
-        name: "upload",
-        method: "POST",
-        path: "/upload",
-        body_len: size,
-        expect_len: size.to_string().len(),
-        module: "bench_app",
-        callable: "upload_size",
-    };
-    let (mut ours, theirs) = UnixStream::pair()?;
-    let mut child = env.spawn(Peer::IiswsgiPipe, &w, Some(theirs), None)?;
-    let mut codec = ServerConnection::new();
-    let mut head = Vec::new();
-    codec.begin_request(&mut head, 1, Role::Responder, true);
-    let p = params(&w, None);
-    codec
-        .params(&mut head, 1, p.iter().map(|(a, b)| (a, b)), None)
-        .map_err(io::Error::other)?;
-    let t0 = Instant::now();
-    let mut writer = ours.try_clone()?;
-    let send = std::thread::spawn(move || -> io::Result<()> {
-        writer.write_all(&head)?;
-        let block = vec![b'u'; WRITE_CHUNK];
-        let mut records = Vec::with_capacity(WRITE_CHUNK + HEADER_LEN);
-        let mut left = size;
-        while left > 0 {
-            let n = left.min(block.len());
-            records.clear();
-            proto::write_record(&mut records, RecordType::Stdin, 1, &block[..n]);
-            writer.write_all(&records)?;
-            left -= n;
-        }
-        records.clear();
-        proto::write_stream_end(&mut records, RecordType::Stdin, 1);
-        writer.write_all(&records)
-    });
-    let (status, len) = read_response(&mut ours, &mut codec, 1)?;
-    let dt = t0.elapsed();
-    send.join()
-        .map_err(|_| io::Error::other("sender panicked"))??;
-    let rss = peak_rss_kib(child.id());
-    let _ = child.kill();
-    let _ = child.wait();
-    if status != 200 || len != w.expect_len {
-        return Err(io::Error::other(format!(
-            "upload: status {status}, {len} bytes"
-        )));
-    }
-    Ok((rss, dt))
-}
-
-/// The no-Python responder (`iiswsgi-bench responder WORKLOAD` on STDIN): the
-/// same responses as `bench_app`, through the same codec and transport.
-pub fn responder(callable: &str, stream: UnixStream) -> io::Result<()> {
-    use iiswsgi_fastcgi::app::{AppConfig, AppConnection, AppEvent};
-    let mut s = stream;
-    let mut conn = AppConnection::new(AppConfig::single_request());
-    let mut out = Vec::with_capacity(2 * MIB);
-    let chunk = vec![b'x'; 64 * 1024];
-    let mut body: Vec<u8> = Vec::new();
-    loop {
-        let mut respond = None;
-        while let Some(ev) = conn.poll().map_err(io::Error::other)? {
-            match ev {
-                AppEvent::Request(_) => body.clear(),
-                AppEvent::Stdin { data, .. } => body.extend_from_slice(data),
-                AppEvent::StdinEnd { request_id } => {
-                    respond = Some(request_id);
-                    break;
-                }
-                AppEvent::Abort { .. } => {}
-            }
-        }
-        if let Some(id) = respond.take() {
-            out.clear();
-            match callable {
-                "hello" => {
-                    let mut msg =
-                        b"Status: 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\n"
-                            .to_vec();
-                    msg.extend_from_slice(b"Hello, World!");
-                    proto::write_stream(&mut out, RecordType::Stdout, id, &msg);
-                }
-                "stream" => {
-                    let head = format!("Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {MIB}\r\n\r\n");
-                    let mut first = head.into_bytes();
-                    first.extend_from_slice(&chunk);
-                    proto::write_stream(&mut out, RecordType::Stdout, id, &first);
-                    s.write_all(&out)?;
-                    for _ in 1..MIB / chunk.len() {
-                        out.clear();
-                        proto::write_stream(&mut out, RecordType::Stdout, id, &chunk);
-                        s.write_all(&out)?;
-                    }
-                    out.clear();
-                }
-                _ => {
-                    let head = format!(
-                        "Status: 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\n\r\n",
-                        body.len()
-                    );
-                    proto::write_stream(&mut out, RecordType::Stdout, id, head.as_bytes());
-                    proto::write_stream(&mut out, RecordType::Stdout, id, &body);
-                }
-            }
-            proto::write_stream_end(&mut out, RecordType::Stdout, id);
-            conn.end_request(&mut out, id, 0);
-            s.write_all(&out)?;
-            continue;
-        }
-        if !conn.output().is_empty() {
-            s.write_all(conn.output())?;
-            conn.clear_output();
-        }
-        let slot = conn.read_buf().spare(256 * 1024);
-        let n = s.read(slot)?;
-        if n == 0 {
-            return Ok(());
-        }
-        conn.read_buf().advance(n);
-    }
 }

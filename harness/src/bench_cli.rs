@@ -164,11 +164,12 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         work: work.path().to_path_buf(),
         bench_exe: std::env::current_exe().map_err(|e| e.to_string())?,
     };
+    env.prepare().map_err(|e| e.to_string())?;
     let mut failed = false;
     let mut table = String::new();
     let _ = writeln!(
         table,
-        "| workload | gateway | req/s | p50 | p99 | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|"
+        "| workload | gateway | req/s | p50 | p99 | CPU/request | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
     );
     let wanted =
         |name: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| name.starts_with(f));
@@ -191,8 +192,8 @@ fn run(o: &Options) -> Result<(String, bool), String> {
                 failed = true;
             } else {
                 eprintln!(
-                    "    {:.0} req/s, p50 {} µs, p99 {} µs, peak RSS {} KiB",
-                    cell.rate, cell.p50_us, cell.p99_us, cell.rss_kib
+                    "    {:.0} req/s, p50 {} µs, p99 {} µs, {:.0} µs CPU/request, peak RSS {} KiB",
+                    cell.rate, cell.p50_us, cell.p99_us, cell.cpu_us_per_req, cell.rss_kib
                 );
             }
             cells.push((peer, cell));
@@ -208,12 +209,13 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         for (peer, c) in &cells {
             let _ = writeln!(
                 table,
-                "| {} | {} | {} | {} µs | {} µs | {:.1} MiB | {} | {} |",
+                "| {} | {} | {} | {} µs | {} µs | {:.0} µs | {:.1} MiB | {} | {} |",
                 w.name,
                 peer.label(),
                 fmt_rate(c),
                 c.p50_us,
                 c.p99_us,
+                c.cpu_us_per_req,
                 c.rss_kib as f64 / 1024.0,
                 if *peer == Peer::Ceiling {
                     "1.00×".into()
@@ -237,29 +239,8 @@ fn run(o: &Options) -> Result<(String, bool), String> {
     if o.only.is_some() || o.peer.is_some() {
         return Ok((table, failed));
     }
-    let samples = if o.smoke { 1 } else { 7 };
-    let _ = writeln!(
-        table,
-        "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|"
-    );
-    for peer in [Peer::Ceiling, Peer::Wfastcgi, Peer::IiswsgiPipe] {
-        eprintln!("==> cold start · {}", peer.label());
-        match bench::cold_start(&env, peer, samples) {
-            Ok(d) => {
-                let _ = writeln!(
-                    table,
-                    "| {} | {:.1} ms |",
-                    peer.label(),
-                    d.as_secs_f64() * 1000.0
-                );
-            }
-            Err(e) => {
-                failed = true;
-                let _ = writeln!(table, "| {} | FAILED ({e}) |", peer.label());
-            }
-        }
-    }
-
+    failed |= cold_starts(o, &env, &mut table);
+    failed |= probes(o, &env, &mut table);
     let size = if o.smoke { 64 * MIB } else { 1024 * MIB };
     eprintln!("==> upload of {} MiB · iiswsgi (IIS pipe)", size / MIB);
     match bench::upload_rss(&env, size) {
@@ -278,6 +259,81 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         }
     }
     Ok((table, failed))
+}
+
+/// Cold start of the IIS-model gateways; true if one failed.
+fn cold_starts(o: &Options, env: &Env, table: &mut String) -> bool {
+    let mut failed = false;
+    let samples = if o.smoke { 1 } else { 7 };
+    let _ = writeln!(
+        table,
+        "\n| cold start (spawn → first hello response, median of {samples}) | time |\n|---|---:|"
+    );
+    for peer in [Peer::Ceiling, Peer::Wfastcgi, Peer::IiswsgiPipe] {
+        eprintln!("==> cold start · {}", peer.label());
+        match bench::cold_start(env, peer, samples) {
+            Ok(d) => {
+                let _ = writeln!(
+                    table,
+                    "| {} | {:.1} ms |",
+                    peer.label(),
+                    d.as_secs_f64() * 1000.0
+                );
+            }
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(table, "| {} | FAILED ({e}) |", peer.label());
+            }
+        }
+    }
+
+    failed
+}
+
+/// The 200 MiB block and the idle keep-alive connections; true if one failed.
+fn probes(o: &Options, env: &Env, table: &mut String) -> bool {
+    let mut failed = false;
+    let _ = writeln!(
+        table,
+        "\n| 200 MiB single-block response (IIS pipe) | peak RSS | × the block |\n|---|---:|---:|"
+    );
+    for peer in [Peer::Wfastcgi, Peer::IiswsgiPipe] {
+        eprintln!("==> 200 MiB block · {}", peer.label());
+        match bench::block_rss(env, peer) {
+            Ok(kib) => {
+                let _ = writeln!(
+                    table,
+                    "| {} | {:.1} MiB | {:.2}× |",
+                    peer.label(),
+                    kib as f64 / 1024.0,
+                    kib as f64 / 1024.0 / 200.0
+                );
+            }
+            Err(e) => {
+                failed = true;
+                let _ = writeln!(table, "| {} | FAILED ({e}) | |", peer.label());
+            }
+        }
+    }
+    let (n, samples) = if o.smoke { (100, 5) } else { (1000, 51) };
+    eprintln!("==> {n} idle connections · iiswsgi (--bind)");
+    match bench::idle_connections(env, n, samples) {
+        Ok(p) => {
+            let _ = writeln!(
+                table,
+                "\n{} parked keep-alive connections (each served one hello) on `iiswsgi serve --bind` (`--max-conns` 64): **{:.1} KiB** of RSS per idle connection; a new client's connect + hello answered in {:.2} ms (median of {samples}, max {:.2} ms).",
+                p.idle,
+                p.kib_per_conn,
+                p.new_client_p50.as_secs_f64() * 1000.0,
+                p.new_client_max.as_secs_f64() * 1000.0
+            );
+        }
+        Err(e) => {
+            failed = true;
+            let _ = writeln!(table, "\nidle connections: FAILED ({e})");
+        }
+    }
+    failed
 }
 
 fn write_docs(o: &Options, table: &str) -> std::io::Result<()> {

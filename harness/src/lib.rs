@@ -53,6 +53,45 @@ pub fn iis_params(
     iiswsgi_sim::model::vars::iis_params(&fixtures_apps(), method, mount, path, query, body_len)
 }
 
+/// A child process that is killed (with its own children, e.g. `--workers`)
+/// when the guard is dropped, so a failing test leaves no process behind.
+pub struct ChildGuard(pub Child);
+
+impl ChildGuard {
+    /// Kills the process and its children now and reaps it.
+    pub fn kill_all(&mut self) {
+        let kids = bench::children_of(self.0.id());
+        let _ = self.0.kill();
+        for pid in kids {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+        let _ = self.0.wait();
+    }
+}
+
+impl std::ops::Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            self.kill_all();
+        }
+    }
+}
+
 /// A gateway process in IIS's model: STDIN is one end of a socketpair.
 pub struct PipeGateway {
     pub child: Child,
@@ -118,6 +157,24 @@ impl GatewayCommand {
         c
     }
 
+    /// Runs it to completion with STDIN closed (start-up errors), killing it
+    /// after `timeout`; returns the exit status, stdout and stderr.
+    pub fn run_to_exit(
+        &self,
+        extra: &[&str],
+        timeout: Duration,
+    ) -> io::Result<(ExitStatus, String, String)> {
+        let mut child = ChildGuard(
+            self.command()
+                .args(extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()?,
+        );
+        wait_output(&mut child, timeout)
+    }
+
     /// Starts it in IIS's model.
     pub fn spawn_pipe(&self) -> io::Result<PipeGateway> {
         let p = spawn::spawn_pipe(&mut self.command(), spawn::Output::Capture)?;
@@ -130,31 +187,40 @@ impl GatewayCommand {
 
     /// Starts it with a listening socket at `sock` as STDIN, as FastCGI
     /// spawners (and IIS's `protocol="Tcp"`) do.
-    pub fn spawn_listening(&self, sock: &Path) -> io::Result<Child> {
-        spawn::spawn_listening(&mut self.command(), sock, spawn::Output::Capture)
+    pub fn spawn_listening(&self, sock: &Path) -> io::Result<ChildGuard> {
+        spawn::spawn_listening(&mut self.command(), sock, spawn::Output::Capture).map(ChildGuard)
     }
 
     /// Starts it with `--bind unix:SOCK` and waits for the socket.
-    pub fn spawn_bind(&self, sock: &Path) -> io::Result<Child> {
+    pub fn spawn_bind(&self, sock: &Path) -> io::Result<ChildGuard> {
         let mut c = self.command();
         c.arg("--bind").arg(format!("unix:{}", sock.display()));
-        let mut child = c
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()?;
+        let mut child = ChildGuard(
+            c.stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()?,
+        );
         let start = Instant::now();
         while UnixStream::connect(sock).is_err() {
             if let Some(status) = child.try_wait()? {
                 return Err(io::Error::other(format!("gateway exited early: {status}")));
             }
             if start.elapsed() > Duration::from_secs(30) {
-                let _ = child.kill();
                 return Err(io::Error::other("gateway did not start listening"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
         Ok(child)
+    }
+}
+
+impl Drop for PipeGateway {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
@@ -165,10 +231,7 @@ impl PipeGateway {
 
     /// A GET in IIS's shape for the application at the site root.
     pub fn get(&mut self, path: &str, query: &str) -> io::Result<Response> {
-        self.request(&RequestSpec::new(
-            iis_params("GET", "", path, query, 0),
-            Vec::new(),
-        ))
+        self.client.get(path, query)
     }
 
     pub fn post(&mut self, path: &str, query: &str, body: Vec<u8>) -> io::Result<Response> {
@@ -189,5 +252,37 @@ impl PipeGateway {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// Waits until process `pid` has `n` children (`--workers`) and returns them.
+pub fn wait_for_children(pid: u32, n: usize, timeout: Duration) -> io::Result<Vec<u32>> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let kids = bench::children_of(pid);
+        if kids.len() >= n {
+            return Ok(kids);
+        }
+        if Instant::now() > deadline {
+            return Err(io::Error::other(format!(
+                "process {pid} has {} children, not {n}",
+                kids.len()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// IIS-shaped requests on a FastCGI client (the application at the site root).
+pub trait IisGet {
+    fn get(&mut self, path: &str, query: &str) -> io::Result<Response>;
+}
+
+impl IisGet for Client {
+    fn get(&mut self, path: &str, query: &str) -> io::Result<Response> {
+        self.request(&RequestSpec::new(
+            iis_params("GET", "", path, query, 0),
+            Vec::new(),
+        ))
     }
 }

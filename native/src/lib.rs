@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use iiswsgi_cli::{Command, ServeArgs};
+use iiswsgi_cli::Command;
 use iiswsgi_gateway::transport::Bind;
 use iiswsgi_gateway::{GatewayError, ServeOptions};
 use pyo3::prelude::*;
@@ -52,27 +52,13 @@ fn dir_or_cwd(dir: Option<PathBuf>) -> PathBuf {
     dir.unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The gateway's options from the `serve` arguments.
-fn serve_options(a: ServeArgs) -> ServeOptions {
-    ServeOptions {
-        app: a.app,
-        bind: a.bind,
-        log: a.log,
-        log_level: a.log_level,
-        script_name: a.script_name,
-        restart_regex: a.restart_regex,
-        app_dir: a.app_dir,
-        max_conns: a.max_conns,
-        workers: a.workers,
-    }
-}
-
 fn exit_code(py: Python<'_>, result: Result<(), GatewayError>) -> i32 {
     match result {
         Ok(()) => 0,
         Err(e) => {
             if let GatewayError::Log { .. } = e {
-                // Nowhere else to say it.
+                // Nowhere else to say it (other errors are logged, and mirrored
+                // on stderr outside IIS's model).
                 eprintln!("iiswsgi: {e}");
             }
             let _ = py.check_signals();
@@ -93,7 +79,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     };
     match cli.command {
         Command::Serve(args) => {
-            let result = iiswsgi_gateway::serve(py, serve_options(args), None);
+            let result = iiswsgi_gateway::serve(py, args, None);
             exit_code(py, result)
         }
         Command::Init(a) => {
@@ -189,15 +175,13 @@ fn serve_app(
         .transpose()
         .map_err(pyo3::exceptions::PyValueError::new_err)?;
     let options = ServeOptions {
-        app: None,
         bind,
         log,
         log_level,
         script_name,
         restart_regex,
-        app_dir: None,
         max_conns,
-        workers: None,
+        ..ServeOptions::default()
     };
     let result = iiswsgi_gateway::serve(py, options, Some(app));
     Ok(exit_code(py, result))

@@ -100,7 +100,10 @@ def test_serve_over_tcp_with_an_independent_client(tmp_path):
                 [(b"FCGI_MAX_CONNS", b""), (b"FCGI_MPXS_CONNS", b"")])))
             rtype, rid, content = next(fcgi.read_records(s))
             assert (rtype, rid) == (fcgi.GET_VALUES_RESULT, 0)
-            assert content == fcgi.pairs([(b"FCGI_MAX_CONNS", b"64"), (b"FCGI_MPXS_CONNS", b"0")])
+            # Open connections are capped at 10,000; --max-conns (64) bounds requests.
+            assert content == fcgi.pairs(
+                [(b"FCGI_MAX_CONNS", b"10000"), (b"FCGI_MPXS_CONNS", b"0")]
+            )
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0

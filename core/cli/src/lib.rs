@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
-use iiswsgi_gateway::transport::Bind;
+pub use iiswsgi_gateway::ServeOptions;
 
 pub const SERVE_EXAMPLES: &str = "\
 Examples:
@@ -34,7 +34,7 @@ pub struct Cli {
 pub enum Command {
     /// Run the FastCGI gateway: IIS's pipe or a FastCGI socket on STDIN, or --bind.
     #[command(after_help = SERVE_EXAMPLES)]
-    Serve(ServeArgs),
+    Serve(ServeOptions),
     /// Write Manifest.xml.in, Parameters.xml, web.config.in and iis_install.stamp.in for a project.
     #[command(
         after_help = "Example:\n  iiswsgi init myproject        # then adjust the four files and run `iiswsgi package myproject`"
@@ -181,6 +181,12 @@ pub enum SimCommand {
     /// Serve the machine's sites over HTTP as IIS does: its bindings, routing, FastCGI module, logs.
     #[command(after_help = SIM_SERVE_EXAMPLES)]
     Serve(SimServeArgs),
+    /// Run Web Deploy's msdeploy.exe on a simulated machine (sync a package, list its parameters).
+    #[command(after_help = SIM_MSDEPLOY_EXAMPLES)]
+    Msdeploy(SimMsdeployArgs),
+    /// Run the Web Platform Installer (WebPICmd) on a simulated machine: list feeds, install products.
+    #[command(after_help = SIM_WEBPI_EXAMPLES)]
+    Webpi(SimWebpiArgs),
 }
 
 const SIM_SERVE_EXAMPLES: &str = "\
@@ -226,12 +232,6 @@ fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
             .map_err(|_| format!("{p:?} is not a port number"))
     };
     Ok((port(a)?, port(b)?))
-    /// Run Web Deploy's msdeploy.exe on a simulated machine (sync a package, list its parameters).
-    #[command(after_help = SIM_MSDEPLOY_EXAMPLES)]
-    Msdeploy(SimMsdeployArgs),
-    /// Run the Web Platform Installer (WebPICmd) on a simulated machine: list feeds, install products.
-    #[command(after_help = SIM_WEBPI_EXAMPLES)]
-    Webpi(SimWebpiArgs),
 }
 
 #[derive(Args, Debug)]
@@ -337,39 +337,6 @@ pub struct CleanArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-#[derive(Args, Debug)]
-pub struct ServeArgs {
-    /// The WSGI application: `module:callable`, wfastcgi's dotted `module.callable`
-    /// (a `()` after a name calls it), or `config:PATH.ini[#name]` (PasteDeploy).
-    /// Default: WSGI_HANDLER from the environment or from web.config <appSettings>.
-    pub app: Option<String>,
-    /// Listen instead of using STDIN: `unix:PATH` or `tcp:HOST:PORT`.
-    #[arg(long, value_name = "ADDRESS")]
-    pub bind: Option<Bind>,
-    /// Log file (default: WSGI_LOG, else %IIS_USER_HOME%\Logs\..., else the temporary directory).
-    #[arg(long, value_name = "PATH")]
-    pub log: Option<PathBuf>,
-    /// Log filter, e.g. `info`, `debug`, `iiswsgi_gateway=debug` (default: IISWSGI_LOG_LEVEL or info).
-    #[arg(long, value_name = "FILTER")]
-    pub log_level: Option<String>,
-    /// The application's mount point; overrides the one derived from IIS's APPL_MD_PATH.
-    #[arg(long, value_name = "PATH")]
-    pub script_name: Option<String>,
-    /// Restart (exit after the request in flight) when a file under the application
-    /// directory matching this regex changes; empty disables. Default as wfastcgi's.
-    #[arg(long, value_name = "REGEX")]
-    pub restart_regex: Option<String>,
-    /// The application directory (default: IIS's APPL_PHYSICAL_PATH of the first request).
-    #[arg(long, visible_alias = "chdir", value_name = "DIR")]
-    pub app_dir: Option<PathBuf>,
-    /// Connections served at once when listening (default 64).
-    #[arg(long, value_name = "N")]
-    pub max_conns: Option<usize>,
-    /// With --bind: worker processes sharing the socket, so Python runs on N cores (Unix).
-    #[arg(long, value_name = "N", requires = "bind")]
-    pub workers: Option<usize>,
 }
 
 /// Parses a command line (`argv[0]` is the program name).

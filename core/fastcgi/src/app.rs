@@ -71,29 +71,24 @@ pub struct AppConnection {
     ignored: Vec<u16>,
 }
 
-/// The live state of request `id`: `Ok(None)` when its records are to be
-/// skipped (refused, or already answered), an error when it was never begun.
+/// The live state of request `id`; `None` when its records are to be skipped:
+/// refused, already answered, or never begun (the FastCGI specification, §3.3:
+/// records for a request id that is not active are ignored).
 fn live<'a>(
     active: &'a mut Option<Active>,
     ignored: &mut Vec<u16>,
     rt: RecordType,
     id: u16,
     record_len: usize,
-) -> Result<Option<&'a mut Active>, Error> {
+) -> Option<&'a mut Active> {
     if let Some(pos) = ignored.iter().position(|&i| i == id) {
         if rt == RecordType::Stdin && record_len == 0 {
             // The refused request's body is over: nothing more will come for it.
             ignored.remove(pos);
         }
-        return Ok(None);
+        return None;
     }
-    match active.as_mut() {
-        Some(a) if a.id == id => Ok(if a.ended { None } else { Some(a) }),
-        _ => Err(Error::UnknownRequest {
-            record_type: rt,
-            request_id: id,
-        }),
-    }
+    active.as_mut().filter(|a| a.id == id && !a.ended)
 }
 
 impl AppConnection {
@@ -178,14 +173,14 @@ impl AppConnection {
                 }
                 RecordType::AbortRequest => {
                     expect_len(&header, 0)?;
-                    if let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())?
+                    if let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())
                     {
                         a.aborted = true;
                         return Ok(Some(AppEvent::Abort { request_id: id }));
                     }
                 }
                 RecordType::Params => {
-                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())?
+                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())
                     else {
                         continue;
                     };
@@ -208,7 +203,7 @@ impl AppConnection {
                     })));
                 }
                 RecordType::Stdin => {
-                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())?
+                    let Some(a) = live(&mut self.active, &mut self.ignored, rt, id, range.len())
                     else {
                         continue;
                     };
@@ -237,7 +232,7 @@ impl AppConnection {
                 }
                 RecordType::Data => {
                     // DATA belongs to the FILTER role, which is refused at BEGIN_REQUEST.
-                    live(&mut self.active, &mut self.ignored, rt, id, range.len())?;
+                    live(&mut self.active, &mut self.ignored, rt, id, range.len());
                 }
                 _ => {
                     return Err(Error::UnexpectedRecord {

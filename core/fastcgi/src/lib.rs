@@ -111,6 +111,14 @@ impl ReadBuf {
         self.advance(bytes.len());
     }
 
+    /// Frees the buffer when it holds nothing and has grown past `keep` bytes
+    /// (a connection parked between requests should not pin a large buffer).
+    pub fn release_if_empty(&mut self, keep: usize) {
+        if self.start == self.end && self.data.len() > keep {
+            *self = ReadBuf::default();
+        }
+    }
+
     /// Bytes received but not yet decoded.
     pub fn buffered(&self) -> usize {
         self.end - self.start

@@ -222,6 +222,48 @@ pub fn write_stream(out: &mut Vec<u8>, record_type: RecordType, request_id: u16,
     }
 }
 
+/// The framing of `len` bytes of a stream type as records of at most
+/// [`WRITE_CHUNK`] bytes, without the bytes themselves: for each record its
+/// encoded header, content length and padding length. A caller that writes
+/// with gather I/O sends each header, the content from its own buffers, and
+/// `padding` zero bytes, so the content is never copied. `len == 0` gives no
+/// records (the empty record that ends a stream is [`write_stream_end`]'s).
+pub fn stream_frames(
+    record_type: RecordType,
+    request_id: u16,
+    len: usize,
+) -> impl Iterator<Item = Frame> {
+    let records = len.div_ceil(WRITE_CHUNK);
+    (0..records).map(move |i| {
+        let content = (len - i * WRITE_CHUNK).min(WRITE_CHUNK);
+        let padding = padding_for(content);
+        let header = Header {
+            version: VERSION_1,
+            record_type,
+            request_id,
+            // At most WRITE_CHUNK, so the cast is lossless.
+            content_length: content as u16,
+            padding_length: padding,
+        };
+        Frame {
+            header: header.encode(),
+            content,
+            padding: usize::from(padding),
+        }
+    })
+}
+
+/// One record of [`stream_frames`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub header: [u8; HEADER_LEN],
+    pub content: usize,
+    pub padding: usize,
+}
+
+/// Zero bytes for record padding (at most 7 are needed).
+pub const PADDING: [u8; 8] = [0; 8];
+
 /// Appends the empty record that ends a stream.
 pub fn write_stream_end(out: &mut Vec<u8>, record_type: RecordType, request_id: u16) {
     write_record(out, record_type, request_id, &[]);

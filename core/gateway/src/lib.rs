@@ -5,25 +5,29 @@
 pub mod config;
 pub mod conn;
 pub mod lifecycle;
+pub mod logfile;
 pub mod logging;
 pub mod memory;
+mod serve;
+pub mod slots;
 pub mod transport;
 pub mod watch;
 #[cfg(unix)]
 pub mod workers;
 
+pub use serve::serve;
+
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use iiswsgi_fastcgi::app::AppConfig;
 use iiswsgi_fastcgi::nv::Params;
-use iiswsgi_wsgi::errors::{Level, LogStream};
-use iiswsgi_wsgi::{LoadError, RequestChannel, ServerModel};
+use iiswsgi_wsgi::{LoadError, Outcome, RequestChannel, ServerModel};
 use pyo3::prelude::*;
 
 use crate::lifecycle::Lifecycle;
-use crate::transport::{Bind, Listener, StdinKind};
+use crate::transport::Bind;
 
 /// Why serving stopped with a failure.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +42,9 @@ pub enum GatewayError {
     Watch(#[from] watch::WatchError),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
+    /// `--bind` failed; the message says what to do.
+    #[error("{0}")]
+    Listen(io::Error),
     #[error("no WSGI application configured: pass APP (module:callable), set WSGI_HANDLER in the environment, or add it to <appSettings> in the application's web.config")]
     NoApp,
     #[error("stopped after a fatal error: {0}")]
@@ -46,24 +53,56 @@ pub enum GatewayError {
     Python(#[from] PyErr),
 }
 
-/// What `iiswsgi serve` was asked to do.
-#[derive(Debug, Clone, Default)]
+/// How to serve: the `iiswsgi serve` arguments themselves (the CLI flattens
+/// this struct), so each option is defined once. The PasteDeploy runner
+/// builds one from its `[server]` options.
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct ServeOptions {
-    /// `module:callable`, dotted `module.attr`, or `config:PATH.ini[#name]`.
+    /// The WSGI application: `module:callable`, wfastcgi's dotted `module.callable`
+    /// (a `()` after a name calls it), or `config:PATH.ini[#name]` (PasteDeploy).
+    /// Default: WSGI_HANDLER from the environment or from web.config <appSettings>.
     pub app: Option<String>,
+    /// Listen instead of using STDIN: `unix:PATH` or `tcp:HOST:PORT`.
+    #[arg(long, value_name = "ADDRESS")]
     pub bind: Option<Bind>,
+    /// Log file (default: WSGI_LOG, else %IIS_USER_HOME%\Logs\..., else the temporary directory).
+    #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
+    /// Log filter, e.g. `info`, `debug`, `iiswsgi_gateway=debug` (default: IISWSGI_LOG_LEVEL or info).
+    #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
-    /// Mount point overriding the one derived from `APPL_MD_PATH`.
+    /// The application's mount point; overrides the one derived from IIS's APPL_MD_PATH.
+    #[arg(long, value_name = "PATH")]
     pub script_name: Option<String>,
-    /// `WSGI_RESTART_FILE_REGEX`; empty disables.
+    /// Restart (exit after the request in flight) when a file under the application
+    /// directory matching this regex changes; empty disables. Default as wfastcgi's.
+    #[arg(long, value_name = "REGEX")]
     pub restart_regex: Option<String>,
-    /// The application's directory (default: `APPL_PHYSICAL_PATH` of the first request).
+    /// The application directory (default: IIS's APPL_PHYSICAL_PATH of the first request).
+    #[arg(long, visible_alias = "chdir", value_name = "DIR")]
     pub app_dir: Option<PathBuf>,
-    /// Connections served at once in the listening modes.
+    /// Requests served at once when listening (default 64); idle connections do not count.
+    #[arg(long, value_name = "N")]
     pub max_conns: Option<usize>,
-    /// With `bind`: worker processes sharing the listening socket.
+    /// With --bind: worker processes sharing the socket, so Python runs on N cores (Unix).
+    #[arg(long, value_name = "N", requires = "bind")]
     pub workers: Option<usize>,
+    /// When listening: close a connection whose request stops arriving for this
+    /// long (default 30; 0 waits forever). Idle keep-alive connections are not affected.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub read_timeout: Option<Duration>,
+    /// After SIGTERM/SIGINT or a restart, how long requests in flight get to
+    /// finish before the process exits with status 1, naming them in the log (default 30).
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub graceful_timeout: Option<Duration>,
+}
+
+/// Seconds on the command line.
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    s.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("{s:?} is not a whole number of seconds"))
 }
 
 /// The transport model, which decides `wsgi.multithread`/`multiprocess` and GET_VALUES.
@@ -79,6 +118,8 @@ pub enum Mode {
 }
 
 const DEFAULT_MAX_CONNS: usize = 64;
+/// Default of `--read-timeout`.
+pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct AppSlot {
     app: Option<Arc<Py<PyAny>>>,
@@ -121,7 +162,7 @@ impl Server {
         &self,
         params: &Params,
         channel: Arc<dyn RequestChannel>,
-    ) -> Option<io::Error> {
+    ) -> Result<Outcome, io::Error> {
         let app = match self.app_for(params) {
             Ok(app) => app,
             Err(err) => {
@@ -143,15 +184,14 @@ impl Server {
                     &format!("{text}\n\n{detail}"),
                 );
                 let _ = self.fatal.set(text.clone());
-                return Some(io::Error::other(text));
+                return Err(io::Error::other(text));
             }
         };
         let model = Arc::clone(&self.model.lock().unwrap_or_else(|e| e.into_inner()));
-        Python::attach(|py| {
+        Ok(Python::attach(|py| {
             let pairs: Vec<(&[u8], &[u8])> = params.iter().collect();
-            iiswsgi_wsgi::serve_request(py, app.bind(py), &pairs, &model, channel);
-        });
-        None
+            iiswsgi_wsgi::serve_request(py, app.bind(py), &pairs, &model, channel)
+        }))
     }
 
     /// The application, loading it on the first request when it is configured
@@ -295,339 +335,8 @@ impl Server {
     }
 }
 
-static SERVER: OnceLock<Server> = OnceLock::new();
+pub(crate) static SERVER: OnceLock<Server> = OnceLock::new();
 
 fn server_static() -> Option<&'static Server> {
     SERVER.get()
-}
-
-/// Serves until the web server goes away or a stop is requested. `app`
-/// overrides `options.app` with an already loaded application (PasteDeploy's
-/// server runner).
-pub fn serve(
-    py: Python<'_>,
-    options: ServeOptions,
-    app: Option<Py<PyAny>>,
-) -> Result<(), GatewayError> {
-    if let Some(n) = options.workers.filter(|&n| n > 1) {
-        return serve_workers(py, &options, n);
-    }
-    let (mode, transport) = match &options.bind {
-        Some(bind) => (Mode::Bind, Transport::Bind(bind.clone())),
-        None => match transport::stdin_kind() {
-            Ok(StdinKind::Connected(s)) => (Mode::Pipe, Transport::Connected(s)),
-            Ok(StdinKind::Listening(l)) => (Mode::StdinListener, Transport::Listener(l)),
-            Err(e) => {
-                let _ = logging::init(log_path(&options).as_deref(), &log_level(&options), true);
-                tracing::error!("{e}");
-                return Err(GatewayError::Io {
-                    context: "cannot serve".into(),
-                    source: e,
-                });
-            }
-        },
-    };
-    let log = logging::init(
-        log_path(&options).as_deref(),
-        &log_level(&options),
-        mode != Mode::Pipe,
-    )?;
-    tracing::info!(
-        "iiswsgi {} starting: pid {}, {mode:?} mode, log {}",
-        env!("CARGO_PKG_VERSION"),
-        std::process::id(),
-        log.display()
-    );
-    if memory::tune() {
-        tracing::debug!("malloc tuned: trim threshold 32 MiB, mmap threshold 8 MiB");
-    }
-    if mode == Mode::Pipe {
-        // IIS gives the process invalid stdout/stderr handles: route prints to the log.
-        let sys = py.import("sys")?;
-        sys.setattr(
-            "stdout",
-            Bound::new(py, LogStream::new("stdout", Level::Info))?,
-        )?;
-        sys.setattr(
-            "stderr",
-            Bound::new(py, LogStream::new("stderr", Level::Warn))?,
-        )?;
-    }
-    if let Some(dir) = &options.app_dir {
-        std::env::set_current_dir(dir).map_err(|source| GatewayError::Io {
-            context: format!(
-                "cannot change into the application directory {}",
-                dir.display()
-            ),
-            source,
-        })?;
-    }
-    // The working directory is importable, as with `python -m`.
-    let cwd = std::env::current_dir()
-        .map(|d| d.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let sys_path = py.import("sys")?.getattr("path")?;
-    if !sys_path.contains(cwd.as_str())? && !sys_path.contains("")? {
-        sys_path.call_method1("insert", (0, cwd))?;
-    }
-
-    let spec = options
-        .app
-        .clone()
-        .or_else(|| setting("WSGI_HANDLER"))
-        .filter(|s| !s.is_empty());
-    let mut deferred = None;
-    let loaded = match (app, &spec) {
-        (Some(app), _) => Some(app),
-        (None, Some(spec)) => match iiswsgi_wsgi::load_app(py, spec) {
-            Ok(app) => {
-                tracing::info!("loaded WSGI application {spec}");
-                Some(app)
-            }
-            Err(e @ LoadError::ModuleNotFound { .. })
-                if mode != Mode::Bind && options.app_dir.is_none() =>
-            {
-                // IIS starts the process in a directory of its own: the module is
-                // found once APPL_PHYSICAL_PATH is known, at the first request.
-                tracing::info!("{e}; retrying from the application directory on the first request");
-                deferred = Some(spec.clone());
-                None
-            }
-            Err(e) => {
-                tracing::error!("{e}");
-                if let Some(tb) = e.traceback().filter(|t| !t.is_empty()) {
-                    tracing::error!("{tb}");
-                }
-                return Err(e.into());
-            }
-        },
-        (None, None) => {
-            tracing::info!(
-                "no application given: loading WSGI_HANDLER from web.config on the first request"
-            );
-            None
-        }
-    };
-    let model = ServerModel {
-        multithread: mode != Mode::Pipe,
-        multiprocess: mode != Mode::Bind,
-        use_x_original_url: setting(X_ORIGINAL_URL).is_none_or(|v| use_x_original_url(&v)),
-        script_name: options
-            .script_name
-            .clone()
-            .or_else(|| setting("SCRIPT_NAME")),
-    };
-    let server = Server {
-        lifecycle: Lifecycle::default(),
-        mode,
-        options,
-        model: Mutex::new(Arc::new(model)),
-        app: Mutex::new(AppSlot {
-            app: loaded.map(Arc::new),
-            deferred,
-            initialised: false,
-        }),
-        watcher: Mutex::new(None),
-        fatal: OnceLock::new(),
-    };
-    if SERVER.set(server).is_err() {
-        return Err(GatewayError::Fatal(
-            "serve() can run once per process".into(),
-        ));
-    }
-    let server = SERVER
-        .get()
-        .ok_or_else(|| GatewayError::Fatal("server state missing".into()))?;
-    install_stop_handlers(server);
-    py.detach(|| run(server, transport))
-}
-
-/// `--bind … --workers N`: a supervisor process; the workers serve.
-fn serve_workers(py: Python<'_>, options: &ServeOptions, n: usize) -> Result<(), GatewayError> {
-    logging::init(log_path(options).as_deref(), &log_level(options), true)?;
-    let Some(bind) = options.bind.clone() else {
-        let e = GatewayError::Fatal(
-            "--workers needs --bind: under IIS, maxInstances sets the number of processes".into(),
-        );
-        tracing::error!("{e}");
-        return Err(e);
-    };
-    #[cfg(unix)]
-    {
-        let python: String = py.import("sys")?.getattr("executable")?.extract()?;
-        let result = py.detach(|| workers::supervise(options, &bind, n, &python));
-        if let Err(e) = &result {
-            tracing::error!("{e}");
-        }
-        result
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = (py, bind, n);
-        let e = GatewayError::Fatal(
-            "--workers is available on Unix; under IIS, maxInstances sets the number of processes"
-                .into(),
-        );
-        tracing::error!("{e}");
-        Err(e)
-    }
-}
-
-fn log_path(options: &ServeOptions) -> Option<PathBuf> {
-    options.log.clone().or_else(|| {
-        setting("WSGI_LOG")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-    })
-}
-
-fn log_level(options: &ServeOptions) -> String {
-    options
-        .log_level
-        .clone()
-        .or_else(|| setting("IISWSGI_LOG_LEVEL"))
-        .unwrap_or_else(|| "info".into())
-}
-
-enum Transport {
-    Connected(Box<dyn transport::Stream>),
-    Listener(Listener),
-    Bind(Bind),
-}
-
-fn run(server: &'static Server, transport: Transport) -> Result<(), GatewayError> {
-    match transport {
-        Transport::Connected(stream) => {
-            let end = conn::serve_connection(server, stream, AppConfig::single_request());
-            if let Some(f) = server.fatal.get() {
-                return Err(GatewayError::Fatal(f.clone()));
-            }
-            match end {
-                Ok(end) => {
-                    tracing::info!("connection ended ({end:?}); exiting");
-                    Ok(())
-                }
-                Err(e) => {
-                    tracing::error!("connection failed: {e}");
-                    Err(GatewayError::Io {
-                        context: "the FastCGI connection failed".into(),
-                        source: e,
-                    })
-                }
-            }
-        }
-        Transport::Listener(l) => accept_loop(server, l),
-        Transport::Bind(bind) => {
-            let l = Listener::bind(&bind).map_err(|source| GatewayError::Io {
-                context: format!("cannot listen on {bind}"),
-                source,
-            })?;
-            tracing::info!("listening on {bind}");
-            accept_loop(server, l)
-        }
-    }
-}
-
-fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), GatewayError> {
-    let max = server.options.max_conns.unwrap_or(DEFAULT_MAX_CONNS).max(1);
-    let config = AppConfig {
-        max_conns: u32::try_from(max).unwrap_or(u32::MAX),
-        max_reqs: u32::try_from(max).unwrap_or(u32::MAX),
-        ..AppConfig::single_request()
-    };
-    let slots = Arc::new((Mutex::new(0usize), std::sync::Condvar::new()));
-    loop {
-        {
-            let (lock, cv) = &*slots;
-            let mut n = lock.lock().unwrap_or_else(|e| e.into_inner());
-            while *n >= max {
-                n = cv.wait(n).unwrap_or_else(|e| e.into_inner());
-            }
-            *n += 1;
-        }
-        let stream = match listener.accept() {
-            Ok(s) => s,
-            Err(e) => {
-                let (lock, _) = &*slots;
-                *lock.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-                if server.lifecycle.stopping() {
-                    return Ok(());
-                }
-                if is_permanent_accept_error(&e) {
-                    tracing::error!("accept failed: {e}; the listening socket is unusable");
-                    return Err(GatewayError::Io {
-                        context: "cannot accept connections".into(),
-                        source: e,
-                    });
-                }
-                tracing::warn!("accept failed: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(50));
-                continue;
-            }
-        };
-        let slots = slots.clone();
-        let config = config.clone();
-        let spawned = std::thread::Builder::new()
-            .name("iiswsgi-conn".into())
-            .spawn(move || {
-                // Give the thread a Python thread state for its whole life, detached
-                // while it waits: attaching per request is then cheap.
-                let ended = Python::attach(|py| {
-                    py.detach(|| conn::serve_connection(server, stream, config))
-                });
-                match ended {
-                    Ok(end) => tracing::debug!("connection ended: {end:?}"),
-                    Err(e) => tracing::warn!("connection failed: {e}"),
-                }
-                if let Some(f) = server.fatal.get() {
-                    tracing::error!("exiting: {f}");
-                    std::process::exit(1);
-                }
-                let (lock, cv) = &*slots;
-                *lock.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
-                cv.notify_one();
-            });
-        if let Err(e) = spawned {
-            tracing::error!("cannot start a connection thread: {e}");
-        }
-    }
-}
-
-/// Accept errors that retrying cannot cure (not a socket, not listening, closed).
-fn is_permanent_accept_error(e: &io::Error) -> bool {
-    // EBADF, EINVAL, ENOTSOCK on Linux; WSAEBADF, WSAEINVAL, WSAENOTSOCK on Windows.
-    matches!(e.raw_os_error(), Some(9 | 22 | 88 | 10009 | 10022 | 10038))
-        || e.kind() == io::ErrorKind::InvalidInput
-}
-
-fn install_stop_handlers(server: &'static Server) {
-    #[cfg(unix)]
-    {
-        use signal_hook::consts::{SIGINT, SIGTERM};
-        match signal_hook::iterator::Signals::new([SIGTERM, SIGINT]) {
-            Ok(mut signals) => {
-                let _ = std::thread::Builder::new()
-                    .name("iiswsgi-signals".into())
-                    .spawn(move || {
-                        if let Some(sig) = signals.forever().next() {
-                            let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
-                            server.lifecycle.request_stop(format!("{name} received"));
-                        }
-                    });
-            }
-            Err(e) => tracing::warn!("cannot install signal handlers: {e}"),
-        }
-    }
-    #[cfg(windows)]
-    {
-        if transport::windows::watch_shutdown_event(move || {
-            server
-                .lifecycle
-                .request_stop("IIS signalled _FCGI_SHUTDOWN_EVENT_".into())
-        })
-        .is_some()
-        {
-            tracing::info!("waiting on IIS's shutdown event");
-        }
-    }
 }

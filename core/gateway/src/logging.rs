@@ -2,7 +2,6 @@
 //! the process invalid handles). The file can be switched once `web.config` has
 //! been read, so that start-up is always recorded somewhere.
 
-use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -12,11 +11,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+use crate::logfile::{self, OpenRules, RotatingFile};
 use crate::GatewayError;
 
 struct Target {
-    file: Option<File>,
+    file: Option<RotatingFile>,
     path: PathBuf,
+    /// Default locations passed over, and why, to be logged once logging works.
+    skipped: Vec<String>,
 }
 
 static TARGET: OnceLock<Mutex<Target>> = OnceLock::new();
@@ -26,6 +28,7 @@ fn target() -> &'static Mutex<Target> {
         Mutex::new(Target {
             file: None,
             path: PathBuf::new(),
+            skipped: Vec::new(),
         })
     })
 }
@@ -38,7 +41,7 @@ impl Write for FileWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
         if let Some(f) = t.file.as_mut() {
-            f.write_all(buf)?;
+            f.append(buf)?;
         }
         Ok(buf.len())
     }
@@ -55,16 +58,49 @@ impl<'a> MakeWriter<'a> for FileWriter {
     }
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    OpenOptions::new().create(true).append(true).open(path)
+/// Opens a log file named by the user (`--log`, `WSGI_LOG`).
+fn open_named(path: &Path) -> std::io::Result<RotatingFile> {
+    RotatingFile::open(
+        path,
+        OpenRules {
+            own_file_only: false,
+        },
+        logfile::max_bytes_setting(),
+    )
 }
 
-/// Where the log goes when nothing names a file: the first writable of
+/// Opens a default location: in a shared folder, a file another user created
+/// (or a symbolic link) is not used.
+fn open_default(path: &Path) -> std::io::Result<RotatingFile> {
+    RotatingFile::open(
+        path,
+        OpenRules {
+            own_file_only: true,
+        },
+        logfile::max_bytes_setting(),
+    )
+}
+
+/// A name of this user for the last default location.
+fn user_tag() -> String {
+    #[cfg(unix)]
+    {
+        crate::transport::unix::euid().to_string()
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::var("USERNAME")
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect()
+    }
+}
+
+/// Where the log goes when nothing names a file: the first usable of
 /// `%IIS_USER_HOME%\Logs\%IISEXPRESS_SITENAME%\iiswsgi.log`,
-/// `%IIS_USER_HOME%\Logs\iiswsgi.log` and `%TEMP%\iiswsgi.log` (`$TMPDIR` on Unix).
+/// `%IIS_USER_HOME%\Logs\iiswsgi.log`, `%TEMP%\iiswsgi.log` (`$TMPDIR` on Unix)
+/// and `%TEMP%\iiswsgi-USER.log` (for when another user owns the previous one).
 pub fn default_candidates() -> Vec<PathBuf> {
     let mut out = Vec::new();
     if let Some(home) = std::env::var_os("IIS_USER_HOME").filter(|v| !v.is_empty()) {
@@ -75,6 +111,7 @@ pub fn default_candidates() -> Vec<PathBuf> {
         out.push(logs.join("iiswsgi.log"));
     }
     out.push(std::env::temp_dir().join("iiswsgi.log"));
+    out.push(std::env::temp_dir().join(format!("iiswsgi-{}.log", user_tag())));
     out
 }
 
@@ -86,30 +123,36 @@ pub fn init(
     level: &str,
     mirror_stderr: bool,
 ) -> Result<PathBuf, GatewayError> {
+    let mut skipped = Vec::new();
     let (file, path) = match explicit {
         Some(p) => (
-            open_append(p).map_err(|source| GatewayError::Log {
+            open_named(p).map_err(|source| GatewayError::Log {
                 path: p.to_path_buf(),
                 source,
             })?,
             p.to_path_buf(),
         ),
         None => {
-            let mut last = None;
             let mut found = None;
+            let mut last = None;
             for p in default_candidates() {
-                match open_append(&p) {
+                match open_default(&p) {
                     Ok(f) => {
                         found = Some((f, p));
                         break;
                     }
-                    Err(e) => last = Some((p, e)),
+                    Err(e) => {
+                        skipped.push(format!("cannot use the log file {}: {e}", p.display()));
+                        last = Some((p, e));
+                    }
                 }
             }
             match (found, last) {
                 (Some(x), _) => x,
                 (None, Some((path, source))) => return Err(GatewayError::Log { path, source }),
-                (None, None) => unreachable!("the temporary directory is always a candidate"),
+                (None, None) => {
+                    return Err(GatewayError::Fatal("no log file location to try".into()))
+                }
             }
         }
     };
@@ -117,6 +160,7 @@ pub fn init(
         let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
         t.file = Some(file);
         t.path = path.clone();
+        t.skipped = skipped;
     }
     let filter = || EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
     let file_layer = tracing_subscriber::fmt::layer()
@@ -138,9 +182,17 @@ pub fn init(
     Ok(path)
 }
 
+/// Logs the default locations that were passed over (after the first line).
+pub fn report_skipped() {
+    let skipped = std::mem::take(&mut target().lock().unwrap_or_else(|e| e.into_inner()).skipped);
+    for why in skipped {
+        tracing::warn!("{why}; using the next location");
+    }
+}
+
 /// Switches the log to `path` (a `WSGI_LOG` found in `web.config`).
 pub fn retarget(path: &Path) -> Result<(), GatewayError> {
-    let file = open_append(path).map_err(|source| GatewayError::Log {
+    let file = open_named(path).map_err(|source| GatewayError::Log {
         path: path.to_path_buf(),
         source,
     })?;
@@ -148,7 +200,7 @@ pub fn retarget(path: &Path) -> Result<(), GatewayError> {
     if t.path != path {
         let old = std::mem::replace(&mut t.path, path.to_path_buf());
         if let Some(f) = t.file.as_mut() {
-            let _ = writeln!(f, "log continues in {}", path.display());
+            let _ = f.append(format!("log continues in {}\n", path.display()).as_bytes());
         }
         t.file = Some(file);
         drop(t);

@@ -5,6 +5,9 @@
 //! children with the socket as their STDIN (the listening-socket mode, as a
 //! FastCGI spawner would), restarts a worker that dies, and on SIGTERM/SIGINT
 //! passes SIGTERM on and waits for every worker to finish its requests.
+//! Workers stop (finishing their requests in flight) when the supervisor dies,
+//! even by SIGKILL: Linux sends them SIGTERM (`PR_SET_PDEATHSIG`), and every
+//! worker also checks that its parent is still the supervisor.
 #![allow(unsafe_code)]
 
 use std::os::fd::OwnedFd;
@@ -13,6 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::lifecycle::DEFAULT_GRACEFUL_TIMEOUT;
+use crate::serve::SUPERVISOR_PID;
 use crate::transport::{Bind, Listener};
 use crate::{GatewayError, ServeOptions};
 
@@ -20,8 +25,9 @@ use crate::{GatewayError, ServeOptions};
 const STARTUP: Duration = Duration::from_secs(2);
 /// Workers that fail to start, in a row, before the parent gives up.
 const MAX_STARTUP_FAILURES: u32 = 5;
-/// How long stopping workers get before they are killed.
-const STOP_GRACE: Duration = Duration::from_secs(30);
+/// Time given to stopping workers beyond their own graceful timeout, after
+/// which they are killed.
+const STOP_MARGIN: Duration = Duration::from_secs(5);
 
 fn worker_args(options: &ServeOptions, app: &str) -> Vec<String> {
     let mut args = vec!["-m".into(), "iiswsgi".into(), "serve".into(), app.into()];
@@ -43,7 +49,45 @@ fn worker_args(options: &ServeOptions, app: &str) -> Vec<String> {
         options.app_dir.as_ref().map(|p| p.display().to_string()),
     );
     opt("--max-conns", options.max_conns.map(|n| n.to_string()));
+    opt(
+        "--read-timeout",
+        options.read_timeout.map(|d| d.as_secs().to_string()),
+    );
+    opt(
+        "--graceful-timeout",
+        options.graceful_timeout.map(|d| d.as_secs().to_string()),
+    );
     args
+}
+
+/// A worker's command: the listening socket as STDIN, the supervisor's pid in
+/// the environment, and (Linux) SIGTERM when the supervisor dies.
+fn worker_command(python: &str, args: &[String], stdin: OwnedFd) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args(args)
+        .stdin(Stdio::from(stdin))
+        .env(SUPERVISOR_PID, std::process::id().to_string());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        let supervisor = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+        // SAFETY: FFI edge. The closure runs in the child between fork and exec,
+        // where only async-signal-safe calls are allowed: prctl(2), getppid(2)
+        // and _exit(2) are, and it touches no memory shared with the parent.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // The supervisor died before the prctl: no signal will come.
+                if libc::getppid() != supervisor {
+                    libc::_exit(0);
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd
 }
 
 fn signal(child: &Child, sig: i32) {
@@ -67,10 +111,7 @@ pub fn supervise(
     let app = options.app.clone().ok_or_else(|| {
         GatewayError::Fatal("--workers needs the application on the command line (APP)".into())
     })?;
-    let listener = Listener::bind(bind).map_err(|source| GatewayError::Io {
-        context: format!("cannot listen on {bind}"),
-        source,
-    })?;
+    let listener = Listener::bind(bind).map_err(GatewayError::Listen)?;
     let fd: OwnedFd = match listener {
         Listener::Tcp(l) => l.into(),
         Listener::Unix(l) => l.into(),
@@ -88,9 +129,7 @@ pub fn supervise(
             context: "cannot share the listening socket".into(),
             source,
         })?;
-        Command::new(python)
-            .args(&args)
-            .stdin(Stdio::from(stdin))
+        worker_command(python, &args, stdin)
             .spawn()
             .map_err(|source| GatewayError::Io {
                 context: format!("cannot start a worker ({python})"),
@@ -138,7 +177,8 @@ pub fn supervise(
     for (c, _) in &pool {
         signal(c, libc::SIGTERM);
     }
-    let deadline = Instant::now() + STOP_GRACE;
+    let deadline =
+        Instant::now() + options.graceful_timeout.unwrap_or(DEFAULT_GRACEFUL_TIMEOUT) + STOP_MARGIN;
     for (c, _) in pool.iter_mut() {
         while matches!(c.try_wait(), Ok(None)) {
             if Instant::now() > deadline {

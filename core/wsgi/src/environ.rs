@@ -197,7 +197,18 @@ pub fn cgi_environ<'py>(
             if k == b"HTTP_CONTENT_TYPE" || k == b"HTTP_CONTENT_LENGTH" {
                 continue;
             }
-            env.set_item(cache.key_at(py, i, k), latin1(py, v))?;
+            let key = cache.key_at(py, i, k);
+            let value = latin1(py, v);
+            // A header the web server sends twice (nginx before 1.23, others)
+            // is joined as CGI does: "; " for Cookie, ", " for the rest.
+            if k.starts_with(b"HTTP_") {
+                if let Some(first) = env.get_item(&key)? {
+                    let sep = if k == b"HTTP_COOKIE" { "; " } else { ", " };
+                    env.set_item(key, first.add(sep)?.add(value)?)?;
+                    continue;
+                }
+            }
+            env.set_item(key, value)?;
         }
     }
     for (http, cgi) in [

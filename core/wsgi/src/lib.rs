@@ -221,7 +221,7 @@ fn iterate(
     };
     if let Some(item) = single {
         let b = chunk_bytes(&item)?;
-        return response::send_chunk(py, state, channel, b.as_bytes(), false);
+        return response::send_chunk(py, state, channel, b.as_bytes(), false).map(|_| ());
     }
     // A list or tuple is all in memory already: its blocks are batched into
     // writes of about LIST_BATCH bytes. A generator's blocks go out as produced.
@@ -245,7 +245,10 @@ fn iterate(
         } else {
             true
         };
-        response::send_chunk(py, state, channel, data, flush)?;
+        if !response::send_chunk(py, state, channel, data, flush)? {
+            // Past the declared Content-Length: nothing more is sent.
+            break;
+        }
     }
     let head_sent = response::lock(state).head_sent;
     if !head_sent {

@@ -4,7 +4,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use pyo3::exceptions::{PyAssertionError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
 
 use crate::RequestChannel;
 
@@ -17,25 +17,42 @@ pub(crate) struct State {
     pub head_sent: bool,
     pub content_length: Option<u64>,
     pub body_sent: u64,
+    /// The application produced more than its declared Content-Length.
+    pub overflowed: bool,
 }
 
-/// Appends `s` as latin-1; `what` names it in the error for other characters.
+/// A body block at least this large is written at once from the application's
+/// own buffer (gather I/O), never copied into the transport's buffer.
+pub(crate) const DIRECT_WRITE_MIN: usize = 32 * 1024;
+
+/// Appends `s` as latin-1 (PEP 3333). Other characters raise the
+/// `UnicodeEncodeError` that `s.encode("latin-1")` would, as mod_wsgi does;
+/// `what` names the string in the log.
 fn push_latin1(out: &mut Vec<u8>, s: &str, what: &str) -> PyResult<()> {
     if s.is_ascii() {
         out.extend_from_slice(s.as_bytes());
         return Ok(());
     }
-    for c in s.chars() {
-        match u8::try_from(u32::from(c)) {
-            Ok(b) => out.push(b),
-            Err(_) => {
-                return Err(PyValueError::new_err(format!(
-                    "response {what} is not latin-1 encodable (PEP 3333 requires it): {s:?}"
-                )))
-            }
+    let mut bad: Option<(usize, usize)> = None;
+    for (i, c) in s.chars().enumerate() {
+        match (u8::try_from(u32::from(c)), bad) {
+            (Ok(b), None) => out.push(b),
+            (Ok(_), Some(_)) => break,
+            (Err(_), None) => bad = Some((i, i + 1)),
+            (Err(_), Some((start, _))) => bad = Some((start, i + 1)),
         }
     }
-    Ok(())
+    let Some((start, end)) = bad else {
+        return Ok(());
+    };
+    tracing::error!("refused a response {what} that is not latin-1 (PEP 3333): {s:?}");
+    Err(pyo3::exceptions::PyUnicodeEncodeError::new_err((
+        "latin-1",
+        s.to_owned(),
+        start,
+        end,
+        "ordinal not in range(256)",
+    )))
 }
 
 pub(crate) type Shared = Arc<Mutex<State>>;
@@ -46,21 +63,41 @@ pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
 
 /// Sends a body chunk, preceded by the head if it has not gone out yet. The GIL
 /// is released during I/O. `flush`: false lets the transport batch the bytes
-/// with the end of the response.
+/// with the end of the response. Never sends more than a declared
+/// Content-Length (PEP 3333): returns `Ok(false)` once the application went
+/// past it, and the caller stops iterating.
 pub(crate) fn send_chunk(
     py: Python<'_>,
     state: &Shared,
     channel: &Arc<dyn RequestChannel>,
     data: &[u8],
     mut flush: bool,
-) -> PyResult<()> {
-    let head = {
+) -> PyResult<bool> {
+    let (head, data, within) = {
         let mut st = lock(state);
         if st.head.is_none() {
             return Err(PyAssertionError::new_err(
                 "the application sent body data before calling start_response()",
             ));
         }
+        let (data, within) = match st.content_length {
+            Some(cl) => {
+                let left = usize::try_from(cl.saturating_sub(st.body_sent)).unwrap_or(usize::MAX);
+                if data.len() > left {
+                    if !st.overflowed {
+                        st.overflowed = true;
+                        tracing::warn!(
+                            "the application sent more than its Content-Length: {cl}; \
+                             the rest of the body is dropped (PEP 3333)"
+                        );
+                    }
+                    (&data[..left], false)
+                } else {
+                    (data, true)
+                }
+            }
+            None => (data, true),
+        };
         st.body_sent += data.len() as u64;
         // The block that completes the declared Content-Length ends the body:
         // it can leave together with the end of the response.
@@ -68,13 +105,16 @@ pub(crate) fn send_chunk(
             flush = false;
         }
         if st.head_sent {
-            Vec::new()
+            if data.is_empty() {
+                return Ok(within);
+            }
+            (Vec::new(), data, within)
         } else {
             st.head_sent = true;
-            st.head.clone().unwrap_or_default()
+            (st.head.clone().unwrap_or_default(), data, within)
         }
     };
-    let result = if flush {
+    let result = if flush || data.len() >= DIRECT_WRITE_MIN {
         py.detach(|| channel.send(&head, data, true))
     } else {
         // Only buffered: no I/O, so no reason to let go of the GIL.
@@ -82,21 +122,30 @@ pub(crate) fn send_chunk(
     };
     result.map_err(|e| {
         crate::ClientDisconnected::new_err(format!("sending the response failed: {e}"))
-    })
+    })?;
+    Ok(within)
 }
 
-fn refuse_crlf(what: &str, s: &str) -> PyResult<()> {
-    if s.contains(['\r', '\n']) {
-        tracing::error!("refused a response {what} containing CR or LF: {s:?}");
-        return Err(PyValueError::new_err(format!(
-            "response {what} contains CR or LF, which would split the response: {s:?}"
-        )));
-    }
-    Ok(())
+/// Refuses the control characters RFC 9110 forbids in a field value or a
+/// reason phrase (everything below 0x20 but HTAB, and DEL): CR and LF would
+/// split the response, the others are rejected or mangled by web servers.
+fn refuse_controls(what: &str, s: &str) -> PyResult<()> {
+    let Some(c) = s.chars().find(|&c| (c < ' ' && c != '\t') || c == '\x7f') else {
+        return Ok(());
+    };
+    let kind = if c == '\r' || c == '\n' {
+        "CR or LF".to_owned()
+    } else {
+        format!("the control character {:#04x}", u32::from(c))
+    };
+    tracing::error!("refused a response {what} containing {kind}: {s:?}");
+    Err(PyValueError::new_err(format!(
+        "response {what} contains {kind}, which HTTP does not allow (RFC 9110): {s:?}"
+    )))
 }
 
 fn check_status(status: &str) -> PyResult<()> {
-    refuse_crlf("status", status)?;
+    refuse_controls("status", status)?;
     let b = status.as_bytes();
     let ok = b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b' ';
     if !ok {
@@ -128,10 +177,12 @@ fn str_of<'a>(
 /// Builds the CGI head from a status and the headers list, checking both.
 /// Returns the head and the declared Content-Length.
 fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Option<u64>)> {
-    if headers.is_instance_of::<PyString>() || headers.is_instance_of::<PyBytes>() {
-        return Err(PyTypeError::new_err(
-            "response headers must be a list of (name, value) tuples",
-        ));
+    // PEP 3333 and wsgiref: a list, nothing else (a tuple is a common mistake).
+    if !headers.is_instance_of::<PyList>() {
+        return Err(PyTypeError::new_err(format!(
+            "start_response() argument 2 must be list, not {}",
+            headers.get_type().name()?
+        )));
     }
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(b"Status: ");
@@ -140,27 +191,45 @@ fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Op
     let mut content_length = None;
     for item in headers.try_iter()? {
         let item = item?;
-        let pair = item
-            .cast::<PyTuple>()
-            .ok()
-            .filter(|t| t.len() == 2)
-            .ok_or_else(|| {
-                PyTypeError::new_err(format!(
-                    "each response header must be a (name, value) tuple, got {item:?}"
-                ))
-            })?;
+        // mod_wsgi's wording: a TypeError for the type, a ValueError for the length.
+        let pair = item.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "each header must be a 2-tuple, not {}",
+                item.get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            ))
+        })?;
+        if pair.len() != 2 {
+            return Err(PyValueError::new_err(format!(
+                "each header must be a 2-tuple, got length {}",
+                pair.len()
+            )));
+        }
         let (name_obj, value_obj) = (pair.get_item(0)?, pair.get_item(1)?);
         let name = str_of(&name_obj, &item)?.to_str()?;
         let value = str_of(&value_obj, &item)?.to_str()?;
-        refuse_crlf("header", name)?;
-        refuse_crlf("header", value)?;
+        refuse_controls("header", name)?;
+        refuse_controls("header", value)?;
         if !is_token(name) {
             return Err(PyValueError::new_err(format!(
                 "invalid response header name {name:?}"
             )));
         }
+        if name.eq_ignore_ascii_case("status") {
+            // As wsgiref.validate: the status is start_response's first argument.
+            return Err(PyValueError::new_err(format!(
+                "the Status header cannot be used: pass the status to start_response() \
+                 (Status: {value:?})"
+            )));
+        }
         if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.trim().parse().ok();
+            content_length = Some(value.trim().parse::<u64>().map_err(|_| {
+                PyValueError::new_err(format!(
+                    "Content-Length must be a number of bytes, got {value:?}"
+                ))
+            })?);
         }
         push_latin1(&mut out, name, "header")?;
         out.extend_from_slice(b": ");
@@ -169,6 +238,32 @@ fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Op
     }
     out.extend_from_slice(b"\r\n");
     Ok((out, content_length))
+}
+
+/// The error for an `exc_info` that is not `sys.exc_info()`'s 3-tuple: a
+/// `TypeError` (as for any wrong argument type) that is also a `RuntimeError`
+/// (what mod_wsgi raises), so that either `except` catches it.
+fn exc_info_error(py: Python<'_>) -> PyResult<PyErr> {
+    static CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let class = CLASS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        let bases = PyTuple::new(
+            py,
+            [
+                py.get_type::<PyTypeError>(),
+                py.get_type::<pyo3::exceptions::PyRuntimeError>(),
+            ],
+        )?;
+        let class = py.get_type::<pyo3::types::PyType>().call1((
+            "ExcInfoError",
+            bases,
+            pyo3::types::PyDict::new(py),
+        ))?;
+        Ok(class.unbind())
+    })?;
+    let value = class
+        .bind(py)
+        .call1(("start_response() argument 'exc_info' must be a 3-tuple or None",))?;
+    Ok(PyErr::from_value(value))
 }
 
 /// The `start_response` callable.
@@ -189,6 +284,11 @@ impl StartResponse {
         exc_info: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<Write>> {
         let exc_info = exc_info.filter(|e| !e.is_none());
+        if let Some(info) = exc_info {
+            if !info.cast::<PyTuple>().is_ok_and(|t| t.len() == 3) {
+                return Err(exc_info_error(py)?);
+            }
+        }
         {
             let st = lock(&self.state);
             if let Some(info) = exc_info {
@@ -234,7 +334,7 @@ impl Write {
         if bytes.is_empty() {
             return Ok(());
         }
-        send_chunk(py, &self.state, &self.channel, bytes, true)
+        send_chunk(py, &self.state, &self.channel, bytes, true).map(|_| ())
     }
 }
 

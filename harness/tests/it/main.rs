@@ -4,14 +4,18 @@
 //! installed in the Python named by `IISWSGI_PYTHON` (default: the repo's
 //! `.venv`), which `ci/test.sh` prepares.
 
+mod bind;
 mod cli;
-mod install;
 mod deploy_sim;
+mod install;
+mod logging;
 mod nginx;
 mod pipe;
+mod protocol;
 mod sim;
 mod sim_serve;
 mod snapshot;
+mod wsgi_rules;
 
 use serde_json::Value;
 

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use iiswsgi_harness::{wait_output, GatewayCommand};
+use iiswsgi_harness::{wait_output, ChildGuard, GatewayCommand};
 use tempfile::TempDir;
 
 use crate::tmp;
@@ -171,7 +171,7 @@ fn http(
     }
 }
 
-fn setup() -> (TempDir, Child, Nginx) {
+fn setup() -> (TempDir, ChildGuard, Nginx) {
     let dir = tmp();
     let sock = dir.path().join("gw.sock");
     let gw = GatewayCommand::serve(&["conformance:validated_app"], &dir.path().join("gw.log"))

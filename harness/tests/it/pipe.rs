@@ -12,7 +12,7 @@ use tempfile::TempDir;
 
 use crate::{json, tmp, Strings};
 
-fn start(app: &str) -> (PipeGateway, TempDir) {
+pub(crate) fn start(app: &str) -> (PipeGateway, TempDir) {
     let dir = tmp();
     let gw = GatewayCommand::serve(&[app], &dir.path().join("iiswsgi.log"))
         .env("WSGI_RESTART_FILE_REGEX", "")
@@ -704,13 +704,22 @@ fn listening_socket_on_stdin_is_accepted_on() {
         assert_eq!(env["wsgi.multiprocess"].as_bool(), Some(true));
     }
     let mut w = Vec::new();
-    a.codec().get_values(&mut w, ["FCGI_MAX_CONNS"]).unwrap();
+    a.codec()
+        .get_values(&mut w, ["FCGI_MAX_CONNS", "FCGI_MAX_REQS"])
+        .unwrap();
     a.send_raw(&w).unwrap();
+    // --max-conns (64) bounds the requests served at once; parked connections
+    // are not counted against it, up to 10,000 open.
+    let name = |s: &str| format!("{:?}", s.as_bytes());
     assert_eq!(
         a.read_events(1).unwrap(),
-        vec![
-            r#"GetValuesResult([([70, 67, 71, 73, 95, 77, 65, 88, 95, 67, 79, 78, 78, 83], [54, 52])])"#
-        ]
+        vec![format!(
+            "GetValuesResult([({}, {}), ({}, {})])",
+            name("FCGI_MAX_CONNS"),
+            name("10000"),
+            name("FCGI_MAX_REQS"),
+            name("64")
+        )]
     );
     let pid = child.id().to_string();
     assert!(std::process::Command::new("kill")
@@ -803,15 +812,8 @@ fn bind_with_workers_shares_the_socket_and_replaces_dead_workers() {
     .spawn_bind(&sock)
     .unwrap();
     let ppid = parent.id();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while iiswsgi_harness::bench::children_of(ppid).len() < 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "two workers should start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let workers = iiswsgi_harness::bench::children_of(ppid);
+    let workers = iiswsgi_harness::wait_for_children(ppid, 2, Duration::from_secs(20))
+        .expect("two workers start");
     let mut seen = std::collections::BTreeSet::new();
     for _ in 0..30 {
         let mut c = iiswsgi_harness::Client::connect(&sock).unwrap();

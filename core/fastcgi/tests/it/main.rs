@@ -250,13 +250,54 @@ fn other_roles_get_unknown_role_and_their_records_are_skipped() {
     );
     let reply = app.output().to_vec();
     assert_eq!(drive_server(&mut s, &reply), vec!["end 4 0 UnknownRole"]);
-    // The id is free again: a later STDIN for it is an error.
+    // The id is free again: a later STDIN for it is ignored (FastCGI §3.3).
     let mut late = Vec::new();
     proto::write_stream(&mut late, RecordType::Stdin, 4, b"late");
-    assert!(matches!(
-        drive_app(&mut app, &late, &[late.len()]),
-        Err(Error::UnknownRequest { request_id: 4, .. })
-    ));
+    assert_eq!(
+        drive_app(&mut app, &late, &[late.len()]).unwrap(),
+        AppSaw::default()
+    );
+}
+
+#[test]
+fn stream_frames_match_write_stream() {
+    for len in [0usize, 1, 7, 8, 0xFFF8, 0xFFF9, 3 * 0xFFF8 + 5, 1 << 20] {
+        let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+        let mut expected = Vec::new();
+        proto::write_stream(&mut expected, RecordType::Stdout, 3, &data);
+        let mut framed = Vec::new();
+        let mut at = 0;
+        for f in proto::stream_frames(RecordType::Stdout, 3, len) {
+            framed.extend_from_slice(&f.header);
+            framed.extend_from_slice(&data[at..at + f.content]);
+            framed.extend_from_slice(&proto::PADDING[..f.padding]);
+            at += f.content;
+        }
+        assert_eq!(at, len);
+        assert!(framed == expected, "framing of {len} bytes differs");
+    }
+}
+
+#[test]
+fn records_for_an_inactive_request_are_ignored() {
+    // FastCGI §3.3: records whose request id is not active are ignored, and
+    // the connection keeps serving.
+    let mut app = AppConnection::new(AppConfig::single_request());
+    let mut w = Vec::new();
+    proto::write_stream(&mut w, RecordType::Stdin, 9, b"stray body");
+    proto::write_stream_end(&mut w, RecordType::Stdin, 9);
+    proto::write_record(&mut w, RecordType::AbortRequest, 7, b"");
+    proto::write_stream(&mut w, RecordType::Params, 5, b"\x01\x01AB");
+    proto::write_stream(&mut w, RecordType::Data, 6, b"data");
+    assert_eq!(
+        drive_app(&mut app, &w, &[w.len()]).unwrap(),
+        AppSaw::default()
+    );
+    assert!(app.output().is_empty(), "nothing is answered");
+    let req = request_wire(1, true, &[], None, b"ok");
+    let saw = drive_app(&mut app, &req, &[req.len()]).unwrap();
+    assert_eq!(saw.requests.len(), 1);
+    assert_eq!(saw.body, b"ok");
 }
 
 #[test]
@@ -315,14 +356,6 @@ fn malformed_input_gives_typed_errors() {
             len: 7,
             ..
         })
-    ));
-
-    let mut app = AppConnection::new(AppConfig::single_request());
-    let mut w = Vec::new();
-    proto::write_stream(&mut w, RecordType::Params, 5, b"\x01\x01AB");
-    assert!(matches!(
-        drive_app(&mut app, &w, &[w.len()]),
-        Err(Error::UnknownRequest { request_id: 5, .. })
     ));
 
     let mut app = AppConnection::new(AppConfig::single_request());

@@ -1,9 +1,11 @@
 //! Byte streams to the web server, and how the process finds them.
 
-use std::io;
+use std::io::{self, IoSlice};
+use std::time::Duration;
 
 #[cfg(unix)]
 pub mod unix;
+pub mod vectored;
 #[cfg(windows)]
 pub mod windows;
 
@@ -11,8 +13,20 @@ pub mod windows;
 pub trait Stream: Send + 'static {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Writes every slice, in order. Sockets gather them in `writev` calls, so
+    /// record headers and the application's buffers are not copied together;
+    /// this default copies them into bounded blocks.
+    fn write_all_vectored(&mut self, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        vectored::write_all_copying(&mut |b| self.write_all(b), bufs)
+    }
     /// Whether a read would return data (or end of stream) without blocking.
     fn readable_now(&mut self) -> io::Result<bool>;
+    /// Makes a blocking read fail after `timeout` (`None`: wait forever).
+    /// Streams without timeouts (IIS's pipe, where IIS times requests) ignore it.
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 /// Where `--bind` listens.
@@ -87,18 +101,26 @@ impl Listener {
         }
     }
 
-    /// Opens `--bind`.
+    /// Opens `--bind`. The error says what failed and what to do about it.
     pub fn bind(bind: &Bind) -> io::Result<Self> {
+        Self::bind_raw(bind).map_err(|e| explain_bind_error(bind, e))
+    }
+
+    fn bind_raw(bind: &Bind) -> io::Result<Self> {
         match bind {
             Bind::Tcp(addr) => Ok(Listener::Tcp(std::net::TcpListener::bind(addr.as_str())?)),
             #[cfg(unix)]
             Bind::Unix(path) => {
                 if let Ok(meta) = std::fs::symlink_metadata(path) {
                     use std::os::unix::fs::FileTypeExt;
+                    if !meta.file_type().is_socket() {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!("{} exists and is not a socket", path.display()),
+                        ));
+                    }
                     // A socket left by a previous run that nobody listens on any more.
-                    if meta.file_type().is_socket()
-                        && std::os::unix::net::UnixStream::connect(path).is_err()
-                    {
+                    if std::os::unix::net::UnixStream::connect(path).is_err() {
                         std::fs::remove_file(path)?;
                     }
                 }
@@ -115,6 +137,39 @@ impl Listener {
     }
 }
 
+/// Turns a failure to listen into a message that says what to do.
+fn explain_bind_error(bind: &Bind, e: io::Error) -> io::Error {
+    let hint = match (bind, e.kind()) {
+        (_, io::ErrorKind::AddrInUse) => {
+            "the address is in use by another process: stop it, or choose another address"
+                .to_owned()
+        }
+        (_, io::ErrorKind::PermissionDenied) => {
+            "permission denied: choose a TCP port above 1023 or a socket path you may write"
+                .to_owned()
+        }
+        (Bind::Unix(path), io::ErrorKind::NotFound) => format!(
+            "the folder {} does not exist: create it, or choose another socket path",
+            path.parent()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        (Bind::Unix(_), io::ErrorKind::AlreadyExists) => {
+            format!("{e}: remove it, or choose another socket path")
+        }
+        (Bind::Tcp(addr), _)
+            if std::net::ToSocketAddrs::to_socket_addrs(addr.as_str()).is_err() =>
+        {
+            format!(
+                "cannot resolve {addr:?} ({e}): use an IP address such as 127.0.0.1:9000, or a \
+                 host name that resolves"
+            )
+        }
+        _ => format!("{e}"),
+    };
+    io::Error::new(e.kind(), format!("cannot listen on {bind}: {hint}"))
+}
+
 /// A TCP connection.
 pub struct TcpStream(pub std::net::TcpStream);
 
@@ -124,6 +179,12 @@ impl Stream for TcpStream {
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         io::Write::write_all(&mut self.0, buf)
+    }
+    fn write_all_vectored(&mut self, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        vectored::write_all_vectored(&mut self.0, bufs)
+    }
+    fn set_read_timeout(&mut self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(timeout)
     }
     fn readable_now(&mut self) -> io::Result<bool> {
         self.0.set_nonblocking(true)?;

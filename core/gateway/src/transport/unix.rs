@@ -30,6 +30,14 @@ impl Stream for SockStream {
         self.0.write_all(buf)
     }
 
+    fn write_all_vectored(&mut self, bufs: &mut [io::IoSlice<'_>]) -> io::Result<()> {
+        super::vectored::write_all_vectored(&mut self.0, bufs)
+    }
+
+    fn set_read_timeout(&mut self, timeout: Option<std::time::Duration>) -> io::Result<()> {
+        self.0.set_read_timeout(timeout)
+    }
+
     fn readable_now(&mut self) -> io::Result<bool> {
         let mut pfd = libc::pollfd {
             fd: self.0.as_raw_fd(),
@@ -76,4 +84,34 @@ pub fn stdin_kind() -> io::Result<StdinKind> {
             ))
         }
     }
+}
+
+/// Raises the soft limit of open files to the hard limit, so that a listening
+/// gateway can hold many parked keep-alive connections. Returns the new limit.
+pub fn raise_open_files_limit() -> Option<libc::rlim_t> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: FFI edge; `lim` is a valid rlimit for getrlimit to fill.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return None;
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let raised = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: FFI edge; `raised` is a valid rlimit within the hard limit.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+            lim = raised;
+        }
+    }
+    Some(lim.rlim_cur)
+}
+
+/// The effective user id of this process.
+pub fn euid() -> u32 {
+    // SAFETY: FFI edge; geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
 }
