@@ -67,6 +67,19 @@ fn context() -> TestContext {
         .with_filter(r"\d+ bytes copied", "[N] bytes copied")
 }
 
+/// A context, the package and feed built, and a fresh machine (`sim new
+/// ROOT EXTRA…`): (context, zip, feed, root).
+fn setup(extra: &[&str]) -> (TestContext, PathBuf, PathBuf, PathBuf) {
+    let ctx = context();
+    let (zip, feed) = build(&ctx);
+    let root = ctx.path("root");
+    let r = root.display().to_string();
+    let mut args = vec!["sim", "new", r.as_str()];
+    args.extend_from_slice(extra);
+    ok(&ctx, &args);
+    (ctx, zip, feed, root)
+}
+
 fn install_log(root: &Path) -> String {
     let dir = root
         .join("C/Users/Administrator/AppData/Local/Microsoft/Web Platform Installer/logs/install");
@@ -83,11 +96,8 @@ fn install_log(root: &Path) -> String {
 
 #[test]
 fn webpi_installs_the_pyramid_feed_on_a_fresh_machine() {
-    let ctx = context();
-    let (_zip, feed) = build(&ctx);
-    let root = ctx.path("root");
+    let (ctx, _zip, feed, root) = setup(&[]);
     let r = root.display().to_string();
-    ok(&ctx, &["sim", "new", &r]);
     let f = feed.display().to_string();
     iiswsgi_snapshot!(
         ctx.filters(),
@@ -128,11 +138,8 @@ fn webpi_installs_the_pyramid_feed_on_a_fresh_machine() {
 
 #[test]
 fn webpi_installs_on_iis_express_in_webpicmd_spelling() {
-    let ctx = context();
-    let (_zip, feed) = build(&ctx);
-    let root = ctx.path("root");
+    let (ctx, _zip, feed, root) = setup(&["--iis-express"]);
     let r = root.display().to_string();
-    ok(&ctx, &["sim", "new", &r, "--iis-express"]);
     let feeds = format!("/Feeds:{}", feed.display());
     let out = ctx
         .iiswsgi(&[
@@ -167,11 +174,8 @@ fn webpi_installs_on_iis_express_in_webpicmd_spelling() {
 
 #[test]
 fn msdeploy_syncs_the_package_with_parameters_from_the_command_line() {
-    let ctx = context();
-    let (zip, _feed) = build(&ctx);
-    let root = ctx.path("root");
+    let (ctx, zip, _feed, root) = setup(&[]);
     let r = root.display().to_string();
-    ok(&ctx, &["sim", "new", &r]);
     let src = format!("-source:package={}", zip.display());
     iiswsgi_snapshot!(
         ctx.filters(),

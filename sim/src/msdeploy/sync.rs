@@ -329,6 +329,14 @@ pub fn sync(
     emit.info("Adding sitemanifest (sitemanifest).");
     sum.added += 1;
     for p in &pkg.manifest.providers {
+        let name = provider_name(p);
+        if req.skips.iter().any(|s| s.eq_ignore_ascii_case(name)) {
+            if matches!(p, Provider::Alias { .. }) {
+                alias_files.next();
+            }
+            emit.verbose(&format!("Skipping {name}: -skip:objectName={name}"));
+            continue;
+        }
         match p {
             Provider::IisApp(_) | Provider::CreateApp(_) => {
                 let pool = pool(&values, pkg);
@@ -372,22 +380,9 @@ pub fn sync(
                 set_acl(a, &path, emit);
                 sum.added += 1;
             }
-            Provider::RunCommand(rc) => {
-                emit.info(&format!("Updating runCommand ({}).", rc.path));
-                sum.updated += 1;
-                let appl = req
-                    .set_appl_physical_path
-                    .then_some(target.physical.as_str());
-                if !req.whatif
-                    && run_command::run(machine, rc, appl, emit)? != run_command::Ended::Ok
-                {
-                    sum.warnings += 1;
-                }
-            }
-            Provider::DbFullSql(k) | Provider::DbMySql(k) => {
-                emit.verbose(&format!("Skipping {} ({}): -skip", p_name(p), k.path));
-            }
-            Provider::Other(g) => emit.verbose(&format!("Skipping {}: -skip", g.name)),
+            Provider::RunCommand(rc) => run_cmd(machine, rc, req, &target, emit, &mut sum)?,
+            // Refused by check_providers unless skipped.
+            Provider::DbFullSql(_) | Provider::DbMySql(_) | Provider::Other(_) => {}
         }
     }
     emit.raw(&format!(
@@ -411,10 +406,37 @@ fn set_acl(a: &iiswsgi_deploy::format::manifest::SetAcl, path: &str, emit: &mut 
     ));
 }
 
-fn p_name(p: &Provider) -> &'static str {
+/// `runCommand` (not run with `-whatif`).
+fn run_cmd(
+    machine: &SimMachine,
+    rc: &iiswsgi_deploy::format::manifest::RunCommand,
+    req: &Request,
+    target: &AppTarget,
+    emit: &mut Emit<'_>,
+    sum: &mut Summary,
+) -> Result<(), MsdeployError> {
+    emit.info(&format!("Updating runCommand ({}).", rc.path));
+    sum.updated += 1;
+    let appl = req
+        .set_appl_physical_path
+        .then_some(target.physical.as_str());
+    if !req.whatif && run_command::run(machine, rc, appl, emit)? != run_command::Ended::Ok {
+        sum.warnings += 1;
+    }
+    Ok(())
+}
+
+/// The provider's name, as `-skip:objectName=` names it.
+fn provider_name(p: &Provider) -> &str {
     match p {
+        Provider::IisApp(_) => "iisApp",
+        Provider::RunCommand(_) => "runCommand",
+        Provider::SetAcl(_) => "setAcl",
+        Provider::Alias { .. } => "alias",
+        Provider::CreateApp(_) => "createApp",
         Provider::DbFullSql(_) => "dbFullSql",
-        _ => "dbMySql",
+        Provider::DbMySql(_) => "dbMySql",
+        Provider::Other(g) => &g.name,
     }
 }
 

@@ -396,3 +396,23 @@ fn deployment_object_attribute_sets_the_created_applications_pool() {
         apps.stdout
     );
 }
+
+#[test]
+fn skip_directives_skip_any_provider() {
+    let d = tempfile::tempdir().unwrap();
+    let m = tool_machine(d.path(), "echo ran");
+    let manifest = run_command_manifest("C:\\tools\\tool.exe", &[]);
+    let pkg = package(d.path(), &manifest, APP_PARAMS, &[("app/index.html", "hi")]);
+    let (code, out) = sync_on(
+        &m,
+        d.path(),
+        &pkg,
+        &["-skip:objectName=runCommand", "-verbose"],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("Info: ran"), "{out}");
+    assert!(
+        out.contains("Verbose: Skipping runCommand: -skip:objectName=runCommand"),
+        "{out}"
+    );
+}

@@ -49,6 +49,13 @@ fn cache(m: &SimMachine) -> PathBuf {
     iiswsgi_sim::webpi::cache_root(m).unwrap()
 }
 
+/// `install --products PyramidIISApp --feeds FEED EXTRA…`.
+fn install(m: &SimMachine, dir: &Path, feed: &str, extra: &[&str]) -> (i32, String) {
+    let mut args = vec!["install", "--products", "PyramidIISApp", "--feeds", feed];
+    args.extend_from_slice(extra);
+    webpi(m, dir, &args)
+}
+
 /// The only install log, filtered.
 fn install_log(m: &SimMachine, dir: &Path) -> String {
     let logs = cache(m).join("logs/install");
@@ -67,18 +74,7 @@ fn installs_the_pyramid_feed_on_full_iis_and_clean_webpi_clears_the_cache() {
     let d = tempfile::tempdir().unwrap();
     let (feed, m) = pyramid_machine(d.path(), false);
     let f = feed.display().to_string();
-    let (code, out) = webpi(
-        &m,
-        d.path(),
-        &[
-            "install",
-            "--products",
-            "PyramidIISApp",
-            "--feeds",
-            &f,
-            "--accept-eula",
-        ],
-    );
+    let (code, out) = install(&m, d.path(), &f, &["--accept-eula"]);
     insta::assert_snapshot!(out.replace(&stamp_of(&m), "[STAMP]"));
     assert_eq!(code, 0);
     insta::assert_snapshot!("webpi_pyramid_install_log", install_log(&m, d.path()));
@@ -194,17 +190,7 @@ fn a_sha1_mismatch_refuses_the_install_naming_both_hashes_and_the_file() {
     )
     .unwrap();
     let m = support::machine_with(d.path(), Path::new("/bin/true"), false);
-    let (code, out) = webpi(
-        &m,
-        d.path(),
-        &[
-            "install",
-            "--products",
-            "PyramidIISApp",
-            "--feeds",
-            &feed.display().to_string(),
-        ],
-    );
+    let (code, out) = install(&m, d.path(), &feed.display().to_string(), &[]);
     assert_eq!(code, 1);
     insta::assert_snapshot!(out.replace(&good, "[SHA1]"));
     assert!(!m
@@ -255,40 +241,14 @@ fn dependencies_from_the_feeds_install_first_and_a_malformed_feed_is_named() {
     let py312 = m.host_path("C:\\Python312\\python.exe").unwrap();
     std::fs::create_dir_all(py312.parent().unwrap()).unwrap();
     std::fs::write(&py312, "").unwrap();
-    let (code, out) = webpi(
-        &m,
-        d.path(),
-        &[
-            "install",
-            "--products",
-            "PyramidIISApp",
-            "--feeds",
-            &f1,
-            &hinted.display().to_string(),
-        ],
-    );
+    let (code, out) = install(&m, d.path(), &f1, &[&hinted.display().to_string()]);
     assert_eq!(code, 0, "{out}");
     assert!(!out.contains("Python 3.12"), "{out}");
     std::fs::remove_file(&py312).unwrap();
-    let (code, out) = webpi(
-        &m,
-        d.path(),
-        &["install", "--products", "PyramidIISApp", "--feeds", &f1],
-    );
+    let (code, out) = install(&m, d.path(), &f1, &[]);
     assert_eq!(code, 1);
     assert!(out.starts_with("Error: PyramidIISApp needs Python312, which the machine does not have and no feed offers"), "{out}");
-    let (code, out) = webpi(
-        &m,
-        d.path(),
-        &[
-            "install",
-            "--products",
-            "PyramidIISApp",
-            "--feeds",
-            &f1,
-            &f2,
-        ],
-    );
+    let (code, out) = install(&m, d.path(), &f1, &[&f2]);
     assert_eq!(code, 0, "{out}");
     let started: Vec<&str> = out
         .lines()
@@ -374,11 +334,7 @@ fn feeds_and_packages_over_http() {
         2,
     );
     let url = format!("{base}/feeds/feed.xml");
-    let (code, out) = webpi(
-        &m,
-        d.path(),
-        &["install", "--products", "PyramidIISApp", "--feeds", &url],
-    );
+    let (code, out) = install(&m, d.path(), &url, &[]);
     assert_eq!(code, 0, "{out}");
     assert!(m
         .host_path("C:\\inetpub\\wwwroot\\PyramidIISApp\\production.ini")
@@ -401,34 +357,18 @@ fn webpi_params_reach_the_package_and_are_validated() {
     let d = tempfile::tempdir().unwrap();
     let (feed, m) = pyramid_machine(d.path(), false);
     let f = feed.display().to_string();
-    let (code, out) = webpi(
-        &m,
-        d.path(),
-        &[
-            "install",
-            "--products",
-            "PyramidIISApp",
-            "--feeds",
-            &f,
-            "--param",
-            "scaffold=flask",
-        ],
-    );
+    let (code, out) = install(&m, d.path(), &f, &["--param", "scaffold=flask"]);
     assert_eq!(code, 1);
     assert!(out.contains("Error: install of Pyramid Application failed: The value 'flask' of parameter 'scaffold' is not valid: it must be one of starter, zodb, alchemy."), "{out}");
     assert!(!m
         .host_path("C:\\inetpub\\wwwroot\\PyramidIISApp")
         .unwrap()
         .exists());
-    let (code, out) = webpi(
+    let (code, out) = install(
         &m,
         d.path(),
+        &f,
         &[
-            "install",
-            "--products",
-            "PyramidIISApp",
-            "--feeds",
-            &f,
             "--param",
             "ApplicationPath=Default Web Site/chosen",
             "--param",
