@@ -54,6 +54,13 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
             eprintln!("iiswsgi sim serve: error: the simulated IIS front needs a Unix host (on Windows, use IIS itself)");
             2
         }
+        #[cfg(unix)]
+        SimCommand::Deploy(a) => deploy(py, a),
+        #[cfg(not(unix))]
+        SimCommand::Deploy(_) => {
+            eprintln!("iiswsgi sim deploy: error: the simulated IIS needs a Unix host (on Windows, use IIS itself)");
+            2
+        }
         SimCommand::Msdeploy(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
             Ok(m) => {
                 let opts = iiswsgi_sim::msdeploy::SimOptions {
@@ -120,6 +127,65 @@ fn serve(py: Python<'_>, a: iiswsgi_cli::SimServeArgs) -> i32 {
         }
         Err(e) => {
             eprintln!("iiswsgi sim serve: error: {e}");
+            1
+        }
+    }
+}
+
+#[cfg(unix)]
+fn deploy(py: Python<'_>, a: iiswsgi_cli::SimDeployArgs) -> i32 {
+    let started = std::time::Instant::now();
+    let root = match a.root {
+        Some(r) => r,
+        None => match tempfile::Builder::new().prefix("iiswsgi-sim-").tempdir() {
+            Ok(t) => t.keep().join("root"),
+            Err(e) => {
+                eprintln!("iiswsgi sim deploy: error: cannot make a temporary folder: {e}");
+                return 1;
+            }
+        },
+    };
+    let opts = iiswsgi_sim::deploy::DeployOptions {
+        project: iiswsgi_sim::deploy::project_dir(a.project.as_deref()),
+        root,
+        iis_express: a.iis_express,
+        params: a.params,
+        python: python(py),
+        iiswsgi: vec![
+            python(py).display().to_string(),
+            "-m".into(),
+            "iiswsgi".into(),
+        ],
+        listen: a.listen,
+    };
+    let result = py.detach(|| {
+        let mut progress = |l: &str| eprintln!("iiswsgi sim deploy: {l}");
+        let d = iiswsgi_sim::deploy::prepare(&opts, &mut progress)?;
+        progress("[serve] ...");
+        let mut out = |l: &str| {
+            use std::io::Write;
+            let mut o = std::io::stdout().lock();
+            let _ = writeln!(o, "{l}");
+            let _ = o.flush();
+        };
+        let checked = iiswsgi_sim::deploy::serve(&d, opts.listen, a.once, &mut out)?;
+        if let Some((status, first)) = checked {
+            progress(&format!("[serve] the page answered {status}: {first}"));
+        }
+        Ok::<_, iiswsgi_sim::deploy::StageError>(d)
+    });
+    match result {
+        Ok(d) => {
+            eprintln!(
+                "iiswsgi sim deploy: deployed {} in {:.1} s; the machine and its logs: {}",
+                d.product,
+                started.elapsed().as_secs_f64(),
+                d.machine.root().display()
+            );
+            0
+        }
+        Err(e) => {
+            eprintln!("iiswsgi sim deploy: error: {e}");
             1
         }
     }

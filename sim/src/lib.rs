@@ -16,6 +16,8 @@
 
 pub mod appcmd;
 pub mod create;
+#[cfg(unix)]
+pub mod deploy;
 pub mod machine;
 pub mod model;
 pub mod msdeploy;

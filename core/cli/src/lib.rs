@@ -181,6 +181,9 @@ pub enum SimCommand {
     /// Serve the machine's sites over HTTP as IIS does: its bindings, routing, FastCGI module, logs.
     #[command(after_help = SIM_SERVE_EXAMPLES)]
     Serve(SimServeArgs),
+    /// Deploy a project to a simulated IIS as a Windows user would: package, feed, WebPI install, serve.
+    #[command(after_help = SIM_DEPLOY_EXAMPLES)]
+    Deploy(SimDeployArgs),
     /// Run Web Deploy's msdeploy.exe on a simulated machine (sync a package, list its parameters).
     #[command(after_help = SIM_MSDEPLOY_EXAMPLES)]
     Msdeploy(SimMsdeployArgs),
@@ -232,6 +235,42 @@ fn parse_port_map(s: &str) -> Result<(u16, u16), String> {
             .map_err(|_| format!("{p:?} is not a port number"))
     };
     Ok((port(a)?, port(b)?))
+}
+
+const SIM_DEPLOY_EXAMPLES: &str = "\
+Stages, each with its time: init (only the templates the project lacks), package,
+feed, a simulated machine (new unless ROOT holds one), WebPI install (Web Deploy,
+runCommand, iiswsgi install: virtualenv, dependencies, web.config, FastCGI
+registration, smoke test), then sim serve. A failed stage stops with its reason
+and the log to read. The last line of stdout is the application's URL.
+
+Examples:
+  iiswsgi sim deploy fixtures/pyramid_app --once        # deploy, check the page, stop
+  iiswsgi sim deploy . --root /tmp/iis --keep          # deploy and serve until Ctrl-C
+  iiswsgi sim deploy . --iis-express --param \"Application Path=MySite\" --once";
+
+#[derive(Args, Debug)]
+pub struct SimDeployArgs {
+    /// The project (with pyproject.toml); default: the current folder.
+    pub project: Option<PathBuf>,
+    /// The simulated machine (default: a new one in a temporary folder, kept for its logs).
+    #[arg(long, value_name = "ROOT")]
+    pub root: Option<PathBuf>,
+    /// Deploy to IIS Express instead of full IIS.
+    #[arg(long)]
+    pub iis_express: bool,
+    /// A WebPI parameter (repeatable): NAME=VALUE.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Stop after the application's page answered.
+    #[arg(long, conflicts_with = "keep")]
+    pub once: bool,
+    /// Serve until Ctrl-C (the default unless --once).
+    #[arg(long)]
+    pub keep: bool,
+    /// The local address to serve on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub listen: std::net::IpAddr,
 }
 
 #[derive(Args, Debug)]

@@ -84,15 +84,43 @@ fn xml_attr(s: &str) -> String {
     quick_xml::escape::escape(s).into_owned()
 }
 
+/// What `init` does with templates that exist.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Refuse, writing nothing (`iiswsgi init`).
+    Refuse,
+    /// Overwrite them (`--force`).
+    Overwrite,
+    /// Keep them and write only the missing ones (`iiswsgi sim deploy`).
+    Keep,
+}
+
 pub fn init(
     dir: &Path,
     force: bool,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Initialised, DeployError> {
+    init_with(
+        dir,
+        if force {
+            Existing::Overwrite
+        } else {
+            Existing::Refuse
+        },
+        progress,
+    )
+}
+
+/// `init` with a choice for templates that exist.
+pub fn init_with(
+    dir: &Path,
+    existing_mode: Existing,
+    progress: &mut dyn FnMut(&str),
+) -> Result<Initialised, DeployError> {
     let project = Project::load(dir)?;
     let targets = [MANIFEST_IN, PARAMETERS, WEB_CONFIG_IN, STAMP_IN].map(|f| dir.join(f));
     let existing: Vec<&PathBuf> = targets.iter().filter(|p| p.exists()).collect();
-    if !force && !existing.is_empty() {
+    if existing_mode == Existing::Refuse && !existing.is_empty() {
         let list: Vec<String> = existing.iter().map(|p| p.display().to_string()).collect();
         return Err(DeployError::Usage(format!(
             "{} already exist{}; nothing was written. Pass --force to overwrite",
@@ -152,6 +180,9 @@ pub fn init(
         .iter()
         .zip([manifest, parameters, web_config, stamp])
     {
+        if existing_mode == Existing::Keep && path.exists() {
+            continue;
+        }
         progress(&format!("writing {}", path.display()));
         write_atomic(path, text.as_bytes())?;
         written.push(path.clone());

@@ -231,7 +231,7 @@ pub fn run_until_signal(opts: &ServeOptions, mapped: impl Fn(&Mapping)) -> Resul
     Ok(())
 }
 
-async fn stop_signal() {
+pub async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut int), Ok(mut term)) = (
         signal(SignalKind::interrupt()),

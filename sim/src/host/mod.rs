@@ -105,7 +105,11 @@ impl Shared {
             .ok()
             .filter(|p| p.is_dir())
             .unwrap_or_else(|| self.machine.root().to_path_buf());
-        let args = crate::model::cmdline::split_windows(&self.machine.expand(&app.arguments));
+        let args = self
+            .machine
+            .host_args(&crate::model::cmdline::split_windows(
+                &self.machine.expand(&app.arguments),
+            ));
         Ok(LaunchSpec {
             program,
             args,
