@@ -31,6 +31,16 @@ impl TestContext {
         ctx.add_path_filter(&repo_root(), "[REPO]");
         ctx.filters
             .push((r"\b\d+(\.\d+)?\s?(ms|s)\b".into(), "[TIME]".into()));
+        ctx.filters
+            .push((r"127\.0\.0\.1:\d+".into(), "127.0.0.1:[PORT]".into()));
+        // pip's own progress inside `iiswsgi install` names whatever the
+        // package index serves today.
+        ctx.filters
+            .push((r"(?m)^.*iiswsgi install:   .*\n".into(), String::new()));
+        ctx.filters.push((
+            r"\d{4}-\d\d-\d\dT\d\d\.\d\d\.\d\d".into(),
+            "[TIMESTAMP]".into(),
+        ));
         ctx
     }
 
@@ -81,6 +91,9 @@ impl TestContext {
             .args(args)
             .current_dir(self.dir())
             .env("SOURCE_DATE_EPOCH", "1700000000")
+            // iiswsgi's own wheel, for the virtualenvs `iiswsgi install` makes.
+            .env("PIP_FIND_LINKS", repo_root().join("target/wheels"))
+            .env("PIP_DISABLE_PIP_VERSION_CHECK", "1")
             .env_remove("IISWSGI_BACKEND")
             .env_remove("IISWSGI_SIM_ROOT");
         c

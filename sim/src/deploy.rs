@@ -89,7 +89,8 @@ pub fn prepare(
     })?;
     progress(&format!("  {}", packaged.zip.display()));
     let feed = stage("feed", progress, |p| {
-        iiswsgi_deploy::feed::feed(dir, &[], None, Some("{msdeploy_package_url}"), p).map_err(|e| stage_err("feed", e))
+        iiswsgi_deploy::feed::feed(dir, &[], None, Some("{msdeploy_package_url}"), p)
+            .map_err(|e| stage_err("feed", e))
     })?;
     progress(&format!("  {}", feed.url));
     let machine = stage("machine", progress, |p| new_or_open(opts, p))?;

@@ -6,14 +6,11 @@
 //! through the simulated cmd.exe with the machine's python.exe (this
 //! virtualenv's Python, so the real `python -m iiswsgi`).
 //!
-//! TODO(issue 14): the runCommand runs `python -m iiswsgi install
-//! PyramidIISApp`, the on-target installer being written concurrently. Until
-//! it lands, that command exits 2 (clap: unrecognized subcommand) and, the
-//! package saying successReturnCodes=0x0, the install ends in msdeploy's
-//! error: these tests assert that the command ran, with the right command
-//! line, and failed for that reason only. When `iiswsgi install` exists,
-//! expect `Install of Products: SUCCESS`, a registered FastCGI application,
-//! and `iiswsgi sim serve` answering the app's page.
+//! The runCommand runs `iiswsgi install --app-name PyramidIISApp` (the
+//! on-target installer: virtualenv, pip from the index and iiswsgi's own
+//! wheel, web.config, FastCGI registration, smoke test), so a WebPI install
+//! ends in SUCCESS with the application registered; `sim deploy` runs every
+//! stage and checks the page through `sim serve`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -115,17 +112,34 @@ fn webpi_installs_the_pyramid_feed_on_a_fresh_machine() {
         ])
     );
     let log = install_log(&root);
-    // The runCommand ran with its command line, through the program map,
-    // and the real iiswsgi answered (see the TODO above).
-    assert!(log.contains("Info: C:\\Windows\\system32>C:\\Python311\\python.exe -m iiswsgi install PyramidIISApp"), "{log}");
-    assert!(log.contains("unrecognized subcommand 'install'"), "{log}");
-    assert!(log.contains("exited with code '0x2'"), "{log}");
+    // The runCommand ran the installer through the program map, and it worked.
+    assert!(log.contains("Info: C:\\Windows\\system32>C:\\Python311\\python.exe -m iiswsgi install --app-name PyramidIISApp"), "{log}");
+    assert!(
+        log.contains("smoke test: /PyramidIISApp/ answered 200"),
+        "{log}"
+    );
+    let fastcgi = ok(
+        &ctx,
+        &[
+            "sim",
+            "appcmd",
+            "--root",
+            &r,
+            "list",
+            "config",
+            "-section:fastCgi",
+        ],
+    );
+    assert!(fastcgi.contains("production.ini"), "{fastcgi}");
     insta::with_settings!({ filters => ctx.filters() }, {
         insta::assert_snapshot!("pyramid_webpi_install_log", log);
     });
-    assert!(root
-        .join("C/inetpub/wwwroot/PyramidIISApp/iis_install.stamp")
-        .is_file());
+    assert!(
+        !root
+            .join("C/inetpub/wwwroot/PyramidIISApp/iis_install.stamp")
+            .exists(),
+        "the installer consumed the stamp"
+    );
     iiswsgi_snapshot!(ctx.filters(), ctx.iiswsgi(&["sim", "appcmd", "--root", &r, "list", "apps"]), @r#"
     success: true
     exit_code: 0
@@ -167,9 +181,8 @@ fn webpi_installs_on_iis_express_in_webpicmd_spelling() {
         sites.contains("SITE \"PyramidIISApp\" (id:2,bindings:http/:8081:localhost,state:Started)"),
         "{sites}"
     );
-    assert!(
-        install_log(&root).contains("C:\\Python311\\python.exe -m iiswsgi install PyramidIISApp")
-    );
+    assert!(install_log(&root)
+        .contains("C:\\Python311\\python.exe -m iiswsgi install --app-name PyramidIISApp"));
 }
 
 #[test]
@@ -204,5 +217,65 @@ fn msdeploy_syncs_the_package_with_parameters_from_the_command_line() {
             "-verbose",
             "-bogus"
         ])
+    );
+}
+
+/// The README's main job: `iiswsgi sim deploy` on the Pyramid fixture, every
+/// stage, ending with the page through the simulated IIS.
+#[test]
+fn sim_deploy_takes_the_pyramid_fixture_to_its_page() {
+    let mut ctx = context();
+    let project = ctx.path("PyramidIISApp");
+    copy_fixture(&project);
+    let root = ctx.path("root");
+    ctx.add_path_filter(&root, "[ROOT]");
+    let (p, r) = (project.display().to_string(), root.display().to_string());
+    let out = ctx
+        .iiswsgi(&["sim", "deploy", &p, "--root", &r, "--once"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("[serve] the page answered 200: Hello from Pyramid on IIS"),
+        "{stderr}"
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("the application answers at http://127.0.0.1:"),
+        "{stdout}"
+    );
+    let stages: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("] done in "))
+        .collect();
+    insta::with_settings!({ filters => ctx.filters() }, {
+        insta::assert_snapshot!("sim_deploy_stages", stages.join("\n"));
+        insta::assert_snapshot!("sim_deploy_stdout", stdout);
+    });
+    // A stage that fails says which, why and where to look.
+    let bad = ctx.path("bad");
+    copy_fixture(&bad);
+    std::fs::write(bad.join("pyproject.toml"), "[project]\nname = \"bad\"\n").unwrap();
+    let out = ctx
+        .iiswsgi(&[
+            "sim",
+            "deploy",
+            &bad.display().to_string(),
+            "--root",
+            &ctx.path("root2").display().to_string(),
+            "--once",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        e.contains("error: stage package failed:") || e.contains("error: stage init failed:"),
+        "{e}"
     );
 }
