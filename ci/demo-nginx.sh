@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: serve the sample WSGI application through the iiswsgi gateway
+# A second example (the main job is ci/main.sh): serve the sample WSGI application through the iiswsgi gateway
 # behind a real nginx on 127.0.0.1, and show it answering. With KEEP=1 both stay
 # up until Ctrl-C (open the printed URL in a browser).
 set -euo pipefail
