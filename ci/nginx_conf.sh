@@ -1,4 +1,4 @@
-# Sourced by ci/demo.sh and ci/mod_wsgi_suite.sh.
+# Sourced by ci/demo-nginx.sh and ci/mod_wsgi_suite.sh.
 # nginx_conf WORK PORT SOCKET [PARAMS]: prints an nginx configuration that keeps
 # its files in WORK, listens on 127.0.0.1:PORT and passes every request to the
 # gateway on the unix SOCKET (keep-alive upstream connections), with the
