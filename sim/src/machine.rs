@@ -148,7 +148,7 @@ impl SimMachine {
         let mut out = self.root.join(drive);
         for part in p[2..].split('\\').filter(|s| !s.is_empty() && *s != ".") {
             if part == ".." {
-                if out != self.root.join(&p[..1].to_ascii_uppercase()) {
+                if out != self.root.join(p[..1].to_ascii_uppercase()) {
                     out.pop();
                 }
                 continue;
