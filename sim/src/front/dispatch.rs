@@ -232,7 +232,6 @@ async fn route(
     let win_physical = st
         .machine
         .expand(&physical_path(app, &ctx.path).unwrap_or_default());
-    let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
     let content_length =
         header(&ctx.headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
     if content_length.is_some_and(|n| n > effective.max_allowed_content_length) {
@@ -249,8 +248,15 @@ async fn route(
             && header(&ctx.headers, "Transfer-Encoding")
                 .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let app_physical = application_root(app)
-            .and_then(|w| st.machine.host_path(&w).ok())
+            .map(|w| st.paths.get(&st.machine, &w))
             .unwrap_or_default();
+        // PATH_TRANSLATED: the application's folder joined lexically (no
+        // disk lookup per request).
+        let rest = ctx
+            .path
+            .get(app.path.trim_end_matches('/').len()..)
+            .unwrap_or_default();
+        let host_physical = app_physical.join(rest.trim_start_matches('/'));
         let vars = RequestVars {
             site_id: site.id,
             app_path: app.path.trim_end_matches('/').to_owned(),
@@ -294,6 +300,7 @@ async fn route(
         .to_ascii_lowercase()
         .contains("staticfilemodule")
     {
+        let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
         return super::files::serve(&ctx.method, &ctx.path, &host_physical, &effective, &handler)
             .await
             .unwrap_or_else(|e| error_response(&e, detailed, &ctx.path, &win_physical));

@@ -86,6 +86,7 @@ pub(crate) struct FrontState {
     pub bindings: Vec<SiteBinding>,
     pub host: FastCgiHost,
     pub logs: state::W3cLogs,
+    pub paths: state::HostPaths,
 }
 
 /// A bound server, ready to run.
@@ -163,6 +164,7 @@ impl Server {
                 bindings,
                 host,
                 logs,
+                paths: state::HostPaths::default(),
             }),
             listeners,
             mappings,

@@ -8,7 +8,11 @@ use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How often a file's modification time is looked at again (IIS learns of
+/// changes from file notifications; the simulator polls, at most this often).
+const RECHECK: Duration = Duration::from_millis(250);
 
 use iiswsgi_iisconfig::{find_web_config, ApplicationHost, Site, WebConfig};
 
@@ -27,12 +31,14 @@ pub struct Apphost {
     pub host: Arc<ApplicationHost>,
     pub sites: Arc<Vec<Site>>,
     stamp: Option<SystemTime>,
+    checked: Instant,
 }
 
 struct Cached {
     effective: Arc<Effective>,
     files: Vec<(PathBuf, Option<SystemTime>)>,
     apphost: Option<SystemTime>,
+    checked: Instant,
 }
 
 /// Configuration, reloaded as files change.
@@ -58,6 +64,7 @@ impl ConfigCache {
                 host: Arc::new(host),
                 sites: Arc::new(sites),
                 stamp: stamp(&path),
+                checked: Instant::now(),
             }),
             path,
             effective: Mutex::new(HashMap::new()),
@@ -66,8 +73,12 @@ impl ConfigCache {
 
     /// applicationHost.config, reread if it changed since the last request.
     pub fn apphost(&self) -> Apphost {
-        let now = stamp(&self.path);
         let mut cur = lock(&self.apphost);
+        if cur.checked.elapsed() < RECHECK {
+            return cur.clone();
+        }
+        let now = stamp(&self.path);
+        cur.checked = Instant::now();
         if now != cur.stamp {
             match ApplicationHost::load(&self.path).and_then(|h| h.sites().map(|s| (h, s))) {
                 Ok((host, sites)) => {
@@ -76,6 +87,7 @@ impl ConfigCache {
                         host: Arc::new(host),
                         sites: Arc::new(sites),
                         stamp: now,
+                        checked: Instant::now(),
                     };
                 }
                 Err(e) => tracing::warn!("keeping the previous configuration: {e}"),
@@ -89,8 +101,13 @@ impl ConfigCache {
         let folders = url_folders(path, true);
         let last = folders.last().cloned().unwrap_or_default().to_lowercase();
         let key = (site.id, last);
-        if let Some(c) = lock(&self.effective).get(&key) {
-            if c.apphost == ah.stamp && c.files.iter().all(|(p, s)| stamp(p) == *s) {
+        if let Some(c) = lock(&self.effective).get_mut(&key) {
+            if c.apphost == ah.stamp
+                && (c.checked.elapsed() < RECHECK || c.files.iter().all(|(p, s)| stamp(p) == *s))
+            {
+                if c.checked.elapsed() >= RECHECK {
+                    c.checked = Instant::now();
+                }
                 return Arc::clone(&c.effective);
             }
         }
@@ -142,6 +159,7 @@ impl ConfigCache {
                 effective: Arc::clone(&effective),
                 files,
                 apphost: ah.stamp,
+                checked: Instant::now(),
             },
         );
         effective
@@ -205,5 +223,27 @@ impl W3cLogs {
         if let Some((_, f)) = files.get_mut(&site_id) {
             let _ = f.write_all(entry.line().as_bytes());
         }
+    }
+}
+
+/// Host paths of Windows paths, resolved once (each component is matched
+/// case-insensitively against the disk, which costs a directory listing).
+#[derive(Default)]
+pub struct HostPaths {
+    map: Mutex<HashMap<String, PathBuf>>,
+}
+
+impl HostPaths {
+    pub fn get(&self, machine: &SimMachine, windows: &str) -> PathBuf {
+        if let Some(p) = lock(&self.map).get(windows) {
+            return p.clone();
+        }
+        let p = machine.host_path(windows).unwrap_or_default();
+        let mut map = lock(&self.map);
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(windows.to_owned(), p.clone());
+        p
     }
 }

@@ -239,7 +239,7 @@ fn instance_max_requests_and_config_change_recycle() {
         .map(String::from),
     );
     assert_eq!(out.code, 0, "{}", out.stdout);
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::thread::sleep(std::time::Duration::from_millis(400));
     let d = http(&sim.base, "GET", "/pid", &[], b"").text();
     assert_ne!(c, d, "a changed <fastCgi> entry recycles the pool");
     assert!(!log_lines("its <fastCgi> entry changed").is_empty());
