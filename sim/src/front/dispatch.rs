@@ -156,8 +156,9 @@ pub(crate) async fn handle(
         headers,
     };
     let ah = st.config.apphost();
+    let sites = Arc::clone(&ah.sites);
     let site = select_binding(&st.bindings, &li.protocol, li.port, &ctx.host)
-        .and_then(|b| ah.sites.iter().find(|s| s.id == b.site_id).cloned());
+        .and_then(|b| sites.iter().find(|s| s.id == b.site_id));
     let Some(site) = site else {
         let resp = Response::builder()
             .status(400)
@@ -165,7 +166,7 @@ pub(crate) async fn handle(
             .unwrap_or_else(|_| Response::new(full_body("")));
         return Ok(resp);
     };
-    let out = route(&st, &li, &ah, &site, &ctx, req).await;
+    let out = route(&st, &li, &ah, site, &ctx, req).await;
     let entry = w3c::Entry {
         time: SystemTime::now(),
         server_ip: ctx.local.ip().to_string(),
@@ -319,7 +320,7 @@ async fn fastcgi(
     url: &str,
     physical: &str,
 ) -> Outcome {
-    let apps = ah.host.fastcgi_applications().unwrap_or_default();
+    let apps = &ah.fastcgi;
     let Some(app) = apps
         .iter()
         .find(|a| a.matches_script_processor(&handler.script_processor))

@@ -14,7 +14,14 @@ use std::time::{Duration, Instant, SystemTime};
 /// changes from file notifications; the simulator polls, at most this often).
 const RECHECK: Duration = Duration::from_millis(250);
 
-use iiswsgi_iisconfig::{find_web_config, ApplicationHost, Site, WebConfig};
+use iiswsgi_iisconfig::{find_web_config, ApplicationHost, FastCgiApplication, Site, WebConfig};
+
+fn fastcgi_of(host: &ApplicationHost) -> Arc<Vec<FastCgiApplication>> {
+    Arc::new(host.fastcgi_applications().unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        Vec::new()
+    }))
+}
 
 use crate::machine::SimMachine;
 use crate::model::config::{Effective, Merger};
@@ -30,6 +37,8 @@ fn stamp(p: &std::path::Path) -> Option<SystemTime> {
 pub struct Apphost {
     pub host: Arc<ApplicationHost>,
     pub sites: Arc<Vec<Site>>,
+    /// The `<fastCgi><application>` entries (an invalid one is logged at load).
+    pub fastcgi: Arc<Vec<FastCgiApplication>>,
     stamp: Option<SystemTime>,
     checked: Instant,
 }
@@ -61,6 +70,7 @@ impl ConfigCache {
         Ok(ConfigCache {
             machine: machine.clone(),
             apphost: Mutex::new(Apphost {
+                fastcgi: fastcgi_of(&host),
                 host: Arc::new(host),
                 sites: Arc::new(sites),
                 stamp: stamp(&path),
@@ -84,6 +94,7 @@ impl ConfigCache {
                 Ok((host, sites)) => {
                     tracing::info!("{}: changed, reloaded", self.path.display());
                     *cur = Apphost {
+                        fastcgi: fastcgi_of(&host),
                         host: Arc::new(host),
                         sites: Arc::new(sites),
                         stamp: now,
