@@ -52,6 +52,11 @@ pub fn drive_http(
                     if r.status != 200 {
                         return Err(io::Error::other(format!("status {}", r.status)));
                     }
+                    if r.header("Connection")
+                        .is_some_and(|v| v.eq_ignore_ascii_case("close"))
+                    {
+                        c = HttpConn::connect(&base)?;
+                    }
                     if t >= start {
                         lat.push(t.elapsed().as_micros() as u32);
                     }
@@ -86,7 +91,12 @@ pub fn sim_front(work: &Path, processes: usize) -> io::Result<SimServe> {
     new_machine(&root)?;
     let py = "C:\\Python311\\python.exe";
     let args = "-m iiswsgi serve conformance:app";
-    register_fastcgi(&root, py, args, &format!(",maxInstances='{processes}'"))?;
+    register_fastcgi(
+        &root,
+        py,
+        args,
+        &format!(",maxInstances='{processes}',instanceMaxRequests='10000000'"),
+    )?;
     let fixtures = fixtures_apps().display().to_string();
     write_web_config(
         &root.join("C/inetpub/wwwroot"),
@@ -169,7 +179,7 @@ pub fn nginx_front(work: &Path, processes: usize) -> io::Result<NginxFront> {
     let port = free_port()?;
     let root = std::env::var("USER").map_or(true, |u| u == "root");
     let conf = format!(
-        "{user}daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log off;\n client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n upstream gateway {{ server unix:{s}; keepalive 8; }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   include /etc/nginx/fastcgi_params;\n   fastcgi_param SCRIPT_NAME \"\";\n   fastcgi_param PATH_INFO $uri;\n   fastcgi_keep_conn on;\n   fastcgi_pass gateway;\n  }}\n }}\n}}\n",
+        "{user}daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log off;\n keepalive_requests 1000000;\n client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n upstream gateway {{ server unix:{s}; keepalive 8; }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   include /etc/nginx/fastcgi_params;\n   fastcgi_param SCRIPT_NAME \"\";\n   fastcgi_param PATH_INFO $uri;\n   fastcgi_keep_conn on;\n   fastcgi_pass gateway;\n  }}\n }}\n}}\n",
         user = if root { "user root;\n" } else { "" },
         d = dir.display(),
         s = sock.display(),
@@ -233,7 +243,18 @@ pub fn run_fronts(
             },
         };
         let n = match &nginx {
-            Ok(n) => measure(&n.base, path, conns, warmup, duration),
+            Ok(n) => {
+                let mut c = measure(&n.base, path, conns, warmup, duration);
+                if let Some(e) = &mut c.error {
+                    let log = std::fs::read_to_string(work.join("nginx-front/error.log"))
+                        .unwrap_or_default();
+                    e.push_str(&format!(
+                        "; nginx error.log: {}",
+                        log.lines().last().unwrap_or_default()
+                    ));
+                }
+                c
+            }
             Err(e) => FrontCell {
                 error: Some(e.to_string()),
                 ..Default::default()

@@ -156,8 +156,9 @@ pub(crate) async fn handle(
         headers,
     };
     let ah = st.config.apphost();
+    let sites = Arc::clone(&ah.sites);
     let site = select_binding(&st.bindings, &li.protocol, li.port, &ctx.host)
-        .and_then(|b| ah.sites.iter().find(|s| s.id == b.site_id).cloned());
+        .and_then(|b| sites.iter().find(|s| s.id == b.site_id));
     let Some(site) = site else {
         let resp = Response::builder()
             .status(400)
@@ -165,7 +166,7 @@ pub(crate) async fn handle(
             .unwrap_or_else(|_| Response::new(full_body("")));
         return Ok(resp);
     };
-    let out = route(&st, &li, &ah, &site, &ctx, req).await;
+    let out = route(&st, &li, &ah, site, &ctx, req).await;
     let entry = w3c::Entry {
         time: SystemTime::now(),
         server_ip: ctx.local.ip().to_string(),
@@ -232,7 +233,6 @@ async fn route(
     let win_physical = st
         .machine
         .expand(&physical_path(app, &ctx.path).unwrap_or_default());
-    let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
     let content_length =
         header(&ctx.headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
     if content_length.is_some_and(|n| n > effective.max_allowed_content_length) {
@@ -249,8 +249,15 @@ async fn route(
             && header(&ctx.headers, "Transfer-Encoding")
                 .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
         let app_physical = application_root(app)
-            .and_then(|w| st.machine.host_path(&w).ok())
+            .map(|w| st.paths.get(&st.machine, &w))
             .unwrap_or_default();
+        // PATH_TRANSLATED: the application's folder joined lexically (no
+        // disk lookup per request).
+        let rest = ctx
+            .path
+            .get(app.path.trim_end_matches('/').len()..)
+            .unwrap_or_default();
+        let host_physical = app_physical.join(rest.trim_start_matches('/'));
         let vars = RequestVars {
             site_id: site.id,
             app_path: app.path.trim_end_matches('/').to_owned(),
@@ -294,6 +301,7 @@ async fn route(
         .to_ascii_lowercase()
         .contains("staticfilemodule")
     {
+        let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
         return super::files::serve(&ctx.method, &ctx.path, &host_physical, &effective, &handler)
             .await
             .unwrap_or_else(|e| error_response(&e, detailed, &ctx.path, &win_physical));
@@ -312,7 +320,7 @@ async fn fastcgi(
     url: &str,
     physical: &str,
 ) -> Outcome {
-    let apps = ah.host.fastcgi_applications().unwrap_or_default();
+    let apps = &ah.fastcgi;
     let Some(app) = apps
         .iter()
         .find(|a| a.matches_script_processor(&handler.script_processor))

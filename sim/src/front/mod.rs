@@ -86,6 +86,7 @@ pub(crate) struct FrontState {
     pub bindings: Vec<SiteBinding>,
     pub host: FastCgiHost,
     pub logs: state::W3cLogs,
+    pub paths: state::HostPaths,
 }
 
 /// A bound server, ready to run.
@@ -163,6 +164,7 @@ impl Server {
                 bindings,
                 host,
                 logs,
+                paths: state::HostPaths::default(),
             }),
             listeners,
             mappings,
@@ -214,8 +216,12 @@ async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
 
 /// Runs `sim serve` on its own runtime until Ctrl-C or SIGTERM; `mapped` is
 /// called with each mapping line once the listeners are bound.
+///
+/// One thread serves everything (as one nginx worker does): the FastCGI
+/// processes need the cores, and a single-threaded runtime hands a request
+/// from the front to the pool and back without waking another thread.
 pub fn run_until_signal(opts: &ServeOptions, mapped: impl Fn(&Mapping)) -> Result<(), ServeError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;

@@ -8,9 +8,20 @@ use std::fs::File;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
-use iiswsgi_iisconfig::{find_web_config, ApplicationHost, Site, WebConfig};
+/// How often a file's modification time is looked at again (IIS learns of
+/// changes from file notifications; the simulator polls, at most this often).
+const RECHECK: Duration = Duration::from_millis(250);
+
+use iiswsgi_iisconfig::{find_web_config, ApplicationHost, FastCgiApplication, Site, WebConfig};
+
+fn fastcgi_of(host: &ApplicationHost) -> Arc<Vec<FastCgiApplication>> {
+    Arc::new(host.fastcgi_applications().unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        Vec::new()
+    }))
+}
 
 use crate::machine::SimMachine;
 use crate::model::config::{Effective, Merger};
@@ -26,13 +37,17 @@ fn stamp(p: &std::path::Path) -> Option<SystemTime> {
 pub struct Apphost {
     pub host: Arc<ApplicationHost>,
     pub sites: Arc<Vec<Site>>,
+    /// The `<fastCgi><application>` entries (an invalid one is logged at load).
+    pub fastcgi: Arc<Vec<FastCgiApplication>>,
     stamp: Option<SystemTime>,
+    checked: Instant,
 }
 
 struct Cached {
     effective: Arc<Effective>,
     files: Vec<(PathBuf, Option<SystemTime>)>,
     apphost: Option<SystemTime>,
+    checked: Instant,
 }
 
 /// Configuration, reloaded as files change.
@@ -55,9 +70,11 @@ impl ConfigCache {
         Ok(ConfigCache {
             machine: machine.clone(),
             apphost: Mutex::new(Apphost {
+                fastcgi: fastcgi_of(&host),
                 host: Arc::new(host),
                 sites: Arc::new(sites),
                 stamp: stamp(&path),
+                checked: Instant::now(),
             }),
             path,
             effective: Mutex::new(HashMap::new()),
@@ -66,16 +83,22 @@ impl ConfigCache {
 
     /// applicationHost.config, reread if it changed since the last request.
     pub fn apphost(&self) -> Apphost {
-        let now = stamp(&self.path);
         let mut cur = lock(&self.apphost);
+        if cur.checked.elapsed() < RECHECK {
+            return cur.clone();
+        }
+        let now = stamp(&self.path);
+        cur.checked = Instant::now();
         if now != cur.stamp {
             match ApplicationHost::load(&self.path).and_then(|h| h.sites().map(|s| (h, s))) {
                 Ok((host, sites)) => {
                     tracing::info!("{}: changed, reloaded", self.path.display());
                     *cur = Apphost {
+                        fastcgi: fastcgi_of(&host),
                         host: Arc::new(host),
                         sites: Arc::new(sites),
                         stamp: now,
+                        checked: Instant::now(),
                     };
                 }
                 Err(e) => tracing::warn!("keeping the previous configuration: {e}"),
@@ -89,8 +112,13 @@ impl ConfigCache {
         let folders = url_folders(path, true);
         let last = folders.last().cloned().unwrap_or_default().to_lowercase();
         let key = (site.id, last);
-        if let Some(c) = lock(&self.effective).get(&key) {
-            if c.apphost == ah.stamp && c.files.iter().all(|(p, s)| stamp(p) == *s) {
+        if let Some(c) = lock(&self.effective).get_mut(&key) {
+            if c.apphost == ah.stamp
+                && (c.checked.elapsed() < RECHECK || c.files.iter().all(|(p, s)| stamp(p) == *s))
+            {
+                if c.checked.elapsed() >= RECHECK {
+                    c.checked = Instant::now();
+                }
                 return Arc::clone(&c.effective);
             }
         }
@@ -142,6 +170,7 @@ impl ConfigCache {
                 effective: Arc::clone(&effective),
                 files,
                 apphost: ah.stamp,
+                checked: Instant::now(),
             },
         );
         effective
@@ -205,5 +234,27 @@ impl W3cLogs {
         if let Some((_, f)) = files.get_mut(&site_id) {
             let _ = f.write_all(entry.line().as_bytes());
         }
+    }
+}
+
+/// Host paths of Windows paths, resolved once (each component is matched
+/// case-insensitively against the disk, which costs a directory listing).
+#[derive(Default)]
+pub struct HostPaths {
+    map: Mutex<HashMap<String, PathBuf>>,
+}
+
+impl HostPaths {
+    pub fn get(&self, machine: &SimMachine, windows: &str) -> PathBuf {
+        if let Some(p) = lock(&self.map).get(windows) {
+            return p.clone();
+        }
+        let p = machine.host_path(windows).unwrap_or_default();
+        let mut map = lock(&self.map);
+        if map.len() > 10_000 {
+            map.clear();
+        }
+        map.insert(windows.to_owned(), p.clone());
+        p
     }
 }

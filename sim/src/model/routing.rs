@@ -239,4 +239,21 @@ mod tests {
         assert!(!location_applies("Other/app", "Default Web Site", "/app"));
         assert_eq!(url_folders("/a/b/c", false), ["/", "/a", "/a/b"]);
     }
+
+    #[test]
+    fn a_host_header_binding_wins_over_the_catch_all() {
+        let b = |id: u32, info: &str| SiteBinding {
+            site_id: id,
+            site_name: format!("s{id}"),
+            protocol: "http".into(),
+            info: parse_binding_information(info).unwrap(),
+        };
+        let all = [b(1, "*:80:"), b(2, "*:80:www.example.org"), b(3, "*:8080:")];
+        let pick =
+            |host: &str, port: u16| select_binding(&all, "http", port, host).map(|b| b.site_id);
+        assert_eq!(pick("WWW.example.org:80", 80), Some(2));
+        assert_eq!(pick("other", 80), Some(1));
+        assert_eq!(pick("www.example.org", 8080), Some(3));
+        assert_eq!(pick("x", 443), None);
+    }
 }

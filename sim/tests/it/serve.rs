@@ -177,6 +177,32 @@ fn environment_and_w3c_log_snapshots() {
 }
 
 #[test]
+fn expect_100_continue_chunked_bodies_and_keep_alive() {
+    use std::io::{Read, Write};
+    let (dir, m, _) = machine_with_app("", "");
+    let sim = serve(dir, m, 1000);
+    let mut s = std::net::TcpStream::connect(sim.base.trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    s.write_all(b"POST /size HTTP/1.1\r\nHost: localhost\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 25];
+    s.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"HTTP/1.1 100 Continue\r\n\r\n");
+    s.write_all(b"hello").unwrap();
+    // The same connection again, with a chunked body, then Connection: close.
+    s.write_all(b"POST /size HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n")
+        .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw);
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 2, "{text}");
+    // Bodies of unknown length go out chunked: "5" then "7".
+    assert!(text.contains("\r\n\r\n1\r\n5\r\n0\r\n\r\n"), "{text}");
+    assert!(text.contains("\r\n\r\n1\r\n7\r\n0\r\n\r\n"), "{text}");
+}
+
+#[test]
 fn stopping_leaves_no_process_behind() {
     let (dir, m, _) = machine_with_app(",maxInstances='2',signalBeforeTerminateSeconds='1'", "");
     let sim = serve(dir, m, 200);
@@ -213,7 +239,7 @@ fn instance_max_requests_and_config_change_recycle() {
         .map(String::from),
     );
     assert_eq!(out.code, 0, "{}", out.stdout);
-    std::thread::sleep(std::time::Duration::from_millis(50));
+    std::thread::sleep(std::time::Duration::from_millis(400));
     let d = http(&sim.base, "GET", "/pid", &[], b"").text();
     assert_ne!(c, d, "a changed <fastCgi> entry recycles the pool");
     assert!(!log_lines("its <fastCgi> entry changed").is_empty());

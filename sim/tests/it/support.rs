@@ -51,7 +51,8 @@ pub fn log_lines(needle: &str) -> Vec<String> {
 
 /// A running simulator; dropping it stops everything.
 pub struct Sim {
-    pub dir: tempfile::TempDir,
+    /// Kept until the simulator stops (the machine lives in it).
+    _dir: tempfile::TempDir,
     pub machine: SimMachine,
     pub base: String,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -154,7 +155,7 @@ pub fn serve(dir: tempfile::TempDir, machine: SimMachine, second_ms: u64) -> Sim
     });
     let base = url_rx.recv().unwrap().unwrap();
     Sim {
-        dir,
+        _dir: dir,
         machine,
         base: base.trim_end_matches('/').to_owned(),
         stop: Some(stop_tx),
