@@ -14,7 +14,7 @@ use serde::Serialize;
 use sha1::Digest as _;
 
 use crate::error::{read_text, DeployError};
-use crate::expand::{env_lookup, expand};
+use crate::expand::expand;
 use crate::project::Project;
 use crate::{files, manifest, parameters, webconfig};
 
@@ -47,14 +47,32 @@ pub fn dist_dir(dir: &Path, dist_dir: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| dir.join("dist"))
 }
 
-/// Expands a template with `DIST_NAME` set; quote warnings go to `warnings`.
+/// The variables a template may use at build time: the project's own,
+/// nothing from the machine that builds the package.
+pub fn build_variables(project: &Project) -> Vec<(String, String)> {
+    vec![("DIST_NAME".into(), project.name.clone())]
+}
+
+/// Expands a template with [`build_variables`]; quote warnings go to
+/// `warnings`.
+///
+/// Every other reference (`%SystemDrive%`, `%windir%`, `%APPL_PHYSICAL_PATH%`,
+/// …) is left as written: it names something on the machine that installs
+/// the package (Web Deploy runs `runCommand` through `cmd.exe` there, IIS
+/// expands `web.config`'s), so the same project gives the same package on
+/// any build machine. iiswsgi 0.3 expanded the build machine's environment.
 pub fn expand_template(
     project: &Project,
     file: &Path,
     warnings: &mut Vec<String>,
 ) -> Result<String, DeployError> {
     let text = read_text(file)?;
-    let lookup = env_lookup(vec![("DIST_NAME".into(), project.name.clone())]);
+    let vars = build_variables(project);
+    let lookup = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
     let e = expand(&text, &lookup);
     for line in e.quote_warnings {
         warnings.push(format!(
