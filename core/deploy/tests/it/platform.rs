@@ -109,7 +109,12 @@ fn backend_errors_name_the_setting_and_the_fix() {
     let e = Backend::resolve(Some("windows"), &env(&[("windir", "/nowhere")]))
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "--backend asks for the windows IIS backend, but no appcmd.exe was found (looked at: /nowhere/system32/inetsrv/appcmd.exe); install IIS's management tools");
+    // The path is joined with this OS's separator.
+    let looked = std::path::Path::new("/nowhere")
+        .join("system32")
+        .join("inetsrv")
+        .join("appcmd.exe");
+    assert_eq!(e, format!("--backend asks for the windows IIS backend, but no appcmd.exe was found (looked at: {}); install IIS's management tools", looked.display()));
     let e = Backend::resolve(None, &env(&[("IISWSGI_BACKEND", "sim")]))
         .unwrap_err()
         .to_string();
