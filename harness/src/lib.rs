@@ -1,22 +1,34 @@
-#![cfg(unix)]
-//! Drives the gateway as a web server does: IIS's model (one end of a
-//! socketpair as the process's STDIN) or a `--bind` socket, through the
-//! web-server side of the project's FastCGI codec.
+//! Drives the gateway as a web server does: IIS's model (on Unix one end of
+//! a socketpair as the process's STDIN, on Windows IIS's named pipe and
+//! shutdown event) or a `--bind` socket, through the web-server side of the
+//! project's FastCGI codec.
 
+#[cfg(unix)]
 pub mod bench;
+#[cfg(unix)]
 pub mod bench_cli;
 pub mod context;
 
 use std::io;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+#[cfg(unix)]
+use std::process::{Child, Stdio};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 use iiswsgi_sim::spawn;
 
-/// The repository's root.
+/// The repository's root: `$IISWSGI_REPO`, else where this crate was built
+/// (a Windows test binary run by Wine on Linux is given the root as Wine sees
+/// it, `Z:\…`).
 pub fn repo_root() -> PathBuf {
+    if let Some(r) = std::env::var_os("IISWSGI_REPO") {
+        return PathBuf::from(r);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -25,16 +37,21 @@ pub fn repo_root() -> PathBuf {
 
 /// The Python with iiswsgi installed: `$IISWSGI_PYTHON`, else the repo's `.venv`.
 pub fn python() -> PathBuf {
+    let venv = if cfg!(windows) {
+        ".venv/Scripts/python.exe"
+    } else {
+        ".venv/bin/python"
+    };
     std::env::var_os("IISWSGI_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+        .unwrap_or_else(|| repo_root().join(venv))
 }
 
 pub fn fixtures_apps() -> PathBuf {
     repo_root().join("fixtures/apps")
 }
 
-pub use iiswsgi_sim::fcgi::{Client, RequestSpec};
+pub use iiswsgi_sim::fcgi::{Client, RequestSpec, Transport};
 pub use iiswsgi_sim::model::cgi::Response;
 pub use iiswsgi_sim::spawn::wait_output;
 
@@ -50,11 +67,14 @@ pub fn iis_params(
     iiswsgi_sim::model::vars::iis_params(&fixtures_apps(), method, mount, path, query, body_len)
 }
 
-/// A gateway process in IIS's model: STDIN is one end of a socketpair.
+/// A gateway process in IIS's model: STDIN is one end of a socketpair (on
+/// Windows, IIS's named pipe; the process also has IIS's shutdown event).
 pub struct PipeGateway {
-    pub child: Child,
+    pub child: spawn::Child,
     pub client: Client,
     pub log: PathBuf,
+    #[cfg(windows)]
+    shutdown_event: std::os::windows::io::OwnedHandle,
 }
 
 /// What to start.
@@ -122,16 +142,20 @@ impl GatewayCommand {
             child: p.child,
             client: p.client,
             log: self.log.clone(),
+            #[cfg(windows)]
+            shutdown_event: p.shutdown_event,
         })
     }
 
     /// Starts it with a listening socket at `sock` as STDIN, as FastCGI
     /// spawners (and IIS's `protocol="Tcp"`) do.
+    #[cfg(unix)]
     pub fn spawn_listening(&self, sock: &Path) -> io::Result<Child> {
         spawn::spawn_listening(&mut self.command(), sock, spawn::Output::Capture)
     }
 
     /// Starts it with `--bind unix:SOCK` and waits for the socket.
+    #[cfg(unix)]
     pub fn spawn_bind(&self, sock: &Path) -> io::Result<Child> {
         let mut c = self.command();
         c.arg("--bind").arg(format!("unix:{}", sock.display()));
@@ -182,6 +206,15 @@ impl PipeGateway {
     /// Waits for the process to exit by itself.
     pub fn wait(mut self, timeout: Duration) -> io::Result<(ExitStatus, String, String)> {
         wait_output(&mut self.child, timeout)
+    }
+
+    /// Signals IIS's `_FCGI_SHUTDOWN_EVENT_` (Windows: what IIS does before
+    /// it ends a process).
+    #[cfg(windows)]
+    pub fn signal_shutdown(&self) -> io::Result<()> {
+        use std::os::windows::io::{AsHandle, BorrowedHandle};
+        let h: BorrowedHandle<'_> = self.shutdown_event.as_handle();
+        iiswsgi_sim::spawn::set_event(h)
     }
 
     pub fn log_text(&self) -> String {

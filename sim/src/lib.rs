@@ -6,7 +6,9 @@
 //!   appcmd parsing and printing and routing), no I/O;
 //! * [`fcgi`]: the web server's side of a FastCGI connection, blocking, on
 //!   the project's codec;
-//! * [`spawn`]: starting a FastCGI process as IIS starts it.
+//! * [`spawn`]: starting a FastCGI process as IIS starts it (a socketpair
+//!   on Unix; on Windows IIS's own calls: named pipe, shutdown event,
+//!   `CreateProcessW` with a handle list).
 //!
 //! Nothing in `core` depends on this crate; `native/` links it into the CLI.
 
@@ -16,7 +18,12 @@ pub mod machine;
 pub mod model;
 pub mod platform;
 
-#[cfg(unix)]
 pub mod fcgi;
+#[cfg(windows)]
+pub mod pipe;
+pub mod process;
 #[cfg(unix)]
+pub mod spawn;
+#[cfg(windows)]
+#[path = "spawn_windows.rs"]
 pub mod spawn;

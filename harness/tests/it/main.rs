@@ -1,12 +1,18 @@
 #![allow(clippy::unwrap_used)]
-#![cfg(unix)]
 //! End-to-end tests of the gateway process. They need the `iiswsgi` package
 //! installed in the Python named by `IISWSGI_PYTHON` (default: the repo's
-//! `.venv`), which `ci/test.sh` prepares.
+//! `.venv`), which `ci/test.sh` prepares; on Windows (`ci/windows.sh`, under
+//! Wine) the embeddable CPython with the win_amd64 wheel, driven through
+//! IIS's named pipe and shutdown event.
 
+#[cfg(unix)]
 mod cli;
+mod lifecycle;
+// Unix by nature: a real nginx in front of a Unix-socket gateway.
+#[cfg(unix)]
 mod nginx;
 mod pipe;
+#[cfg(unix)]
 mod sim;
 mod snapshot;
 

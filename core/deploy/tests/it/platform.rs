@@ -136,8 +136,7 @@ fn backend_errors_name_the_setting_and_the_fix() {
         panic!("{none:?}")
     };
     assert!(
-        reason.contains(&looked.display().to_string())
-            && reason.contains("IISWSGI_SIM_ROOT"),
+        reason.contains(&looked.display().to_string()) && reason.contains("IISWSGI_SIM_ROOT"),
         "{reason}"
     );
 }
