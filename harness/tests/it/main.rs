@@ -5,6 +5,9 @@
 //! Wine) the embeddable CPython with the win_amd64 wheel, driven through
 //! IIS's named pipe and shutdown event.
 
+// Not yet run on Windows (not Unix by nature): the CLI and simulator
+// transcripts are snapshots taken with Unix paths and `/` separators; making
+// them OS-independent is left for later (see README, Windows).
 #[cfg(unix)]
 mod cli;
 mod lifecycle;
