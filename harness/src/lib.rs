@@ -1,25 +1,38 @@
-#![cfg(unix)]
-//! Drives the gateway as a web server does: IIS's model (one end of a
-//! socketpair as the process's STDIN) or a `--bind` socket, through the
-//! web-server side of the project's FastCGI codec.
+//! Drives the gateway as a web server does: IIS's model (on Unix one end of
+//! a socketpair as the process's STDIN, on Windows IIS's named pipe and
+//! shutdown event) or a `--bind` socket, through the web-server side of the
+//! project's FastCGI codec.
 
+#[cfg(unix)]
 pub mod bench;
+#[cfg(unix)]
 pub mod bench_cli;
+#[cfg(unix)]
 pub mod bench_http;
 pub mod context;
 pub mod http;
 pub mod simserve;
 
 use std::io;
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+#[cfg(unix)]
+use std::process::{Child, Stdio};
+use std::process::{Command, ExitStatus};
+use std::time::Duration;
+#[cfg(unix)]
+use std::time::Instant;
 
 use iiswsgi_sim::spawn;
 
-/// The repository's root.
+/// The repository's root: `$IISWSGI_REPO`, else where this crate was built
+/// (a Windows test binary run by Wine on Linux is given the root as Wine sees
+/// it, `Z:\…`).
 pub fn repo_root() -> PathBuf {
+    if let Some(r) = std::env::var_os("IISWSGI_REPO") {
+        return PathBuf::from(r);
+    }
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(Path::to_path_buf)
@@ -28,16 +41,21 @@ pub fn repo_root() -> PathBuf {
 
 /// The Python with iiswsgi installed: `$IISWSGI_PYTHON`, else the repo's `.venv`.
 pub fn python() -> PathBuf {
+    let venv = if cfg!(windows) {
+        ".venv/Scripts/python.exe"
+    } else {
+        ".venv/bin/python"
+    };
     std::env::var_os("IISWSGI_PYTHON")
         .map(PathBuf::from)
-        .unwrap_or_else(|| repo_root().join(".venv/bin/python"))
+        .unwrap_or_else(|| repo_root().join(venv))
 }
 
 pub fn fixtures_apps() -> PathBuf {
     repo_root().join("fixtures/apps")
 }
 
-pub use iiswsgi_sim::fcgi::{Client, RequestSpec};
+pub use iiswsgi_sim::fcgi::{Client, RequestSpec, Transport};
 pub use iiswsgi_sim::model::cgi::Response;
 pub use iiswsgi_sim::spawn::wait_output;
 
@@ -53,10 +71,12 @@ pub fn iis_params(
     iiswsgi_sim::model::vars::iis_params(&fixtures_apps(), method, mount, path, query, body_len)
 }
 
+#[cfg(unix)]
 /// A child process that is killed (with its own children, e.g. `--workers`)
 /// when the guard is dropped, so a failing test leaves no process behind.
 pub struct ChildGuard(pub Child);
 
+#[cfg(unix)]
 impl ChildGuard {
     /// Kills the process and its children now and reaps it.
     pub fn kill_all(&mut self) {
@@ -71,6 +91,7 @@ impl ChildGuard {
     }
 }
 
+#[cfg(unix)]
 impl std::ops::Deref for ChildGuard {
     type Target = Child;
     fn deref(&self) -> &Child {
@@ -78,12 +99,14 @@ impl std::ops::Deref for ChildGuard {
     }
 }
 
+#[cfg(unix)]
 impl std::ops::DerefMut for ChildGuard {
     fn deref_mut(&mut self) -> &mut Child {
         &mut self.0
     }
 }
 
+#[cfg(unix)]
 impl Drop for ChildGuard {
     fn drop(&mut self) {
         if matches!(self.0.try_wait(), Ok(None)) {
@@ -92,11 +115,14 @@ impl Drop for ChildGuard {
     }
 }
 
-/// A gateway process in IIS's model: STDIN is one end of a socketpair.
+/// A gateway process in IIS's model: STDIN is one end of a socketpair (on
+/// Windows, IIS's named pipe; the process also has IIS's shutdown event).
 pub struct PipeGateway {
-    pub child: Child,
+    pub child: spawn::Child,
     pub client: Client,
     pub log: PathBuf,
+    #[cfg(windows)]
+    shutdown_event: std::os::windows::io::OwnedHandle,
 }
 
 /// What to start.
@@ -157,6 +183,7 @@ impl GatewayCommand {
         c
     }
 
+    #[cfg(unix)]
     /// Runs it to completion with STDIN closed (start-up errors), killing it
     /// after `timeout`; returns the exit status, stdout and stderr.
     pub fn run_to_exit(
@@ -182,16 +209,20 @@ impl GatewayCommand {
             child: p.child,
             client: p.client,
             log: self.log.clone(),
+            #[cfg(windows)]
+            shutdown_event: p.shutdown_event,
         })
     }
 
     /// Starts it with a listening socket at `sock` as STDIN, as FastCGI
     /// spawners (and IIS's `protocol="Tcp"`) do.
+    #[cfg(unix)]
     pub fn spawn_listening(&self, sock: &Path) -> io::Result<ChildGuard> {
         spawn::spawn_listening(&mut self.command(), sock, spawn::Output::Capture).map(ChildGuard)
     }
 
     /// Starts it with `--bind unix:SOCK` and waits for the socket.
+    #[cfg(unix)]
     pub fn spawn_bind(&self, sock: &Path) -> io::Result<ChildGuard> {
         let mut c = self.command();
         c.arg("--bind").arg(format!("unix:{}", sock.display()));
@@ -250,11 +281,21 @@ impl PipeGateway {
         wait_output(&mut self.child, timeout)
     }
 
+    /// Signals IIS's `_FCGI_SHUTDOWN_EVENT_` (Windows: what IIS does before
+    /// it ends a process).
+    #[cfg(windows)]
+    pub fn signal_shutdown(&self) -> io::Result<()> {
+        use std::os::windows::io::{AsHandle, BorrowedHandle};
+        let h: BorrowedHandle<'_> = self.shutdown_event.as_handle();
+        iiswsgi_sim::spawn::set_event(h)
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 }
 
+#[cfg(unix)]
 /// Waits until process `pid` has `n` children (`--workers`) and returns them.
 pub fn wait_for_children(pid: u32, n: usize, timeout: Duration) -> io::Result<Vec<u32>> {
     let deadline = Instant::now() + timeout;

@@ -1,10 +1,15 @@
 //! A blocking FastCGI client: the web server's side of a connection, as IIS
 //! drives it (one request at a time, ids cycling 1..=255, KEEP_CONN), on the
-//! web-server side of the project's codec.
+//! web-server side of the project's codec, over any [`Transport`]: a Unix
+//! stream socket, or on Windows IIS's end of the named pipe
+//! ([`crate::pipe::PipeStream`]).
 
 use std::io::{self, Read, Write};
+#[cfg(unix)]
 use std::os::unix::net::UnixStream;
+#[cfg(unix)]
 use std::path::Path;
+use std::time::Duration;
 
 use iiswsgi_fastcgi::proto::Role;
 use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
@@ -35,15 +40,54 @@ impl RequestSpec {
     }
 }
 
+/// A byte stream a FastCGI client can run over.
+pub trait Transport: Read + Write + Send + Sized + 'static {
+    /// A second handle on the same stream (the request writer's).
+    fn try_clone(&self) -> io::Result<Self>;
+    /// Ends the connection for the other side (it reads EOF).
+    fn shutdown(&mut self) -> io::Result<()>;
+    /// Bounds each read (`None`: wait for ever).
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+#[cfg(unix)]
+impl Transport for UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        UnixStream::try_clone(self)
+    }
+    fn shutdown(&mut self) -> io::Result<()> {
+        UnixStream::shutdown(self, std::net::Shutdown::Both)
+    }
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// The transport IIS's model uses on this OS: one end of a socketpair on
+/// Unix, the client end of the named pipe on Windows.
+#[cfg(unix)]
+pub type Stream = UnixStream;
+/// The transport IIS's model uses on this OS: one end of a socketpair on
+/// Unix, the client end of the named pipe on Windows.
+#[cfg(windows)]
+pub type Stream = crate::pipe::PipeStream;
+
 /// A FastCGI client connection (the web server's side).
-pub struct Client {
-    sock: UnixStream,
+pub struct Client<S: Transport = Stream> {
+    sock: S,
     codec: ServerConnection,
     next_id: u16,
 }
 
-impl Client {
-    pub fn new(sock: UnixStream) -> Self {
+#[cfg(unix)]
+impl Client<UnixStream> {
+    pub fn connect(path: &Path) -> io::Result<Self> {
+        Ok(Client::new(UnixStream::connect(path)?))
+    }
+}
+
+impl<S: Transport> Client<S> {
+    pub fn new(sock: S) -> Self {
         Client {
             sock,
             codec: ServerConnection::new(),
@@ -51,11 +95,7 @@ impl Client {
         }
     }
 
-    pub fn connect(path: &Path) -> io::Result<Self> {
-        Ok(Client::new(UnixStream::connect(path)?))
-    }
-
-    pub fn socket(&self) -> &UnixStream {
+    pub fn socket(&self) -> &S {
         &self.sock
     }
 
@@ -190,7 +230,7 @@ impl Client {
     }
 
     /// Shuts the connection down both ways (EOF for the application).
-    pub fn shutdown(&self) -> io::Result<()> {
-        self.sock.shutdown(std::net::Shutdown::Both)
+    pub fn shutdown(&mut self) -> io::Result<()> {
+        self.sock.shutdown()
     }
 }

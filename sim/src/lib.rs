@@ -6,9 +6,11 @@
 //!   appcmd parsing and printing and routing), no I/O;
 //! * [`fcgi`]: the web server's side of a FastCGI connection, blocking, on
 //!   the project's codec;
-//! * [`spawn`]: starting a FastCGI process as IIS starts it;
+//! * [`spawn`]: starting a FastCGI process as IIS starts it (a socketpair
+//!   on Unix; on Windows IIS's own calls: named pipe, shutdown event,
+//!   `CreateProcessW` with a handle list).
 //! * [`host`]: IIS's FastCGI module (process pools, the wire, lifecycle);
-//! * [`front`]: `iiswsgi sim serve`, the HTTP front and IIS's routing.
+//! * [`front`]: `iiswsgi sim serve`, the HTTP front and IIS's routing;
 //! * [`msdeploy`] and [`webpi`]: Web Deploy's msdeploy.exe and WebPI, installing
 //!   packages and feeds built by `iiswsgi package` / `iiswsgi feed`.
 //!
@@ -24,11 +26,16 @@ pub mod msdeploy;
 pub mod platform;
 pub mod webpi;
 
-#[cfg(unix)]
 pub mod fcgi;
 #[cfg(unix)]
 pub mod front;
 #[cfg(unix)]
 pub mod host;
+#[cfg(windows)]
+pub mod pipe;
+pub mod process;
 #[cfg(unix)]
+pub mod spawn;
+#[cfg(windows)]
+#[path = "spawn_windows.rs"]
 pub mod spawn;

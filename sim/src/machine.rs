@@ -306,14 +306,21 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
+/// The entry of `dir` named `name` in any case, with its stored name (on a
+/// case-insensitive file system `dir.join(name)` exists in every case, but
+/// IIS's paths keep the case the file was created with).
 fn find_case_insensitive(dir: &Path, name: &str) -> Option<PathBuf> {
     let exact = dir.join(name);
-    if exact.exists() {
-        return Some(exact);
+    let entries = std::fs::read_dir(dir).ok()?.flatten();
+    let mut folded = None;
+    for e in entries {
+        let stored = e.file_name();
+        if stored.as_os_str() == std::ffi::OsStr::new(name) {
+            return Some(exact);
+        }
+        if folded.is_none() && stored.to_string_lossy().eq_ignore_ascii_case(name) {
+            folded = Some(e.path());
+        }
     }
-    std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .find(|e| e.file_name().to_string_lossy().eq_ignore_ascii_case(name))
-        .map(|e| e.path())
+    folded
 }

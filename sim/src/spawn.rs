@@ -7,8 +7,9 @@
 use std::io::{self, Read};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+pub use std::process::Child;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
 
 use crate::fcgi::Client;
 
@@ -64,17 +65,7 @@ pub fn wait_output(
     child: &mut Child,
     timeout: Duration,
 ) -> io::Result<(ExitStatus, String, String)> {
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait()? {
-            break s;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            break child.wait()?;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = crate::process::wait_timeout(child, timeout)?;
     let mut out = String::new();
     let mut err = String::new();
     if let Some(mut o) = child.stdout.take() {

@@ -116,7 +116,8 @@ fn eight_writers_at_once_lose_nothing() {
                         format!("/+[fullPath='C:\\p{t}.exe',arguments='{i}']"),
                         "/commit:apphost".into(),
                     ];
-                    assert_eq!(iiswsgi_sim::appcmd::run(m, &args).code, 0);
+                    let out = iiswsgi_sim::appcmd::run(m, &args);
+                    assert_eq!(out.code, 0, "writer {t}, edit {i}: {}", out.stdout);
                 }
             });
         }

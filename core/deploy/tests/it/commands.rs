@@ -43,6 +43,25 @@ fn manifest_snapshot() {
     assert_eq!(p.iis_app_path, "PyramidIISApp");
 }
 
+/// The package does not depend on the machine that builds it: references to
+/// the target's environment (`%SystemDrive%` above; `%PATH%` and `$PATH`,
+/// defined on every build machine) stay for the target to expand.
+#[test]
+fn build_machine_environment_is_not_expanded() {
+    let f = Fixture::pyramid();
+    f.edit(
+        "Manifest.xml.in",
+        "%SystemDrive%\\Python311",
+        "%SystemDrive%\\%PATH%\\${PATH}\\$path",
+    );
+    let p = build(&f);
+    let manifest = std::fs::read_to_string(&p.manifest).unwrap();
+    assert!(
+        manifest.contains("path=\"%SystemDrive%\\%PATH%\\${PATH}\\$path\\python.exe -m iiswsgi install PyramidIISApp\""),
+        "{manifest}"
+    );
+}
+
 #[test]
 fn zip_listing_snapshot_and_layout() {
     let f = Fixture::pyramid();
