@@ -330,3 +330,23 @@ fn without_iis_the_steps_that_need_none_run_and_the_exit_status_says_so() {
     assert!(stderr_of(&out).contains("no IIS on this machine: the FastCGI registration is skipped"));
     assert!(dir.join("web.config").is_file());
 }
+
+#[test]
+fn hooks_run_in_the_virtualenv_and_a_failing_hook_fails_the_install() {
+    let m = Machine::new(false);
+    let app = m.deploy("hello_app", "Default Web Site", "hooks", &|src: &Path| {
+        let p = src.join("pyproject.toml");
+        let t = std::fs::read_to_string(&p).unwrap()
+            + "\n[tool.iiswsgi.install]\nbefore = [\"python -c \\\"import sys, os; open('before.txt', 'w').write(sys.prefix + '|' + os.environ['APPL_PHYSICAL_PATH'])\\\"\"]\nafter = [\"echo migrating && exit 3\"]\n";
+        std::fs::write(p, t).unwrap();
+    });
+    let out = m.install(&["--app-name", "hello-app", "--no-smoke-test"]);
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr_of(&out);
+    assert!(e.contains("the [tool.iiswsgi.install] after hook \"echo migrating && exit 3\" failed"), "{e}");
+    let before = std::fs::read_to_string(app.join("before.txt")).unwrap();
+    let (prefix, appl) = before.split_once('|').unwrap();
+    assert!(prefix.ends_with(".venv"), "the hook ran with the virtualenv's python: {prefix}");
+    assert_eq!(Path::new(appl), app.as_path());
+    assert!(app.join("iis_install.stamp").is_file(), "a failed install leaves the stamp");
+}
