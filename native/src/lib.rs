@@ -99,10 +99,20 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
         Command::Package(a) => {
             let dir = dir_or_cwd(a.dir);
+            let python = sim::python(py);
             run_deploy(
                 "package",
                 a.json,
-                |p| iiswsgi_deploy::package::package(&dir, a.dist_dir.as_deref(), p),
+                |p| {
+                    if a.wheels {
+                        let version = a
+                            .wheels_python
+                            .clone()
+                            .unwrap_or_else(|| iiswsgi_deploy::wheels::target_python_version(&dir));
+                        iiswsgi_deploy::wheels::download(&dir, &python, &version, p)?;
+                    }
+                    iiswsgi_deploy::package::package(&dir, a.dist_dir.as_deref(), p)
+                },
                 |r| r.zip.display().to_string(),
             )
         }

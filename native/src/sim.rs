@@ -6,7 +6,7 @@ use iiswsgi_cli::SimCommand;
 use pyo3::prelude::*;
 
 /// The Python running this process (`sys.executable`).
-fn python(py: Python<'_>) -> PathBuf {
+pub(crate) fn python(py: Python<'_>) -> PathBuf {
     py.import("sys")
         .and_then(|sys| sys.getattr("executable"))
         .and_then(|e| e.extract::<String>())

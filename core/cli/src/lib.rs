@@ -337,6 +337,13 @@ pub struct PackageArgs {
     /// Where the zip goes (default: DIR/dist).
     #[arg(long, value_name = "D")]
     pub dist_dir: Option<PathBuf>,
+    /// First download the dependencies as Windows wheels into DIR/wheels (packaged with
+    /// the application: `iiswsgi install` then installs offline from them).
+    #[arg(long)]
+    pub wheels: bool,
+    /// The target's CPython version for --wheels (default: PythonXY of webpi-dependencies, else 3.11).
+    #[arg(long, value_name = "X.Y", requires = "wheels")]
+    pub wheels_python: Option<String>,
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,

@@ -26,6 +26,7 @@ pub mod parameters;
 pub mod project;
 pub mod walk;
 pub mod webconfig;
+pub mod wheels;
 pub mod zipname;
 
 pub use error::DeployError;

@@ -343,10 +343,98 @@ fn hooks_run_in_the_virtualenv_and_a_failing_hook_fails_the_install() {
     let out = m.install(&["--app-name", "hello-app", "--no-smoke-test"]);
     assert_eq!(out.status.code(), Some(1));
     let e = stderr_of(&out);
-    assert!(e.contains("the [tool.iiswsgi.install] after hook \"echo migrating && exit 3\" failed"), "{e}");
+    assert!(
+        e.contains("the [tool.iiswsgi.install] after hook \"echo migrating && exit 3\" failed"),
+        "{e}"
+    );
     let before = std::fs::read_to_string(app.join("before.txt")).unwrap();
     let (prefix, appl) = before.split_once('|').unwrap();
-    assert!(prefix.ends_with(".venv"), "the hook ran with the virtualenv's python: {prefix}");
+    assert!(
+        prefix.ends_with(".venv"),
+        "the hook ran with the virtualenv's python: {prefix}"
+    );
     assert_eq!(Path::new(appl), app.as_path());
-    assert!(app.join("iis_install.stamp").is_file(), "a failed install leaves the stamp");
+    assert!(
+        app.join("iis_install.stamp").is_file(),
+        "a failed install leaves the stamp"
+    );
+}
+
+/// `iiswsgi package --wheels` downloads the dependencies as Windows wheels
+/// into `wheels/`; with that folder in the package, `iiswsgi install` uses it
+/// alone (`--no-index`). On the simulated (Linux) machine the folder also
+/// gets iiswsgi's wheel for this host, as a Windows package carries
+/// iiswsgi's win_amd64 wheel.
+#[test]
+fn a_package_with_wheels_installs_offline() {
+    let m = Machine::new(false);
+    let app = m.deploy("hello_app", "Default Web Site", "offline", &|src: &Path| {
+        let p = src.join("pyproject.toml");
+        let t = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("dependencies = [\"iiswsgi\"]", "dependencies = [\"webob\"]");
+        std::fs::write(p, t).unwrap();
+        let out = Command::new(python())
+            .args(["-m", "iiswsgi", "package", "--wheels"])
+            .arg(src)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("downloading Windows wheels for CPython 3.11"),
+            "{}",
+            text(&out.stderr)
+        );
+        let names: Vec<String> = std::fs::read_dir(src.join("wheels"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_lowercase())
+            .collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("webob-"))
+                && names.iter().any(|n| n.starts_with("setuptools-")),
+            "{names:?}"
+        );
+        for w in std::fs::read_dir(repo_root().join("target/wheels")).unwrap() {
+            let w = w.unwrap().path();
+            std::fs::copy(&w, src.join("wheels").join(w.file_name().unwrap())).unwrap();
+        }
+    });
+    assert!(app.join("wheels").is_dir(), "the package carries wheels/");
+    let mut c = m.ctx.iiswsgi(&["install", "--app-name", "hello-app", "-v"]);
+    c.env("IISWSGI_SIM_ROOT", &m.root)
+        .env_remove("PIP_FIND_LINKS")
+        .env("PIP_INDEX_URL", "http://127.0.0.1:9/nowhere");
+    let out = c.output().unwrap();
+    let e = stderr_of(&out);
+    assert!(out.status.success(), "{e}");
+    assert!(
+        e.contains("installing the dependencies offline from"),
+        "{e}"
+    );
+    assert!(e.contains("--no-index"), "{e}");
+}
+
+#[test]
+fn wheels_that_the_index_lacks_are_a_clear_error() {
+    let ctx = TestContext::new();
+    let dir = ctx.path("app");
+    run_ok({
+        let mut c = Command::new("cp");
+        c.arg("-r")
+            .arg(repo_root().join("fixtures/hello_app"))
+            .arg(&dir);
+        c
+    });
+    let out = ctx
+        .iiswsgi(&["package", "--wheels", &dir.display().to_string()])
+        .env_remove("PIP_FIND_LINKS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let e = stderr_of(&out);
+    assert!(
+        e.contains("pip could not download Windows wheels of the dependencies")
+            && e.contains("PIP_FIND_LINKS"),
+        "{e}"
+    );
 }
