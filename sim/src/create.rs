@@ -118,26 +118,8 @@ fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
-/// Creates a machine at `root`, which must be empty or absent.
-pub fn create(root: &Path, opts: &NewMachine) -> Result<SimMachine, MachineError> {
-    if root.join(SIM_TOML).exists() || std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some())
-    {
-        return Err(MachineError::Exists {
-            root: root.to_path_buf(),
-        });
-    }
-    mkdir(root)?;
-    let profile = format!("C:\\Users\\{USER}");
-    let apphost = if opts.iis_express {
-        format!("{profile}\\Documents\\IISExpress\\config\\applicationhost.config")
-    } else {
-        "C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config".to_owned()
-    };
-    let appcmd = if opts.iis_express {
-        "C:\\Program Files\\IIS Express\\appcmd.exe"
-    } else {
-        "C:\\Windows\\System32\\inetsrv\\appcmd.exe"
-    };
+/// `sim.toml`'s contents for a new machine.
+fn machine_config(opts: &NewMachine, apphost: String, appcmd: &str) -> SimConfig {
     let python = opts.python.display().to_string();
     let programs: BTreeMap<String, String> = [
         ("C:\\Python311\\python.exe", python.as_str()),
@@ -162,7 +144,7 @@ pub fn create(root: &Path, opts: &NewMachine) -> Result<SimMachine, MachineError
             "IIS".into()
         },
     );
-    let config = SimConfig {
+    SimConfig {
         machine: MachineInfo {
             name: "SIMIIS".into(),
             user: USER.into(),
@@ -172,7 +154,61 @@ pub fn create(root: &Path, opts: &NewMachine) -> Result<SimMachine, MachineError
         },
         environment: environment(opts.iis_express),
         programs,
+    }
+}
+
+/// appcmd.exe on the machine: a shim that runs the emulator, so the real
+/// (Windows) backend's code can drive the simulated IIS too.
+fn write_shim(machine: &SimMachine, opts: &NewMachine, appcmd: &str) -> Result<(), MachineError> {
+    let host = |w: &str| machine.host_path(w);
+    let root_abs = machine.root().display().to_string();
+    let mut shim = String::from(
+        "#!/bin/sh\n# appcmd.exe of the simulated machine: runs iiswsgi's appcmd emulator.\nexec",
+    );
+    for w in &opts.iiswsgi {
+        shim.push(' ');
+        shim.push_str(&sh_quote(w));
+    }
+    shim.push_str(&format!(
+        " sim appcmd --root {} \"$@\"\n",
+        sh_quote(&root_abs)
+    ));
+    let shim_path = host(appcmd)?;
+    write(&shim_path, &shim)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&shim_path, std::fs::Permissions::from_mode(0o755)).map_err(
+            |source| MachineError::Write {
+                path: shim_path.clone(),
+                source,
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Creates a machine at `root`, which must be empty or absent.
+pub fn create(root: &Path, opts: &NewMachine) -> Result<SimMachine, MachineError> {
+    if root.join(SIM_TOML).exists() || std::fs::read_dir(root).is_ok_and(|mut d| d.next().is_some())
+    {
+        return Err(MachineError::Exists {
+            root: root.to_path_buf(),
+        });
+    }
+    mkdir(root)?;
+    let profile = format!("C:\\Users\\{USER}");
+    let apphost = if opts.iis_express {
+        format!("{profile}\\Documents\\IISExpress\\config\\applicationhost.config")
+    } else {
+        "C:\\Windows\\System32\\inetsrv\\config\\applicationHost.config".to_owned()
     };
+    let appcmd = if opts.iis_express {
+        "C:\\Program Files\\IIS Express\\appcmd.exe"
+    } else {
+        "C:\\Windows\\System32\\inetsrv\\appcmd.exe"
+    };
+    let config = machine_config(opts, apphost, appcmd);
     let machine = SimMachine::with_config(root, config);
     let host = |w: &str| machine.host_path(w);
     for dir in [
@@ -205,32 +241,7 @@ pub fn create(root: &Path, opts: &NewMachine) -> Result<SimMachine, MachineError
     } else {
         write(&host("C:\\inetpub\\wwwroot\\iisstart.htm")?, IISSTART)?;
     }
-    // appcmd.exe on the machine: a shim that runs the emulator, so the real
-    // (Windows) backend's code can drive the simulated IIS too.
-    let root_abs = machine.root().display().to_string();
-    let mut shim = String::from(
-        "#!/bin/sh\n# appcmd.exe of the simulated machine: runs iiswsgi's appcmd emulator.\nexec",
-    );
-    for w in &opts.iiswsgi {
-        shim.push(' ');
-        shim.push_str(&sh_quote(w));
-    }
-    shim.push_str(&format!(
-        " sim appcmd --root {} \"$@\"\n",
-        sh_quote(&root_abs)
-    ));
-    let shim_path = host(appcmd)?;
-    write(&shim_path, &shim)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&shim_path, std::fs::Permissions::from_mode(0o755)).map_err(
-            |source| MachineError::Write {
-                path: shim_path.clone(),
-                source,
-            },
-        )?;
-    }
+    write_shim(&machine, opts, appcmd)?;
     let toml_text = toml::to_string_pretty(&machine.config).map_err(|e| MachineError::BadToml {
         path: machine.sim_toml(),
         message: e.to_string(),

@@ -156,32 +156,7 @@ pub fn install(
         &venv,
         &dir,
     )?;
-    if opts.no_smoke_test {
-        out.skipped.push("smoke test (--no-smoke-test)".into());
-    } else if let Some(app) = apps.first() {
-        let location = location.clone().unwrap_or_else(|| Location {
-            site: String::new(),
-            site_id: 1,
-            binding: ("http".into(), "*:80:".into()),
-            app_path: "/".into(),
-            physical_path: platform.machine.windows_path(&dir),
-        });
-        let url = opts.smoke_url.clone().unwrap_or_else(|| "/".into());
-        r.progress(&format!(
-            "smoke test: GET {url} through {}",
-            app.script_processor()
-        ));
-        let (target, resp) = steps::smoke(platform, &location, app, &url)?;
-        out.smoke_status = Some(resp.status);
-        if !(200..400).contains(&resp.status) {
-            let log = gateway_log(platform, &dir);
-            return Err(smoke_failure(&target.url_path, &resp, log.as_deref()));
-        }
-        r.progress(&format!(
-            "smoke test: {} answered {}",
-            target.url_path, resp.status
-        ));
-    }
+    smoke_step(platform, opts, r, &dir, location.as_ref(), &apps, &mut out)?;
     if dir.join(STAMP).is_file() {
         std::fs::remove_file(dir.join(STAMP)).map_err(|source| InstallError::Write {
             path: dir.join(STAMP),
@@ -194,6 +169,46 @@ pub fn install(
     out.log = r.log_path().to_path_buf();
     r.progress("installed");
     Ok(out)
+}
+
+/// The smoke test, unless `--no-smoke-test`: one request through the first
+/// FastCGI application; anything but 2xx/3xx is an error with what to read.
+fn smoke_step(
+    platform: &Platform,
+    opts: &InstallOptions,
+    r: &mut Reporter,
+    dir: &Path,
+    location: Option<&Location>,
+    apps: &[iiswsgi_iisconfig::FastCgiApplication],
+    out: &mut Installed,
+) -> Result<(), InstallError> {
+    if opts.no_smoke_test {
+        out.skipped.push("smoke test (--no-smoke-test)".into());
+    } else if let Some(app) = apps.first() {
+        let location = location.cloned().unwrap_or_else(|| Location {
+            site: String::new(),
+            site_id: 1,
+            binding: ("http".into(), "*:80:".into()),
+            app_path: "/".into(),
+            physical_path: platform.machine.windows_path(dir),
+        });
+        let url = opts.smoke_url.clone().unwrap_or_else(|| "/".into());
+        r.progress(&format!(
+            "smoke test: GET {url} through {}",
+            app.script_processor()
+        ));
+        let (target, resp) = steps::smoke(platform, &location, app, &url)?;
+        out.smoke_status = Some(resp.status);
+        if !(200..400).contains(&resp.status) {
+            let log = gateway_log(platform, dir);
+            return Err(smoke_failure(&target.url_path, &resp, log.as_deref()));
+        }
+        r.progress(&format!(
+            "smoke test: {} answered {}",
+            target.url_path, resp.status
+        ));
+    }
+    Ok(())
 }
 
 /// Where the gateway logs: `WSGI_LOG` of the application's web.config, else

@@ -57,7 +57,7 @@ fn build_machine_environment_is_not_expanded() {
     let p = build(&f);
     let manifest = std::fs::read_to_string(&p.manifest).unwrap();
     assert!(
-        manifest.contains("path=\"%SystemDrive%\\%PATH%\\${PATH}\\$path\\python.exe -m iiswsgi install PyramidIISApp\""),
+        manifest.contains("path=\"%SystemDrive%\\%PATH%\\${PATH}\\$path\\python.exe -m iiswsgi install --app-name PyramidIISApp\""),
         "{manifest}"
     );
 }

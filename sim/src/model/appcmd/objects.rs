@@ -64,111 +64,117 @@ fn bindings_of(site: &Element) -> String {
 
 /// Every object of a kind, in configuration order.
 pub fn records(host: &ApplicationHost, object: Object) -> Vec<Record> {
-    let pool = default_pool(host);
     let mut out = Vec::new();
     match object {
-        Object::Site => {
-            for s in site_elements(host) {
-                let name = s.attr("name").unwrap_or("").to_owned();
-                let id = s.attr("id").unwrap_or("").to_owned();
-                let bindings = bindings_of(s);
-                out.push(Record {
-                    kind: "SITE",
-                    name: name.clone(),
-                    props: vec![
-                        ("SITE.NAME".into(), name),
-                        ("SITE.ID".into(), id.clone()),
-                        ("bindings".into(), bindings.clone()),
-                        ("state".into(), "Started".into()),
-                    ],
-                    summary: vec![
-                        ("id".into(), id),
-                        ("bindings".into(), bindings),
-                        ("state".into(), "Started".into()),
-                    ],
-                    element: Some(s.clone()),
-                });
-            }
-        }
-        Object::App | Object::Vdir => {
-            for s in site_elements(host) {
-                let site = s.attr("name").unwrap_or("");
-                for a in s.elements().filter(|e| e.name() == "application") {
-                    let path = a.attr("path").unwrap_or("/");
-                    let name = app_name(site, path);
-                    let app_pool = a.attr("applicationPool").unwrap_or(&pool).to_owned();
-                    if object == Object::App {
-                        out.push(Record {
-                            kind: "APP",
-                            name: name.clone(),
-                            props: vec![
-                                ("path".into(), path.to_owned()),
-                                ("APP.NAME".into(), name.clone()),
-                                ("APPPOOL.NAME".into(), app_pool.clone()),
-                                ("SITE.NAME".into(), site.to_owned()),
-                            ],
-                            summary: vec![("applicationPool".into(), app_pool)],
-                            element: Some(a.clone()),
-                        });
-                        continue;
-                    }
-                    for v in a.elements().filter(|e| e.name() == "virtualDirectory") {
-                        let vpath = v.attr("path").unwrap_or("/");
-                        let physical = v.attr("physicalPath").unwrap_or("").to_owned();
-                        let vname = vdir_name(&name, vpath);
-                        out.push(Record {
-                            kind: "VDIR",
-                            name: vname.clone(),
-                            props: vec![
-                                ("VDIR.NAME".into(), vname),
-                                ("APP.NAME".into(), name.clone()),
-                                ("path".into(), vpath.to_owned()),
-                                ("physicalPath".into(), physical.clone()),
-                            ],
-                            summary: vec![("physicalPath".into(), physical)],
-                            element: Some(v.clone()),
-                        });
-                    }
-                }
-            }
-        }
-        Object::AppPool => {
-            let pools = host.document().root().descendant(POOLS);
-            let defaults = pools.and_then(|p| p.child("applicationPoolDefaults"));
-            let dflt = |k: &str, d: &str| defaults.and_then(|e| e.attr(k)).unwrap_or(d).to_owned();
-            for p in pools
-                .into_iter()
-                .flat_map(Element::elements)
-                .filter(|e| e.name() == "add")
-            {
-                let name = p.attr("name").unwrap_or("").to_owned();
-                let ver = p
-                    .attr("managedRuntimeVersion")
-                    .map_or_else(|| dflt("managedRuntimeVersion", "v4.0"), str::to_owned);
-                let mode = p
-                    .attr("managedPipelineMode")
-                    .map_or_else(|| dflt("managedPipelineMode", "Integrated"), str::to_owned);
-                out.push(Record {
-                    kind: "APPPOOL",
-                    name: name.clone(),
-                    props: vec![
-                        ("APPPOOL.NAME".into(), name),
-                        ("PipelineMode".into(), mode.clone()),
-                        ("RuntimeVersion".into(), ver.clone()),
-                        ("state".into(), "Started".into()),
-                    ],
-                    summary: vec![
-                        ("MgdVersion".into(), ver),
-                        ("MgdMode".into(), mode),
-                        ("state".into(), "Started".into()),
-                    ],
-                    element: Some(p.clone()),
-                });
-            }
-        }
+        Object::Site => site_records(host, &mut out),
+        Object::App | Object::Vdir => app_records(host, object, &mut out),
+        Object::AppPool => pool_records(host, &mut out),
         Object::Config | Object::Backup => {}
     }
     out
+}
+
+fn site_records(host: &ApplicationHost, out: &mut Vec<Record>) {
+    for s in site_elements(host) {
+        let name = s.attr("name").unwrap_or("").to_owned();
+        let id = s.attr("id").unwrap_or("").to_owned();
+        let bindings = bindings_of(s);
+        out.push(Record {
+            kind: "SITE",
+            name: name.clone(),
+            props: vec![
+                ("SITE.NAME".into(), name),
+                ("SITE.ID".into(), id.clone()),
+                ("bindings".into(), bindings.clone()),
+                ("state".into(), "Started".into()),
+            ],
+            summary: vec![
+                ("id".into(), id),
+                ("bindings".into(), bindings),
+                ("state".into(), "Started".into()),
+            ],
+            element: Some(s.clone()),
+        });
+    }
+}
+
+fn app_records(host: &ApplicationHost, object: Object, out: &mut Vec<Record>) {
+    let pool = default_pool(host);
+    for s in site_elements(host) {
+        let site = s.attr("name").unwrap_or("");
+        for a in s.elements().filter(|e| e.name() == "application") {
+            let path = a.attr("path").unwrap_or("/");
+            let name = app_name(site, path);
+            let app_pool = a.attr("applicationPool").unwrap_or(&pool).to_owned();
+            if object == Object::App {
+                out.push(Record {
+                    kind: "APP",
+                    name: name.clone(),
+                    props: vec![
+                        ("path".into(), path.to_owned()),
+                        ("APP.NAME".into(), name.clone()),
+                        ("APPPOOL.NAME".into(), app_pool.clone()),
+                        ("SITE.NAME".into(), site.to_owned()),
+                    ],
+                    summary: vec![("applicationPool".into(), app_pool)],
+                    element: Some(a.clone()),
+                });
+                continue;
+            }
+            for v in a.elements().filter(|e| e.name() == "virtualDirectory") {
+                let vpath = v.attr("path").unwrap_or("/");
+                let physical = v.attr("physicalPath").unwrap_or("").to_owned();
+                let vname = vdir_name(&name, vpath);
+                out.push(Record {
+                    kind: "VDIR",
+                    name: vname.clone(),
+                    props: vec![
+                        ("VDIR.NAME".into(), vname),
+                        ("APP.NAME".into(), name.clone()),
+                        ("path".into(), vpath.to_owned()),
+                        ("physicalPath".into(), physical.clone()),
+                    ],
+                    summary: vec![("physicalPath".into(), physical)],
+                    element: Some(v.clone()),
+                });
+            }
+        }
+    }
+}
+
+fn pool_records(host: &ApplicationHost, out: &mut Vec<Record>) {
+    let pools = host.document().root().descendant(POOLS);
+    let defaults = pools.and_then(|p| p.child("applicationPoolDefaults"));
+    let dflt = |k: &str, d: &str| defaults.and_then(|e| e.attr(k)).unwrap_or(d).to_owned();
+    for p in pools
+        .into_iter()
+        .flat_map(Element::elements)
+        .filter(|e| e.name() == "add")
+    {
+        let name = p.attr("name").unwrap_or("").to_owned();
+        let ver = p
+            .attr("managedRuntimeVersion")
+            .map_or_else(|| dflt("managedRuntimeVersion", "v4.0"), str::to_owned);
+        let mode = p
+            .attr("managedPipelineMode")
+            .map_or_else(|| dflt("managedPipelineMode", "Integrated"), str::to_owned);
+        out.push(Record {
+            kind: "APPPOOL",
+            name: name.clone(),
+            props: vec![
+                ("APPPOOL.NAME".into(), name),
+                ("PipelineMode".into(), mode.clone()),
+                ("RuntimeVersion".into(), ver.clone()),
+                ("state".into(), "Started".into()),
+            ],
+            summary: vec![
+                ("MgdVersion".into(), ver),
+                ("MgdMode".into(), mode),
+                ("state".into(), "Started".into()),
+            ],
+            element: Some(p.clone()),
+        });
+    }
 }
 
 /// The options that are not filters.
