@@ -310,13 +310,14 @@ fn listening_socket_on_stdin_is_accepted_on() {
         assert_eq!(env["wsgi.multithread"].as_bool(), Some(true));
         assert_eq!(env["wsgi.multiprocess"].as_bool(), Some(true));
     }
+    // Open connections are capped at 10,000; --max-conns limits requests served at once.
     let mut w = Vec::new();
     a.codec().get_values(&mut w, ["FCGI_MAX_CONNS"]).unwrap();
     a.send_raw(&w).unwrap();
     assert_eq!(
         a.read_events(1).unwrap(),
         vec![
-            r#"GetValuesResult([([70, 67, 71, 73, 95, 77, 65, 88, 95, 67, 79, 78, 78, 83], [54, 52])])"#
+            r#"GetValuesResult([([70, 67, 71, 73, 95, 77, 65, 88, 95, 67, 79, 78, 78, 83], [49, 48, 48, 48, 48])])"#
         ]
     );
     let pid = child.id().to_string();
