@@ -330,6 +330,9 @@ fn write_zip(
         .compression_method(zip::CompressionMethod::Deflated)
         .last_modified_time(zip::DateTime::default())
         .unix_permissions(0o644)
+        // "Made by Unix" on every build machine: the same entries and modes
+        // (0644) whether the package is built on Linux, macOS or Windows.
+        .system(zip::System::Unix)
         .large_file(false);
     let mut buf = vec![0u8; CHUNK];
     for (name, source) in entries {

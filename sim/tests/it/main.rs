@@ -4,8 +4,13 @@
 
 mod appcmd;
 mod machine;
+// Unix by nature: the runCommand programs these tests run are shell scripts,
+// and their transcripts hold Unix host paths.
+#[cfg(unix)]
 mod msdeploy;
+#[cfg(unix)]
 mod msdeploy_cases;
+#[cfg(unix)]
 mod msdeploy_support;
 mod props;
 #[cfg(unix)]
@@ -14,6 +19,7 @@ mod serve;
 mod serve_faults;
 #[cfg(unix)]
 mod support;
+#[cfg(unix)]
 mod webpi;
 
 use std::path::PathBuf;
