@@ -363,6 +363,17 @@ impl Handler {
         }
     }
 
+    /// The handlers a `<handlers>` element leaves in effect (`<add>`,
+    /// `<remove>`, `<clear>` applied in order); none without the element.
+    pub fn merged(handlers: Option<&Element>) -> Vec<Handler> {
+        let Some(coll) = handlers else {
+            return Vec::new();
+        };
+        let mut merged = Vec::new();
+        merge_collection(coll, "name", &mut merged);
+        merged.into_iter().map(Handler::from_element).collect()
+    }
+
     /// Whether the handler runs through IIS's FastCgiModule.
     pub fn is_fastcgi(&self) -> bool {
         self.modules

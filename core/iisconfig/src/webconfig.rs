@@ -123,12 +123,7 @@ impl WebConfig {
 
     /// The handlers in effect in this file (`<add>`, `<remove>`, `<clear>` applied).
     pub fn handlers(&self) -> Vec<Handler> {
-        let Some(coll) = self.doc.root().descendant(HANDLERS) else {
-            return Vec::new();
-        };
-        let mut merged = Vec::new();
-        merge_collection(coll, "name", &mut merged);
-        merged.into_iter().map(Handler::from_element).collect()
+        Handler::merged(self.doc.root().descendant(HANDLERS))
     }
 
     /// Appends a handler `<add>`.
