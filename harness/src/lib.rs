@@ -39,6 +39,19 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
+/// Copies `fixtures/NAME` to `dst` (without a `dist/` left by a build), as a
+/// project a test may change.
+pub fn copy_fixture(name: &str, dst: &Path) {
+    let status = Command::new("cp")
+        .arg("-r")
+        .arg(repo_root().join("fixtures").join(name))
+        .arg(dst)
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cp: {e}"));
+    assert!(status.success(), "cp -r fixtures/{name} {}", dst.display());
+    let _ = std::fs::remove_dir_all(dst.join("dist"));
+}
+
 /// The Python with iiswsgi installed: `$IISWSGI_PYTHON`, else the repo's `.venv`.
 pub fn python() -> PathBuf {
     let venv = if cfg!(windows) {

@@ -22,13 +22,6 @@ fn platform(b: &BackendArgs) -> Result<Platform, String> {
     }
 }
 
-fn python(py: Python<'_>) -> PathBuf {
-    py.import("sys")
-        .and_then(|sys| sys.getattr("executable"))
-        .and_then(|e| e.extract::<String>())
-        .map_or_else(|_| PathBuf::from("python3"), PathBuf::from)
-}
-
 fn fail(json: bool, e: &dyn std::fmt::Display) -> i32 {
     eprintln!("iiswsgi install: error: {e}");
     if json {
@@ -49,7 +42,7 @@ pub(crate) fn run_install(py: Python<'_>, a: InstallArgs) -> i32 {
         ignore_stamp: a.ignore_stamp,
         smoke_url: a.smoke_url,
         no_smoke_test: a.no_smoke_test,
-        python: python(py),
+        python: crate::python(py),
     };
     let mut r = Reporter::new(
         a.verbose,

@@ -14,6 +14,14 @@ use pyo3::prelude::*;
 mod install;
 mod sim;
 
+/// The Python running this process (`sys.executable`).
+pub(crate) fn python(py: Python<'_>) -> PathBuf {
+    py.import("sys")
+        .and_then(|sys| sys.getattr("executable"))
+        .and_then(|e| e.extract::<String>())
+        .map_or_else(|_| PathBuf::from("python3"), PathBuf::from)
+}
+
 /// Runs a packaging command: progress on stderr, the result on stdout (its
 /// last line, or JSON), exit status 0 only on success.
 fn run_deploy<T: serde::Serialize>(
@@ -99,7 +107,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
         Command::Package(a) => {
             let dir = dir_or_cwd(a.dir);
-            let python = sim::python(py);
+            let python = python(py);
             run_deploy(
                 "package",
                 a.json,

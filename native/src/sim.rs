@@ -1,26 +1,16 @@
 //! `iiswsgi sim …`: the simulated IIS machine's commands.
 
-use std::path::PathBuf;
-
 use iiswsgi_cli::SimCommand;
 use pyo3::prelude::*;
-
-/// The Python running this process (`sys.executable`).
-pub(crate) fn python(py: Python<'_>) -> PathBuf {
-    py.import("sys")
-        .and_then(|sys| sys.getattr("executable"))
-        .and_then(|e| e.extract::<String>())
-        .map_or_else(|_| PathBuf::from("python3"), PathBuf::from)
-}
 
 pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
     match cmd {
         SimCommand::New(a) => {
-            let python_exe = a.python.unwrap_or_else(|| python(py));
+            let python_exe = a.python.unwrap_or_else(|| crate::python(py));
             let opts = iiswsgi_sim::create::NewMachine {
                 iis_express: a.iis_express,
                 iiswsgi: vec![
-                    python(py).display().to_string(),
+                    crate::python(py).display().to_string(),
                     "-m".into(),
                     "iiswsgi".into(),
                 ],
@@ -151,9 +141,9 @@ fn deploy(py: Python<'_>, a: iiswsgi_cli::SimDeployArgs) -> i32 {
         root,
         iis_express: a.iis_express,
         params: a.params,
-        python: python(py),
+        python: crate::python(py),
         iiswsgi: vec![
-            python(py).display().to_string(),
+            crate::python(py).display().to_string(),
             "-m".into(),
             "iiswsgi".into(),
         ],

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use iiswsgi_harness::{python, repo_root};
+use iiswsgi_harness::python;
 
 use crate::tmp;
 
@@ -19,15 +19,7 @@ fn iiswsgi(args: &[&str], cwd: &Path) -> Output {
 }
 
 fn copy_fixture(dst: &Path) {
-    let src = repo_root().join("fixtures/pyramid_app");
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(&src)
-        .arg(dst)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _ = std::fs::remove_dir_all(dst.join("dist"));
+    iiswsgi_harness::copy_fixture("pyramid_app", dst);
 }
 
 fn text(b: &[u8]) -> String {

@@ -13,10 +13,9 @@
 //! stage and checks the page through `sim serve`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use iiswsgi_harness::context::TestContext;
-use iiswsgi_harness::{iiswsgi_snapshot, repo_root};
+use iiswsgi_harness::iiswsgi_snapshot;
 
 /// The context's filters, and one more: the line `iiswsgi install` prints on
 /// its stdout (the application's folder) arrives through another pipe than
@@ -28,14 +27,7 @@ fn filters(ctx: &TestContext) -> Vec<(&str, &str)> {
 }
 
 fn copy_fixture(dst: &Path) {
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(repo_root().join("fixtures/pyramid_app"))
-        .arg(dst)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let _ = std::fs::remove_dir_all(dst.join("dist"));
+    iiswsgi_harness::copy_fixture("pyramid_app", dst);
 }
 
 fn ok(ctx: &TestContext, args: &[&str]) -> String {

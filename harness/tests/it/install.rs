@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use iiswsgi_harness::context::TestContext;
-use iiswsgi_harness::{python, repo_root};
+use iiswsgi_harness::{copy_fixture, python, repo_root};
 
 struct Machine {
     ctx: TestContext,
@@ -57,14 +57,7 @@ impl Machine {
     /// and adds it as application `/name`; returns the host folder.
     fn deploy(&self, fixture: &str, site: &str, folder: &str, edit: &dyn Fn(&Path)) -> PathBuf {
         let src = self.ctx.path(&format!("src-{folder}"));
-        run_ok({
-            let mut c = Command::new("cp");
-            c.arg("-r")
-                .arg(repo_root().join("fixtures").join(fixture))
-                .arg(&src);
-            c
-        });
-        let _ = std::fs::remove_dir_all(src.join("dist"));
+        copy_fixture(fixture, &src);
         edit(&src);
         let out = run_ok(self.ctx.iiswsgi(&["package", &src.display().to_string()]));
         let zip = text(&out.stdout).lines().last().unwrap().to_owned();
@@ -309,13 +302,7 @@ fn an_ampersand_in_the_path_keeps_web_config_well_formed() {
 fn without_iis_the_steps_that_need_none_run_and_the_exit_status_says_so() {
     let ctx = TestContext::new();
     let dir = ctx.path("app");
-    run_ok({
-        let mut c = Command::new("cp");
-        c.arg("-r")
-            .arg(repo_root().join("fixtures/hello_app"))
-            .arg(&dir);
-        c
-    });
+    copy_fixture("hello_app", &dir);
     let mut c = ctx.iiswsgi(&[
         "install",
         "--backend",
@@ -418,13 +405,7 @@ fn a_package_with_wheels_installs_offline() {
 fn wheels_that_the_index_lacks_are_a_clear_error() {
     let ctx = TestContext::new();
     let dir = ctx.path("app");
-    run_ok({
-        let mut c = Command::new("cp");
-        c.arg("-r")
-            .arg(repo_root().join("fixtures/hello_app"))
-            .arg(&dir);
-        c
-    });
+    copy_fixture("hello_app", &dir);
     let out = ctx
         .iiswsgi(&["package", "--wheels", &dir.display().to_string()])
         .env_remove("PIP_FIND_LINKS")
