@@ -71,6 +71,7 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
                 1
             }
         },
+        SimCommand::Status(a) => status(&a),
         SimCommand::Appcmd(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
             Ok(m) => {
                 let out = iiswsgi_sim::appcmd::run(&m, &a.args);
@@ -83,6 +84,34 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
             }
         },
     }
+}
+
+fn status(a: &iiswsgi_cli::SimStatusArgs) -> i32 {
+    let st = match iiswsgi_sim::status::collect(&a.root) {
+        Ok(st) => st,
+        Err(e) => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg = format!("{msg}: {s}");
+                src = s.source();
+            }
+            eprintln!("iiswsgi sim status: error: {msg}");
+            return 1;
+        }
+    };
+    if a.json {
+        match serde_json::to_string_pretty(&st) {
+            Ok(j) => println!("{j}"),
+            Err(e) => {
+                eprintln!("iiswsgi sim status: error: {e}");
+                return 1;
+            }
+        }
+    } else {
+        print!("{}", st.render(iiswsgi_sim::status::runfile::now_unix()));
+    }
+    0
 }
 
 #[cfg(unix)]

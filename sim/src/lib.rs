@@ -12,7 +12,8 @@
 //! * [`host`]: IIS's FastCGI module (process pools, the wire, lifecycle);
 //! * [`front`]: `iiswsgi sim serve`, the HTTP front and IIS's routing;
 //! * [`msdeploy`] and [`webpi`]: Web Deploy's msdeploy.exe and WebPI, installing
-//!   packages and feeds built by `iiswsgi package` / `iiswsgi feed`.
+//!   packages and feeds built by `iiswsgi package` / `iiswsgi feed`;
+//! * [`status`]: `iiswsgi sim status`, what a machine holds and runs.
 //!
 //! Nothing in `core` depends on this crate; `native/` links it into the CLI.
 
@@ -24,6 +25,7 @@ pub mod machine;
 pub mod model;
 pub mod msdeploy;
 pub mod platform;
+pub mod status;
 pub mod webpi;
 
 pub mod fcgi;

@@ -190,6 +190,29 @@ pub enum SimCommand {
     /// Run the Web Platform Installer (WebPICmd) on a simulated machine: list feeds, install products.
     #[command(after_help = SIM_WEBPI_EXAMPLES)]
     Webpi(SimWebpiArgs),
+    /// Show a simulated machine: sites, applications, FastCGI pools and their live processes, last requests, logs.
+    #[command(after_help = SIM_STATUS_EXAMPLES)]
+    Status(SimStatusArgs),
+}
+
+const SIM_STATUS_EXAMPLES: &str = "\
+Live processes and the local URLs come from a running `iiswsgi sim serve` (or
+`sim deploy --keep`) on the same machine, which publishes them in ROOT/sim-serve.json;
+the last requests come from each site's W3C log. Each log is shown with its
+Windows path and its path on this host.
+
+Examples:
+  iiswsgi sim status --root /tmp/iis
+  IISWSGI_SIM_ROOT=/tmp/iis iiswsgi sim status --json";
+
+#[derive(Args, Debug)]
+pub struct SimStatusArgs {
+    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
+    pub root: PathBuf,
+    /// Print the status as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 const SIM_SERVE_EXAMPLES: &str = "\

@@ -31,6 +31,8 @@ mod logging;
 mod protocol;
 #[cfg(unix)]
 mod sim_serve;
+#[cfg(unix)]
+mod sim_status;
 mod snapshot;
 #[cfg(unix)]
 mod wsgi_rules;

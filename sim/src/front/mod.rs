@@ -25,6 +25,7 @@ use tokio::net::TcpListener;
 use crate::host::{FastCgiHost, HostOptions};
 use crate::machine::{MachineError, SimMachine};
 use crate::model::routing::SiteBinding;
+use crate::status::runfile::{self, ServeState, ServedBinding};
 
 /// What can stop `sim serve` from starting.
 #[derive(Debug, thiserror::Error)]
@@ -178,13 +179,56 @@ impl Server {
             let st = Arc::clone(&self.state);
             accept_tasks.push(tokio::spawn(accept_loop(tcp, li, st)));
         }
+        let publisher = tokio::spawn(publish(Arc::clone(&self.state), self.mappings.clone()));
         stop.await;
         tracing::info!("stopping: shutting the FastCGI processes down");
         for t in &accept_tasks {
             t.abort();
         }
+        publisher.abort();
         self.state.host.shutdown(Duration::from_secs(5)).await;
+        ServeState::remove(self.state.machine.root());
     }
+}
+
+/// Publishes the bindings and the live processes in the machine's run file
+/// for `sim status`, rewritten when they change (checked twice a second).
+async fn publish(st: Arc<FrontState>, mappings: Vec<Mapping>) {
+    let mut state = ServeState {
+        pid: std::process::id(),
+        started: runfile::now_unix(),
+        bindings: mappings
+            .iter()
+            .map(|m| ServedBinding {
+                site: m.site.clone(),
+                binding: m.binding.clone(),
+                url: m.url.clone(),
+            })
+            .collect(),
+        processes: Vec::new(),
+    };
+    let mut written = false;
+    loop {
+        let processes = st.host.live_processes();
+        if !written || processes != state.processes {
+            state.processes = processes;
+            match state.write(st.machine.root()) {
+                Ok(()) => written = true,
+                Err(e) => tracing::warn!("{e}: {}", error_chain(&e)),
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut parts = Vec::new();
+    let mut src = e.source();
+    while let Some(s) = src {
+        parts.push(s.to_string());
+        src = s.source();
+    }
+    parts.join(": ")
 }
 
 async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {

@@ -184,19 +184,9 @@ pub struct W3cLogs {
 }
 
 impl W3cLogs {
-    /// Logs under `siteDefaults/logFile@directory` (IIS's default
-    /// `%SystemDrive%\inetpub\logs\LogFiles`).
+    /// Logs under [`crate::status::logs::w3c_dir`].
     pub fn new(machine: &SimMachine, host: &ApplicationHost) -> W3cLogs {
-        let dir = host
-            .document()
-            .root()
-            .descendant("system.applicationHost/sites/siteDefaults/logFile")
-            .and_then(|e| e.attr("directory"))
-            .unwrap_or("%SystemDrive%\\inetpub\\logs\\LogFiles")
-            .to_owned();
-        let dir = machine
-            .host_path(&dir)
-            .unwrap_or_else(|_| machine.root().join("C/inetpub/logs/LogFiles"));
+        let dir = crate::status::logs::w3c_dir(machine, host);
         W3cLogs {
             dir,
             files: Mutex::new(HashMap::new()),

@@ -3,13 +3,15 @@
 //!
 //! * [`process`]: starting one process and shutting it down;
 //! * [`exchange`]: one request on the wire;
-//! * [`pool`]: the pool's lifecycle rules.
+//! * [`pool`]: the pool's lifecycle rules;
+//! * [`live`]: the live processes, published for `sim status`.
 //!
 //! Working directory: IIS passes no directory to `CreateProcessW`, so a
 //! FastCGI process inherits w3wp's, `%windir%\system32\inetsrv`; here the
 //! machine's `C:\Windows\System32\inetsrv` (host path).
 
 pub mod exchange;
+pub mod live;
 pub mod pool;
 pub mod process;
 
@@ -39,6 +41,7 @@ pub(crate) struct Shared {
     pub machine: SimMachine,
     pub capture: bool,
     pub second: Duration,
+    pub live: live::Registry,
 }
 
 impl Shared {
@@ -148,6 +151,7 @@ impl FastCgiHost {
                 machine: opts.machine,
                 capture: opts.capture,
                 second: opts.second,
+                live: live::Registry::default(),
             }),
             pools: Mutex::new(HashMap::new()),
         }
@@ -185,6 +189,11 @@ impl FastCgiHost {
             }
         });
         pool
+    }
+
+    /// Every live process of every pool.
+    pub fn live_processes(&self) -> Vec<crate::status::runfile::LiveProcess> {
+        self.shared.live.snapshot()
     }
 
     /// Shuts every process down as IIS does at app-pool shutdown; busy ones

@@ -151,8 +151,9 @@ impl Pool {
                         Err(why) => return Err(self.start_failed(handler, &why)),
                     };
                     return match Process::start(&spec, generation).await {
-                        Ok(p) => {
+                        Ok(mut p) => {
                             tracing::info!("{}: started process pid {}", self.key, p.pid);
+                            p.live = Some(self.shared.live.add(&self.key, p.pid));
                             Ok(p)
                         }
                         Err(e) => Err(self.start_failed(handler, &e.to_string())),
@@ -178,6 +179,7 @@ impl Pool {
     fn release(&self, mut p: Process) {
         p.served += 1;
         p.last_used = Instant::now();
+        self.shared.live.update(p.pid, p.served, false);
         let mut st = self.lock();
         let retire =
             st.closing || p.generation != st.generation || p.served >= st.app.instance_max_requests;
@@ -224,6 +226,7 @@ impl Pool {
             )
         };
         let mut p = self.acquire(handler).await?;
+        self.shared.live.update(p.pid, p.served, true);
         let max_body = job.max_body;
         let job = Job {
             activity_timeout: activity,

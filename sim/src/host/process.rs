@@ -47,6 +47,8 @@ pub struct Process {
     pub served: u32,
     pub generation: u64,
     pub last_used: Instant,
+    /// Its entry in the registry of live processes (`sim status`).
+    pub live: Option<super::live::Guard>,
 }
 
 fn env_program() -> PathBuf {
@@ -156,6 +158,7 @@ impl Process {
             served: 0,
             generation,
             last_used: Instant::now(),
+            live: None,
         })
     }
 
