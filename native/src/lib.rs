@@ -78,7 +78,7 @@ fn exit_code(py: Python<'_>, result: Result<(), GatewayError>) -> i32 {
 /// Runs the command line; returns the process exit status.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let cli = match iiswsgi_cli::parse(argv) {
+    let cli = match iiswsgi_cli::parse(argv.clone()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -86,7 +86,8 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
     };
     match cli.command {
-        Command::Serve(args) => {
+        Command::Serve(mut args) => {
+            args.argv = argv;
             let result = iiswsgi_gateway::serve(py, args, None);
             exit_code(py, result)
         }

@@ -21,4 +21,4 @@ pub use dom::{Document, Element, Node, Wording};
 pub use error::{line_of, ConfigError, ErrorKind};
 pub use fastcgi::{FastCgiApplication, Handler, Protocol, StderrMode};
 pub use vars::{env_var, expand_percent};
-pub use webconfig::{find_web_config, WebConfig};
+pub use webconfig::{find_web_config, AppSetting, WebConfig};
