@@ -242,13 +242,24 @@ fn workers_are_started_with_the_supervisors_own_arguments() {
     let workers = iiswsgi_harness::wait_for_children(parent.id(), 2, Duration::from_secs(20))
         .expect("two workers start");
     for pid in workers {
-        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
-        let args: Vec<String> = cmdline
-            .split(|&b| b == 0)
-            .filter(|a| !a.is_empty())
-            .skip(1)
-            .map(|a| String::from_utf8_lossy(a).into_owned())
-            .collect();
+        // Read once the worker has exec'd (a forked child shows its parent's
+        // command line, or none, until then).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let args = loop {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .skip(1)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if !args.contains(&"--workers=2".to_owned()) && !args.is_empty()
+                || Instant::now() > deadline
+            {
+                break args;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
         assert_eq!(
             args,
             [
@@ -265,7 +276,7 @@ fn workers_are_started_with_the_supervisors_own_arguments() {
             ]
         );
     }
-    let r = Client::connect(&sock).unwrap().get("/", "").unwrap();
+    let r = Client::connect(&sock).unwrap().get("/hello", "").unwrap();
     assert_eq!(r.status, 200);
 }
 
