@@ -14,7 +14,7 @@ use std::time::Duration;
 use iiswsgi_fastcgi::app::{AppConfig, AppConnection, AppEvent, Request};
 use iiswsgi_fastcgi::nv::Params;
 use iiswsgi_fastcgi::proto::{self, FramedStream, RecordType};
-use iiswsgi_wsgi::{Outcome, RequestChannel};
+use iiswsgi_wsgi::{Ending, Outcome, RequestChannel};
 
 use crate::slots::Slots;
 use crate::transport::Stream;
@@ -438,25 +438,47 @@ pub fn serve_connection(
         };
         // Only a request being served holds a slot; a parked connection does not.
         let _slot = opts.slots.as_ref().map(|s| s.acquire());
-        let Some(token) = handler.begin(describe(&request.params)) else {
+        let what = describe(&request.params);
+        let Some(token) = handler.begin(what.clone()) else {
             return Ok(ConnEnd::Stopping);
         };
+        let started = std::time::Instant::now();
         let result = run_one(handler, &inner, &request);
         handler.end(token);
+        log_request(&what, &result, started.elapsed());
         match result {
-            Ok(true) => return Ok(ConnEnd::Closed),
-            Ok(false) => {}
+            Ok((_, true)) => return Ok(ConnEnd::Closed),
+            Ok((_, false)) => {}
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Runs one request and writes its end; Ok(true) when the connection must close.
+/// The request's log line (debug level): what it was, its status, body
+/// bytes, time, and how it ended when that was not normally.
+fn log_request(what: &str, result: &io::Result<(Outcome, bool)>, took: Duration) {
+    let ms = took.as_secs_f64() * 1000.0;
+    match result {
+        Ok((o, _)) if o.ending == Ending::Complete => {
+            tracing::debug!("{what} -> {} {} bytes {ms:.1} ms", o.status, o.body_bytes)
+        }
+        Ok((o, _)) => tracing::debug!(
+            "{what} -> {} {} bytes {ms:.1} ms ({:?})",
+            o.status,
+            o.body_bytes,
+            o.ending
+        ),
+        Err(e) => tracing::debug!("{what} failed after {ms:.1} ms: {e}"),
+    }
+}
+
+/// Runs one request and writes its end; its outcome, and true when the
+/// connection must close.
 fn run_one(
     handler: &dyn Handler,
     inner: &Arc<Mutex<Inner>>,
     request: &Request,
-) -> io::Result<bool> {
+) -> io::Result<(Outcome, bool)> {
     let id = request.request_id;
     let serial = {
         let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -482,7 +504,7 @@ fn run_one(
     let broken = g.req.take().and_then(|r| r.broken);
     // A body cut short by the application's error: a non-zero appStatus lets the
     // web server's logs tell.
-    let app_status = u32::from(matches!(outcome, Ok(Outcome::Truncated)));
+    let app_status = u32::from(matches!(outcome, Ok(o) if o.ending == Ending::Truncated));
     let close = g.codec.finish_response(&mut g.out, id, app_status);
     let written = g.write_out();
     g.codec.read_buf().release_if_empty(g.keep_buffers);
@@ -490,5 +512,5 @@ fn run_one(
         return Err(io::Error::other(why));
     }
     written?;
-    outcome.map(|_| close)
+    outcome.map(|o| (o, close))
 }

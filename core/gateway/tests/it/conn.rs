@@ -13,7 +13,7 @@ use iiswsgi_fastcgi::proto::{self, ProtocolStatus, RecordType, Role, WRITE_CHUNK
 use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
 use iiswsgi_gateway::conn::{serve_connection, ConnEnd, ConnOptions, Handler};
 use iiswsgi_gateway::transport::unix::SockStream;
-use iiswsgi_wsgi::{Outcome, RequestChannel};
+use iiswsgi_wsgi::{Ending, Outcome, RequestChannel};
 
 const HEAD: &[u8] = b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n";
 const BIG: usize = 3 * WRITE_CHUNK + 1000;
@@ -33,6 +33,14 @@ impl TestHandler {
     }
     fn seen(&self) -> Vec<String> {
         self.seen.lock().unwrap().clone()
+    }
+}
+
+fn outcome(ending: Ending, status: u16, body_bytes: u64) -> Outcome {
+    Outcome {
+        ending,
+        status,
+        body_bytes,
     }
 }
 
@@ -73,7 +81,7 @@ impl Handler for TestHandler {
                 let e = read_all(channel.as_ref()).expect_err("the body is aborted");
                 self.note(format!("read failed: {:?}", e.kind()));
                 assert!(channel.send(HEAD, b"late", true).is_err());
-                return Ok(Outcome::ChannelFailed);
+                return Ok(outcome(Ending::ChannelFailed, 0, 0));
             }
             "/diagnostic" => {
                 channel.send(HEAD, b"partial", false)?;
@@ -84,7 +92,7 @@ impl Handler for TestHandler {
             "/truncated" => {
                 channel.send(HEAD, b"part", true)?;
                 assert!(!channel.discard_pending(), "the head is out");
-                return Ok(Outcome::Truncated);
+                return Ok(outcome(Ending::Truncated, 200, 4));
             }
             "/fatal" => {
                 channel.send(HEAD, b"dying", false)?;
@@ -93,7 +101,7 @@ impl Handler for TestHandler {
             other => panic!("unexpected path {other}"),
         }
         self.note(format!("served {path}"));
-        Ok(Outcome::Complete)
+        Ok(outcome(Ending::Complete, 200, 0))
     }
 }
 
