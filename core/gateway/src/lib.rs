@@ -34,15 +34,15 @@ use crate::transport::Bind;
 /// Why serving stopped with a failure.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("cannot open the log file {path}: {source}; pass --log PATH or set WSGI_LOG to a writable file")]
+    #[error("cannot open the log file {} (pass --log PATH or set WSGI_LOG to a writable file)", path.display())]
     Log { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] iiswsgi_iisconfig::ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Watch(#[from] watch::WatchError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io { context: String, source: io::Error },
     /// `--bind` failed; the message says what to do.
     #[error("{0}")]
@@ -51,7 +51,7 @@ pub enum GatewayError {
     NoApp,
     #[error("stopped after a fatal error: {0}")]
     Fatal(String),
-    #[error("Python error: {0}")]
+    #[error(transparent)]
     Python(#[from] PyErr),
 }
 
@@ -316,7 +316,7 @@ impl conn::Handler for Server {
         let app = match self.app_for(params) {
             Ok(app) => app,
             Err(err) => {
-                let text = err.to_string();
+                let text = iiswsgi_iisconfig::error_chain(&err);
                 let detail = match &err {
                     GatewayError::Load(l) => l
                         .traceback()

@@ -133,7 +133,7 @@ fn start_up(
                 ),
                 source,
             };
-            tracing::error!("{e}");
+            tracing::error!("{}", iiswsgi_iisconfig::error_chain(&e));
             return Err(e);
         }
     }
@@ -210,7 +210,7 @@ fn serve_workers(
         let python: String = py.import("sys")?.getattr("executable")?.extract()?;
         let result = py.detach(|| crate::workers::supervise(options, settings, &bind, n, &python));
         if let Err(e) = &result {
-            tracing::error!("{e}");
+            tracing::error!("{}", iiswsgi_iisconfig::error_chain(e));
         }
         result
     }

@@ -4,4 +4,5 @@
 
 #[cfg(unix)]
 mod conn;
+mod errors;
 mod settings;
