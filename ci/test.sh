@@ -10,6 +10,8 @@ ci/setup.sh
 
 say "crate layering"
 ci/check-layers.sh
+say "file and function sizes"
+ci/check-sizes.py
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy"

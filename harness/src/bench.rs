@@ -4,16 +4,16 @@
 //! Every response is checked (status and exact body length); a cell with an
 //! error reports failure, not a rate.
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use iiswsgi_fastcgi::proto::{self, RecordType, Role, WRITE_CHUNK};
-use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
+use iiswsgi_fastcgi::server::ServerConnection;
 
-use crate::{fixtures_apps, python, repo_root, ChildGuard};
+use crate::{fixtures_apps, python, repo_root, ChildGuard, Client};
 
 mod probes;
 mod procfs;
@@ -149,17 +149,28 @@ impl Requests {
         }
     }
 
-    fn send(&mut self, s: &mut impl Write, id: u16) -> io::Result<()> {
-        s.write_all(&self.heads[usize::from(id) - 1])?;
+    /// Sends request `id` on `client` (which then expects its response).
+    fn send(&mut self, client: &mut Client<UnixStream>, id: u16) -> io::Result<()> {
+        client
+            .codec()
+            .begin_request(&mut Vec::new(), id, Role::Responder, true);
+        client.send_raw(&self.heads[usize::from(id) - 1])?;
         if !self.body.is_empty() {
             let b = id.to_be_bytes();
             for &h in &self.body_headers {
                 self.body[h + 2] = b[0];
                 self.body[h + 3] = b[1];
             }
-            s.write_all(&self.body)?;
+            client.send_raw(&self.body)?;
         }
         Ok(())
+    }
+
+    /// Sends request `id` and reads its (status, body length).
+    fn exchange(&mut self, client: &mut Client<UnixStream>, id: u16) -> io::Result<(u16, usize)> {
+        self.send(client, id)?;
+        let r = client.read_summary(id)?;
+        Ok((r.status, r.body_len))
     }
 }
 
@@ -172,81 +183,16 @@ pub struct ConnStats {
     pub latencies_us: Vec<u32>,
 }
 
-/// Reads one response; returns (status, body length).
-fn read_response(
-    s: &mut impl Read,
-    codec: &mut ServerConnection,
-    id: u16,
-) -> io::Result<(u16, usize)> {
-    let mut head: Vec<u8> = Vec::new();
-    let mut head_done = false;
-    let mut status = 0u16;
-    let mut body = 0usize;
-    loop {
-        while let Some(ev) = codec
-            .poll()
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
-        {
-            match ev {
-                ServerEvent::Stdout { request_id, data } if request_id == id => {
-                    if head_done {
-                        body += data.len();
-                    } else {
-                        head.extend_from_slice(data);
-                        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
-                            head_done = true;
-                            body += head.len() - end - 4;
-                            status = parse_status(&head[..end]);
-                        }
-                    }
-                }
-                ServerEvent::Stderr { .. } => {}
-                ServerEvent::EndRequest { request_id, .. } if request_id == id => {
-                    return Ok((status, body));
-                }
-                other => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("unexpected {other:?}"),
-                    ))
-                }
-            }
-        }
-        let slot = codec.read_buf().spare(256 * 1024);
-        let n = s.read(slot)?;
-        if n == 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "connection closed before END_REQUEST",
-            ));
-        }
-        codec.read_buf().advance(n);
-    }
-}
-
-fn parse_status(head: &[u8]) -> u16 {
-    let text = String::from_utf8_lossy(head);
-    for line in text.split("\r\n") {
-        if let Some((k, v)) = line.split_once(':') {
-            if k.eq_ignore_ascii_case("status") {
-                return v.trim().get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
-            }
-        }
-    }
-    200
-}
-
 /// Runs the closed loop on one connection until `end`, recording latencies
 /// after `warm`.
 pub fn drive(
-    s: &mut UnixStream,
+    client: &mut Client<UnixStream>,
     w: &Workload,
     physical: Option<&Path>,
     warm: Instant,
     end: Instant,
 ) -> ConnStats {
     let mut reqs = Requests::new(w, physical);
-    let mut codec = ServerConnection::new();
     let mut stats = ConnStats::default();
     let mut id: u16 = 1;
     loop {
@@ -254,11 +200,7 @@ pub fn drive(
         if now >= end {
             break;
         }
-        codec.begin_request(&mut Vec::new(), id, Role::Responder, true);
-        let result = reqs
-            .send(s, id)
-            .and_then(|()| read_response(s, &mut codec, id));
-        match result {
+        match reqs.exchange(client, id) {
             Ok((200, len)) if len == w.expect_len => {
                 if now >= warm {
                     stats.count += 1;
@@ -546,10 +488,10 @@ fn run_cell_inner(
         .map(|s| {
             let physical = physical.clone();
             std::thread::spawn(move || {
-                let mut s = s;
-                let stats = drive(&mut s, &wl, physical.as_deref(), warm, end);
+                let mut client = Client::new(s);
+                let stats = drive(&mut client, &wl, physical.as_deref(), warm, end);
                 // The connection stays open until the peak RSS has been read.
-                (stats, s)
+                (stats, client)
             })
         })
         .collect();

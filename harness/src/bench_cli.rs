@@ -165,14 +165,33 @@ fn run(o: &Options) -> Result<(String, bool), String> {
         bench_exe: std::env::current_exe().map_err(|e| e.to_string())?,
     };
     env.prepare().map_err(|e| e.to_string())?;
-    let mut failed = false;
     let mut table = String::new();
+    let mut failed = workloads(o, &env, &mut table);
+    if o.only.as_deref().is_none_or(|f| "http".starts_with(f)) && o.peer.is_none() {
+        let (fronts, f) = crate::bench_http::run_fronts(&env.work, o.conns, o.warmup, o.duration);
+        table.push_str(&fronts);
+        failed |= f;
+    }
+    if o.only.is_some() || o.peer.is_some() {
+        return Ok((table, failed));
+    }
+    failed |= cold_starts(o, &env, &mut table);
+    failed |= probes(o, &env, &mut table);
+    failed |= upload(o, &env, &mut table);
+    Ok((table, failed))
+}
+
+fn wanted(name: &str, filter: &Option<String>) -> bool {
+    filter.as_deref().is_none_or(|f| name.starts_with(f))
+}
+
+/// The table of workloads × gateways; true if a cell failed.
+fn workloads(o: &Options, env: &Env, table: &mut String) -> bool {
+    let mut failed = false;
     let _ = writeln!(
         table,
         "| workload | gateway | req/s | p50 | p99 | CPU/request | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let wanted =
-        |name: &str, filter: &Option<String>| filter.as_deref().is_none_or(|f| name.starts_with(f));
     for w in WORKLOADS.into_iter().filter(|w| wanted(w.name, &o.only)) {
         let mut cells: Vec<(Peer, Cell)> = Vec::new();
         for peer in PEERS.into_iter().filter(|p| wanted(p.label(), &o.peer)) {
@@ -186,7 +205,7 @@ fn run(o: &Options) -> Result<(String, bool), String> {
                 w
             };
             eprintln!("==> {} · {}", w.name, peer.label());
-            let cell = bench::run_cell(&env, peer, &wl, o.conns, o.warmup, o.duration);
+            let cell = bench::run_cell(env, peer, &wl, o.conns, o.warmup, o.duration);
             if let Some(e) = &cell.error {
                 eprintln!("    FAILED: {e}");
                 failed = true;
@@ -198,52 +217,45 @@ fn run(o: &Options) -> Result<(String, bool), String> {
             }
             cells.push((peer, cell));
         }
-        let ceiling = cells
-            .iter()
-            .find(|(p, _)| *p == Peer::Ceiling)
-            .map(|(_, c)| c.clone());
-        let wf = cells
-            .iter()
-            .find(|(p, _)| *p == Peer::Wfastcgi)
-            .map(|(_, c)| c.clone());
-        for (peer, c) in &cells {
-            let _ = writeln!(
-                table,
-                "| {} | {} | {} | {} µs | {} µs | {:.0} µs | {:.1} MiB | {} | {} |",
-                w.name,
-                peer.label(),
-                fmt_rate(c),
-                c.p50_us,
-                c.p99_us,
-                c.cpu_us_per_req,
-                c.rss_kib as f64 / 1024.0,
-                if *peer == Peer::Ceiling {
-                    "1.00×".into()
-                } else {
-                    ratio(c, ceiling.as_ref())
-                },
-                if *peer == Peer::Wfastcgi {
-                    "1.00×".into()
-                } else {
-                    ratio(c, wf.as_ref())
-                },
-            );
-        }
+        rows(table, &w, &cells);
     }
+    failed
+}
 
-    if o.only.as_deref().is_none_or(|f| "http".starts_with(f)) && o.peer.is_none() {
-        let (fronts, f) = crate::bench_http::run_fronts(&env.work, o.conns, o.warmup, o.duration);
-        table.push_str(&fronts);
-        failed |= f;
+/// One workload's rows, with the ratios to the ceiling and to wfastcgi.
+fn rows(table: &mut String, w: &Workload, cells: &[(Peer, Cell)]) {
+    let of = |peer: Peer| cells.iter().find(|(p, _)| *p == peer).map(|(_, c)| c);
+    let (ceiling, wf) = (of(Peer::Ceiling), of(Peer::Wfastcgi));
+    for (peer, c) in cells {
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} µs | {} µs | {:.0} µs | {:.1} MiB | {} | {} |",
+            w.name,
+            peer.label(),
+            fmt_rate(c),
+            c.p50_us,
+            c.p99_us,
+            c.cpu_us_per_req,
+            c.rss_kib as f64 / 1024.0,
+            if *peer == Peer::Ceiling {
+                "1.00×".into()
+            } else {
+                ratio(c, ceiling)
+            },
+            if *peer == Peer::Wfastcgi {
+                "1.00×".into()
+            } else {
+                ratio(c, wf)
+            },
+        );
     }
-    if o.only.is_some() || o.peer.is_some() {
-        return Ok((table, failed));
-    }
-    failed |= cold_starts(o, &env, &mut table);
-    failed |= probes(o, &env, &mut table);
+}
+
+/// The large upload's peak RSS; true if it failed.
+fn upload(o: &Options, env: &Env, table: &mut String) -> bool {
     let size = if o.smoke { 64 * MIB } else { 1024 * MIB };
     eprintln!("==> upload of {} MiB · iiswsgi (IIS pipe)", size / MIB);
-    match bench::upload_rss(&env, size) {
+    match bench::upload_rss(env, size) {
         Ok((rss, dt)) => {
             let _ = writeln!(
                 table,
@@ -252,13 +264,13 @@ fn run(o: &Options) -> Result<(String, bool), String> {
                 rss as f64 / 1024.0,
                 size as f64 / MIB as f64 / dt.as_secs_f64()
             );
+            false
         }
         Err(e) => {
-            failed = true;
             let _ = writeln!(table, "\nupload: FAILED ({e})");
+            true
         }
     }
-    Ok((table, failed))
 }
 
 /// Cold start of the IIS-model gateways; true if one failed.

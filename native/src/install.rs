@@ -11,10 +11,10 @@ use pyo3::prelude::*;
 /// The platform for the resolved backend, or the reason there is none.
 fn platform(b: &BackendArgs) -> Result<Platform, String> {
     let choice = Backend::resolve(b.backend.as_deref(), &iiswsgi_iisconfig::env_var)
-        .map_err(|e| e.to_string())?;
+        .map_err(crate::report)?;
     match choice.backend {
         Backend::Windows { appcmd } => Ok(install::windows::platform(Some(appcmd))),
-        Backend::Sim { root } => iiswsgi_sim::platform::platform(&root).map_err(|e| e.to_string()),
+        Backend::Sim { root } => iiswsgi_sim::platform::platform(&root).map_err(crate::report),
         Backend::None { reason } => {
             eprintln!("iiswsgi: no IIS: {reason}");
             Ok(install::windows::platform(None))
@@ -63,9 +63,10 @@ pub(crate) fn run_install(py: Python<'_>, a: InstallArgs) -> i32 {
             }
         }
         Err(e) => {
+            let e = crate::report(e);
             r.progress(&format!("error: {e}"));
             if a.json {
-                println!("{}", serde_json::json!({ "error": e.to_string() }));
+                println!("{}", serde_json::json!({ "error": e }));
             }
             1
         }

@@ -22,6 +22,12 @@ pub(crate) fn python(py: Python<'_>) -> PathBuf {
         .map_or_else(|_| PathBuf::from("python3"), PathBuf::from)
 }
 
+/// An error and its sources as the user sees them: anyhow's `{:#}` (an
+/// error's message never repeats its source's text, so the chain is shown).
+pub(crate) fn report<E: std::error::Error + Send + Sync + 'static>(e: E) -> String {
+    format!("{:#}", anyhow::Error::new(e))
+}
+
 /// Runs a packaging command: progress on stderr, the result on stdout (its
 /// last line, or JSON), exit status 0 only on success.
 fn run_deploy<T: serde::Serialize>(
@@ -47,9 +53,10 @@ fn run_deploy<T: serde::Serialize>(
             0
         }
         Err(e) => {
+            let e = report(e);
             eprintln!("iiswsgi {command}: error: {e}");
             if json {
-                println!("{}", serde_json::json!({ "error": e.to_string() }));
+                println!("{}", serde_json::json!({ "error": e }));
             }
             1
         }
@@ -67,7 +74,7 @@ fn exit_code(py: Python<'_>, result: Result<(), GatewayError>) -> i32 {
             if let GatewayError::Log { .. } = e {
                 // Nowhere else to say it (other errors are logged, and mirrored
                 // on stderr outside IIS's model).
-                eprintln!("iiswsgi: {e}");
+                eprintln!("iiswsgi: {}", report(e));
             }
             let _ = py.check_signals();
             1
@@ -78,7 +85,7 @@ fn exit_code(py: Python<'_>, result: Result<(), GatewayError>) -> i32 {
 /// Runs the command line; returns the process exit status.
 #[pyfunction]
 fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
-    let cli = match iiswsgi_cli::parse(argv) {
+    let cli = match iiswsgi_cli::parse(argv.clone()) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -86,7 +93,8 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
         }
     };
     match cli.command {
-        Command::Serve(args) => {
+        Command::Serve(mut args) => {
+            args.argv = argv;
             let result = iiswsgi_gateway::serve(py, args, None);
             exit_code(py, result)
         }

@@ -32,7 +32,7 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
                     0
                 }
                 Err(e) => {
-                    eprintln!("iiswsgi sim new: error: {e}");
+                    eprintln!("iiswsgi sim new: error: {}", crate::report(e));
                     1
                 }
             }
@@ -59,7 +59,7 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
                 iiswsgi_sim::msdeploy::run(&m, &a.args, &opts, &mut |l| println!("{l}"))
             }
             Err(e) => {
-                println!("Error: {e}");
+                println!("Error: {}", crate::report(e));
                 println!("Error count: 1.");
                 iiswsgi_sim::msdeploy::EXIT_ERROR
             }
@@ -67,7 +67,7 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
         SimCommand::Webpi(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
             Ok(m) => iiswsgi_sim::webpi::run(&m, &a.args, &mut |l| println!("{l}")),
             Err(e) => {
-                eprintln!("iiswsgi sim webpi: error: {e}");
+                eprintln!("iiswsgi sim webpi: error: {}", crate::report(e));
                 1
             }
         },
@@ -79,7 +79,7 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
                 out.code
             }
             Err(e) => {
-                eprintln!("iiswsgi sim appcmd: error: {e}");
+                eprintln!("iiswsgi sim appcmd: error: {}", crate::report(e));
                 1
             }
         },
@@ -146,7 +146,7 @@ fn serve(py: Python<'_>, a: iiswsgi_cli::SimServeArgs) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("iiswsgi sim serve: error: {e}");
+            eprintln!("iiswsgi sim serve: error: {}", crate::report(e));
             1
         }
     }
@@ -205,7 +205,7 @@ fn deploy(py: Python<'_>, a: iiswsgi_cli::SimDeployArgs) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("iiswsgi sim deploy: error: {e}");
+            eprintln!("iiswsgi sim deploy: error: {}", crate::report(e));
             1
         }
     }

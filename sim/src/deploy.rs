@@ -36,6 +36,11 @@ pub struct StageError {
     pub log: Option<PathBuf>,
 }
 
+/// A stage failed with an error: its message and its sources.
+fn stage_fail(stage: &'static str, e: &(dyn std::error::Error + 'static)) -> StageError {
+    stage_err(stage, iiswsgi_iisconfig::error_chain(e))
+}
+
 fn stage_err(stage: &'static str, e: impl std::fmt::Display) -> StageError {
     StageError {
         stage,
@@ -78,19 +83,19 @@ pub fn prepare(
     let dir = opts.project.as_path();
     stage("init", progress, |p| {
         let done = iiswsgi_deploy::init::init_with(dir, iiswsgi_deploy::init::Existing::Keep, p)
-            .map_err(|e| stage_err("init", e))?;
+            .map_err(|e| stage_fail("init", &e))?;
         if done.written.is_empty() {
             p("the project has its four templates");
         }
         Ok(())
     })?;
     let packaged = stage("package", progress, |p| {
-        iiswsgi_deploy::package::package(dir, None, p).map_err(|e| stage_err("package", e))
+        iiswsgi_deploy::package::package(dir, None, p).map_err(|e| stage_fail("package", &e))
     })?;
     progress(&format!("  {}", packaged.zip.display()));
     let feed = stage("feed", progress, |p| {
         iiswsgi_deploy::feed::feed(dir, &[], None, Some("{msdeploy_package_url}"), p)
-            .map_err(|e| stage_err("feed", e))
+            .map_err(|e| stage_fail("feed", &e))
     })?;
     progress(&format!("  {}", feed.url));
     let machine = stage("machine", progress, |p| new_or_open(opts, p))?;
@@ -125,10 +130,12 @@ pub fn prepare(
         Ok(())
     })?;
     let host = iiswsgi_iisconfig::ApplicationHost::load(
-        &machine.apphost_path().map_err(|e| stage_err("serve", e))?,
+        &machine
+            .apphost_path()
+            .map_err(|e| stage_fail("serve", &e))?,
     )
-    .map_err(|e| stage_err("serve", e))?;
-    let sites = host.sites().map_err(|e| stage_err("serve", e))?;
+    .map_err(|e| stage_fail("serve", &e))?;
+    let sites = host.sites().map_err(|e| stage_fail("serve", &e))?;
     let (site, app_path) = sites
         .iter()
         .rev()
@@ -155,7 +162,7 @@ fn new_or_open(opts: &DeployOptions, p: &mut dyn FnMut(&str)) -> Result<SimMachi
             "  reusing the simulated machine {}",
             opts.root.display()
         ));
-        return SimMachine::open(&opts.root).map_err(|e| stage_err("machine", e));
+        return SimMachine::open(&opts.root).map_err(|e| stage_fail("machine", &e));
     }
     let m = crate::create::create(
         &opts.root,
@@ -165,7 +172,7 @@ fn new_or_open(opts: &DeployOptions, p: &mut dyn FnMut(&str)) -> Result<SimMachi
             iiswsgi: opts.iiswsgi.clone(),
         },
     )
-    .map_err(|e| stage_err("machine", e))?;
+    .map_err(|e| stage_fail("machine", &e))?;
     p(&format!(
         "  {} ({})",
         m.root().display(),
@@ -194,7 +201,7 @@ pub fn check(url: &str) -> Result<(u16, String), String> {
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
     let resp = http::get(url, addr, addr, &path, std::time::Duration::from_secs(120))
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
     let body = String::from_utf8_lossy(&resp.body);
     let first = body
         .lines()
@@ -232,11 +239,11 @@ pub fn serve(
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| stage_err("serve", e))?;
+        .map_err(|e| stage_fail("serve", &e))?;
     let result = rt.block_on(async {
         let server = crate::front::Server::bind(&opts)
             .await
-            .map_err(|e| stage_err("serve", e))?;
+            .map_err(|e| stage_fail("serve", &e))?;
         for m in &server.mappings {
             out(&m.to_string());
         }

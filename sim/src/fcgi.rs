@@ -11,10 +11,19 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use iiswsgi_fastcgi::proto::Role;
+use iiswsgi_fastcgi::proto::{ProtocolStatus, RecordType, Role};
 use iiswsgi_fastcgi::server::{ServerConnection, ServerEvent};
 
-use crate::model::cgi::Response;
+use crate::model::cgi::{parse_head, Response};
+
+/// A response without its body: see [`Client::read_summary`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Summary {
+    /// As IIS reads the CGI head (`Status:`, a bare `Location:` is 302, else 200).
+    pub status: u16,
+    pub body_len: usize,
+    pub app_status: u32,
+}
 
 /// How to send one request.
 #[derive(Clone, Debug)]
@@ -151,31 +160,73 @@ impl<S: Transport> Client<S> {
     /// Reads records until END_REQUEST for `id`.
     pub fn read_response(&mut self, id: u16) -> io::Result<Response> {
         let mut resp = Response::default();
+        let (app_status, protocol_status) = self.read_records(id, |stream, data| match stream {
+            RecordType::Stdout => {
+                resp.stdout_records.push(data.len());
+                resp.raw.extend_from_slice(data);
+            }
+            _ => resp.stderr.extend_from_slice(data),
+        })?;
+        resp.app_status = app_status;
+        resp.protocol_status = Some(protocol_status);
+        resp.parse_head();
+        Ok(resp)
+    }
+
+    /// Reads records until END_REQUEST for `id` keeping only the response
+    /// head: what a load generator needs, without copying bodies.
+    pub fn read_summary(&mut self, id: u16) -> io::Result<Summary> {
+        let mut head = Vec::new();
+        let mut head_len = None;
+        let mut stdout_len = 0usize;
+        let (app_status, _) = self.read_records(id, |stream, data| {
+            if stream != RecordType::Stdout {
+                return;
+            }
+            stdout_len += data.len();
+            if head_len.is_none() {
+                head.extend_from_slice(data);
+                head_len = head.windows(4).position(|w| w == b"\r\n\r\n");
+            }
+        })?;
+        let (status, body_len) = match head_len {
+            Some(end) => (parse_head(&head[..end]).status, stdout_len - end - 4),
+            None => (200, stdout_len),
+        };
+        Ok(Summary {
+            status,
+            body_len,
+            app_status,
+        })
+    }
+
+    /// Hands the STDOUT and STDERR data of request `id` to `data` until its
+    /// END_REQUEST; returns the END_REQUEST's appStatus and protocolStatus.
+    fn read_records(
+        &mut self,
+        id: u16,
+        mut data: impl FnMut(RecordType, &[u8]),
+    ) -> io::Result<(u32, ProtocolStatus)> {
         loop {
-            let mut done = false;
             while let Some(ev) = self
                 .codec
                 .poll()
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?
             {
                 match ev {
-                    ServerEvent::Stdout { request_id, data } if request_id == id => {
-                        resp.stdout_records.push(data.len());
-                        resp.raw.extend_from_slice(data);
-                    }
-                    ServerEvent::Stderr { request_id, data } if request_id == id => {
-                        resp.stderr.extend_from_slice(data)
-                    }
+                    ServerEvent::Stdout {
+                        request_id,
+                        data: d,
+                    } if request_id == id => data(RecordType::Stdout, d),
+                    ServerEvent::Stderr {
+                        request_id,
+                        data: d,
+                    } if request_id == id => data(RecordType::Stderr, d),
                     ServerEvent::EndRequest {
                         request_id,
                         app_status,
                         protocol_status,
-                    } if request_id == id => {
-                        resp.app_status = app_status;
-                        resp.protocol_status = Some(protocol_status);
-                        done = true;
-                        break;
-                    }
+                    } if request_id == id => return Ok((app_status, protocol_status)),
                     other => {
                         return Err(io::Error::new(
                             io::ErrorKind::InvalidData,
@@ -183,9 +234,6 @@ impl<S: Transport> Client<S> {
                         ))
                     }
                 }
-            }
-            if done {
-                break;
             }
             let slot = self.codec.read_buf().spare(128 * 1024);
             let n = self.sock.read(slot)?;
@@ -197,8 +245,6 @@ impl<S: Transport> Client<S> {
             }
             self.codec.read_buf().advance(n);
         }
-        resp.parse_head();
-        Ok(resp)
     }
 
     /// Reads the next events whatever they are (management replies).

@@ -20,12 +20,12 @@ pub enum MachineError {
     NotARoot { root: PathBuf },
     #[error("{} already holds a simulated machine; choose an empty folder", root.display())]
     Exists { root: PathBuf },
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -79,7 +79,10 @@ pub struct SimRunner {
 fn map_err(program: &Path, e: &MachineError) -> PlatformError {
     PlatformError::Spawn {
         program: program.display().to_string(),
-        source: std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string()),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            iiswsgi_iisconfig::error_chain(e),
+        ),
     }
 }
 
@@ -147,7 +150,7 @@ impl SmokeClient for SimSmoke {
                     t.full_path
                 )))
             }
-            Err(e) => return Err(smoke_err(e.to_string())),
+            Err(e) => return Err(smoke_err(iiswsgi_iisconfig::error_chain(&e))),
         };
         let physical = self
             .machine

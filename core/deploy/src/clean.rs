@@ -114,7 +114,10 @@ pub fn clean_webpi(
         let ours = match feed_id(&x) {
             Ok(found) => found.as_deref() == Some(id.as_str()),
             Err(e) => {
-                progress(&format!("warning: {e}; left alone"));
+                progress(&format!(
+                    "warning: {}; left alone",
+                    iiswsgi_iisconfig::error_chain(&e)
+                ));
                 false
             }
         };

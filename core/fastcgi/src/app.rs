@@ -134,6 +134,21 @@ impl AppConnection {
             .is_some_and(|a| a.id == request_id && a.aborted)
     }
 
+    /// Whether the body (STDIN stream) of `request_id`, being served, is complete.
+    pub fn body_complete(&self, request_id: u16) -> bool {
+        self.active
+            .as_ref()
+            .is_some_and(|a| a.id == request_id && !a.ended && a.stdin_done)
+    }
+
+    /// Ends the response of `request_id`: appends the empty STDOUT record and
+    /// END_REQUEST (REQUEST_COMPLETE, `app_status`) to `out`. Returns true when
+    /// the connection must be closed afterwards (see [`AppConnection::end_request`]).
+    pub fn finish_response(&mut self, out: &mut Vec<u8>, request_id: u16, app_status: u32) -> bool {
+        proto::write_stream_end(out, RecordType::Stdout, request_id);
+        self.end_request(out, request_id, app_status)
+    }
+
     /// Appends END_REQUEST (REQUEST_COMPLETE) for `request_id` to `out` and ends
     /// the request. Returns true when the connection must be closed afterwards
     /// (the web server did not set `FCGI_KEEP_CONN`).

@@ -264,6 +264,97 @@ pub struct Frame {
 /// Zero bytes for record padding (at most 7 are needed).
 pub const PADDING: [u8; 8] = [0; 8];
 
+/// Walks several buffers as one byte stream, a given number of bytes at a time.
+struct Parts<'p, 'a> {
+    parts: &'p [&'a [u8]],
+    part: usize,
+    off: usize,
+}
+
+impl<'a> Parts<'_, 'a> {
+    /// Hands the next `n` bytes to `f`, as pieces of the original slices.
+    fn take(&mut self, mut n: usize, f: &mut impl FnMut(&'a [u8])) {
+        while n > 0 {
+            let Some(&p) = self.parts.get(self.part) else {
+                return;
+            };
+            let take = (p.len() - self.off).min(n);
+            if take > 0 {
+                f(&p[self.off..self.off + take]);
+            }
+            self.off += take;
+            n -= take;
+            if self.off == p.len() {
+                self.part += 1;
+                self.off = 0;
+            }
+        }
+    }
+}
+
+/// The records of a stream whose content lies in several buffers (a CGI head
+/// and a body chunk, say), framed without copying the content: for gather
+/// writes. Empty content gives no records.
+#[derive(Debug, Clone)]
+pub struct FramedStream {
+    frames: Vec<Frame>,
+}
+
+impl FramedStream {
+    /// Frames `len` bytes of `record_type` for `request_id`.
+    pub fn new(record_type: RecordType, request_id: u16, len: usize) -> Self {
+        FramedStream {
+            frames: stream_frames(record_type, request_id, len).collect(),
+        }
+    }
+
+    /// Pieces handed to [`FramedStream::pieces`]: at most 3 per record plus one
+    /// per buffer boundary (a capacity hint).
+    pub fn piece_count(&self, buffers: usize) -> usize {
+        self.frames.len() * 3 + buffers
+    }
+
+    /// Calls `piece` with the bytes of the records in order: each header (from
+    /// `self`), the content as sub-slices of `parts` (whose total length must
+    /// be the `len` given to [`FramedStream::new`]), and the padding.
+    pub fn pieces<'s>(&'s self, parts: &[&'s [u8]], mut piece: impl FnMut(&'s [u8])) {
+        let mut cursor = Parts {
+            parts,
+            part: 0,
+            off: 0,
+        };
+        for f in &self.frames {
+            piece(&f.header);
+            cursor.take(f.content, &mut piece);
+            if f.padding > 0 {
+                piece(&PADDING[..f.padding]);
+            }
+        }
+    }
+}
+
+/// Appends the content of `parts`, as one stream, as records of
+/// `record_type` (at most [`WRITE_CHUNK`] bytes each) to `out`.
+pub fn write_stream_parts(
+    out: &mut Vec<u8>,
+    record_type: RecordType,
+    request_id: u16,
+    parts: &[&[u8]],
+) {
+    let total: usize = parts.iter().map(|p| p.len()).sum();
+    out.reserve(total + (total / WRITE_CHUNK + 1) * (HEADER_LEN + 8));
+    let mut cursor = Parts {
+        parts,
+        part: 0,
+        off: 0,
+    };
+    for f in stream_frames(record_type, request_id, total) {
+        out.extend_from_slice(&f.header);
+        cursor.take(f.content, &mut |s| out.extend_from_slice(s));
+        out.extend_from_slice(&PADDING[..f.padding]);
+    }
+}
+
 /// Appends the empty record that ends a stream.
 pub fn write_stream_end(out: &mut Vec<u8>, record_type: RecordType, request_id: u16) {
     write_record(out, record_type, request_id, &[]);

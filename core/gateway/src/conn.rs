@@ -1,6 +1,11 @@
-//! One FastCGI connection: decode requests, run each through the WSGI bridge,
-//! encode the response. One request at a time (IIS never multiplexes; nginx
-//! neither).
+//! One FastCGI connection: decode requests, run each through a [`Handler`]
+//! (the WSGI bridge in the gateway, any Rust handler in tests), encode the
+//! response. One request at a time (IIS never multiplexes; nginx neither).
+//!
+//! The codec (`iiswsgi-fastcgi`) owns the protocol: record framing, the
+//! request's state (body complete, aborted, ended) and how a response ends.
+//! This module owns the I/O: reads, gather writes, read timeouts, and the body
+//! bytes set aside while it looks for an ABORT_REQUEST.
 
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,12 +13,32 @@ use std::time::Duration;
 
 use iiswsgi_fastcgi::app::{AppConfig, AppConnection, AppEvent, Request};
 use iiswsgi_fastcgi::nv::Params;
-use iiswsgi_fastcgi::proto::{self, RecordType, HEADER_LEN, PADDING, WRITE_CHUNK};
-use iiswsgi_wsgi::{Outcome, RequestChannel};
+use iiswsgi_fastcgi::proto::{self, FramedStream, RecordType};
+use iiswsgi_wsgi::{Ending, Outcome, RequestChannel};
 
 use crate::slots::Slots;
 use crate::transport::Stream;
-use crate::Server;
+
+/// What serves the requests of a connection.
+pub trait Handler: Sync {
+    /// Request `what` (`METHOD /path`) is about to run: a token for
+    /// [`Handler::end`], or `None` when the process is stopping instead (the
+    /// connection ends without running it).
+    fn begin(&self, what: String) -> Option<u64> {
+        let _ = what;
+        Some(0)
+    }
+
+    /// Runs one request: read its body from `channel` and send its response
+    /// there. `Err`: the process must stop; the connection writes the
+    /// request's end and ends with this error.
+    fn handle(&self, request: &Request, channel: Arc<dyn RequestChannel>) -> io::Result<Outcome>;
+
+    /// The request of `token` has ended.
+    fn end(&self, token: u64) {
+        let _ = token;
+    }
+}
 
 /// Bytes asked of the stream per read in the middle of a request: a full
 /// record and then some.
@@ -125,14 +150,18 @@ struct Inner {
     codec: AppConnection,
     out: Vec<u8>,
     req: Option<ReqState>,
+    /// Requests begun on this connection (for [`ReqState::serial`]).
+    serial: u64,
     keep_buffers: usize,
 }
 
+/// What the connection keeps about the request being served, beyond the
+/// codec's protocol state.
 struct ReqState {
     id: u16,
-    body_done: bool,
-    aborted: bool,
-    finished: bool,
+    /// Tells this request from an earlier one with the same id (a channel kept
+    /// by the application past its request must not reach the next one).
+    serial: u64,
     /// Whether any of the response has been written to the stream.
     flushed: bool,
     /// Body bytes received beyond what the application asked for.
@@ -162,76 +191,17 @@ fn protocol_error(e: iiswsgi_fastcgi::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, e)
 }
 
-/// Walks `parts` as one byte stream, a given number of bytes at a time.
-struct Parts<'p, 'a> {
-    parts: &'p [&'a [u8]],
-    part: usize,
-    off: usize,
-}
-
-impl<'a> Parts<'_, 'a> {
-    /// Hands the next `n` bytes to `f`, as pieces of the original slices.
-    fn take(&mut self, mut n: usize, mut f: impl FnMut(&'a [u8])) {
-        while n > 0 {
-            let Some(&p) = self.parts.get(self.part) else {
-                return;
-            };
-            let take = (p.len() - self.off).min(n);
-            if take > 0 {
-                f(&p[self.off..self.off + take]);
-            }
-            self.off += take;
-            n -= take;
-            if self.off == p.len() {
-                self.part += 1;
-                self.off = 0;
-            }
-        }
-    }
-}
-
-fn total_len(parts: &[&[u8]]) -> usize {
-    parts.iter().map(|p| p.len()).sum()
-}
-
-/// Appends `parts` to `out` as one stream of records (the buffered path).
-fn write_parts(out: &mut Vec<u8>, rt: RecordType, id: u16, parts: &[&[u8]]) {
-    let total = total_len(parts);
-    out.reserve(total + (total / WRITE_CHUNK + 1) * (HEADER_LEN + 8));
-    let mut cursor = Parts {
-        parts,
-        part: 0,
-        off: 0,
-    };
-    for f in proto::stream_frames(rt, id, total) {
-        out.extend_from_slice(&f.header);
-        cursor.take(f.content, |s| out.extend_from_slice(s));
-        out.extend_from_slice(&PADDING[..f.padding]);
-    }
-}
-
 /// Writes `pending`, then `parts` framed as STDOUT records, with gather I/O:
 /// the record headers come from the codec, the content stays in the
 /// application's own buffers.
 fn write_framed(io: &mut Io, pending: &[u8], id: u16, parts: &[&[u8]]) -> io::Result<()> {
-    let frames: Vec<proto::Frame> =
-        proto::stream_frames(RecordType::Stdout, id, total_len(parts)).collect();
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1 + frames.len() * 4);
+    let total = parts.iter().map(|p| p.len()).sum();
+    let framed = FramedStream::new(RecordType::Stdout, id, total);
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(1 + framed.piece_count(parts.len()));
     if !pending.is_empty() {
         slices.push(IoSlice::new(pending));
     }
-    let mut cursor = Parts {
-        parts,
-        part: 0,
-        off: 0,
-    };
-    for f in &frames {
-        slices.push(IoSlice::new(&f.header));
-        cursor.take(f.content, |s| slices.push(IoSlice::new(s)));
-        if f.padding > 0 {
-            slices.push(IoSlice::new(&PADDING[..f.padding]));
-        }
-    }
+    framed.pieces(parts, |piece| slices.push(IoSlice::new(piece)));
     io.stream.write_all_vectored(&mut slices)
 }
 
@@ -239,6 +209,7 @@ fn write_framed(io: &mut Io, pending: &[u8], id: u16, parts: &[&[u8]]) -> io::Re
 struct Channel {
     inner: Arc<Mutex<Inner>>,
     id: u16,
+    serial: u64,
 }
 
 impl Channel {
@@ -254,16 +225,32 @@ fn gone() -> io::Error {
     )
 }
 
-/// The state of request `id` while it is being served.
-fn live(req: &mut Option<ReqState>, id: u16) -> Option<&mut ReqState> {
-    req.as_mut().filter(|r| r.id == id && !r.finished)
+/// The parts of a connection a request's channel works with.
+struct Live<'a> {
+    req: &'a mut ReqState,
+    codec: &'a mut AppConnection,
+    io: &'a mut Io,
+    out: &'a mut Vec<u8>,
+}
+
+/// The request of `serial` while it is being served (the codec has not ended it).
+fn live(inner: &mut Inner, serial: u64) -> Option<Live<'_>> {
+    let req = inner.req.as_mut().filter(|r| r.serial == serial)?;
+    if inner.codec.active_request() != Some(req.id) {
+        return None;
+    }
+    Some(Live {
+        req,
+        codec: &mut inner.codec,
+        io: &mut inner.io,
+        out: &mut inner.out,
+    })
 }
 
 impl RequestChannel for Channel {
     fn read_body(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
         let mut guard = self.lock();
-        let inner = &mut *guard;
-        let Some(req) = live(&mut inner.req, self.id) else {
+        let Some(Live { req, codec, io, .. }) = live(&mut guard, self.serial) else {
             return Ok(0);
         };
         if !req.spill.is_empty() {
@@ -275,31 +262,25 @@ impl RequestChannel for Channel {
         // `max` is a hint: a whole STDIN record is handed over when it is at most
         // one record more, which saves copying the rest aside.
         let max = max.max(proto::MAX_CONTENT_LEN);
-        if req.aborted {
+        if codec.is_aborted(self.id) {
             return Err(gone());
         }
-        if req.body_done {
+        if codec.body_complete(self.id) {
             return Ok(0);
         }
         loop {
-            match inner.codec.poll().map_err(protocol_error)? {
+            match codec.poll().map_err(protocol_error)? {
                 Some(AppEvent::Stdin { data, .. }) => {
                     let n = data.len().min(max);
                     buf.extend_from_slice(&data[..n]);
                     req.spill.extend_from_slice(&data[n..]);
                     return Ok(n);
                 }
-                Some(AppEvent::StdinEnd { .. }) => {
-                    req.body_done = true;
-                    return Ok(0);
-                }
-                Some(AppEvent::Abort { .. }) => {
-                    req.aborted = true;
-                    return Err(gone());
-                }
+                Some(AppEvent::StdinEnd { .. }) => return Ok(0),
+                Some(AppEvent::Abort { .. }) => return Err(gone()),
                 Some(AppEvent::Request(_)) => {}
                 None => {
-                    let failed = match inner.io.read(&mut inner.codec, true) {
+                    let failed = match io.read(codec, true) {
                         Ok(true) => continue,
                         Ok(false) => io::Error::new(
                             io::ErrorKind::UnexpectedEof,
@@ -316,38 +297,40 @@ impl RequestChannel for Channel {
 
     fn send(&self, head: &[u8], body: &[u8], flush: bool) -> io::Result<()> {
         let mut guard = self.lock();
-        let inner = &mut *guard;
-        let Some(req) = live(&mut inner.req, self.id) else {
+        let Some(Live {
+            req,
+            codec,
+            io,
+            out,
+        }) = live(&mut guard, self.serial)
+        else {
             return Err(io::Error::other("the request is over"));
         };
-        if req.aborted {
+        if codec.is_aborted(self.id) {
             return Err(gone());
         }
         if !flush {
-            write_parts(&mut inner.out, RecordType::Stdout, self.id, &[head, body]);
+            proto::write_stream_parts(out, RecordType::Stdout, self.id, &[head, body]);
             return Ok(());
         }
         // Notice an ABORT_REQUEST sent while the response streams, whether or not
         // the application read the body: unread body bytes are set aside (up to
         // SPILL_MAX) for a later read.
-        let look = req.body_done || req.spill.len() < SPILL_MAX;
+        let look = codec.body_complete(self.id) || req.spill.len() < SPILL_MAX;
         req.flushed = true;
-        if look && inner.io.stream.readable_now()? {
-            check_abort(inner, self.id)?;
+        if look && io.stream.readable_now()? {
+            check_abort(req, codec, io)?;
         }
-        inner.codec.take_output_into(&mut inner.out);
-        let r = write_framed(&mut inner.io, &inner.out, self.id, &[head, body]);
-        inner.out.clear();
+        codec.take_output_into(out);
+        let r = write_framed(io, out, self.id, &[head, body]);
+        out.clear();
         r
     }
 
     fn discard_pending(&self) -> bool {
         let mut inner = self.lock();
-        if inner
-            .req
-            .as_ref()
-            .is_some_and(|r| r.id == self.id && r.flushed)
-        {
+        let ours = inner.req.as_ref().filter(|r| r.serial == self.serial);
+        if ours.is_none_or(|r| r.flushed) {
             return false;
         }
         inner.out.clear();
@@ -355,34 +338,30 @@ impl RequestChannel for Channel {
     }
 
     fn send_diagnostic(&self, text: &[u8]) -> io::Result<()> {
-        let mut inner = self.lock();
-        write_parts(&mut inner.out, RecordType::Stderr, self.id, &[text]);
+        let mut guard = self.lock();
+        if let Some(live) = live(&mut guard, self.serial) {
+            proto::write_stream_parts(live.out, RecordType::Stderr, self.id, &[text]);
+        }
         Ok(())
     }
 }
 
 /// Reads what the web server sent while the response streams: an ABORT_REQUEST
-/// for `id` fails the send; body bytes are kept for the application.
-fn check_abort(inner: &mut Inner, id: u16) -> io::Result<()> {
-    if !inner.io.read(&mut inner.codec, true)? {
+/// for the request fails the send; body bytes are kept for the application.
+fn check_abort(req: &mut ReqState, codec: &mut AppConnection, io: &mut Io) -> io::Result<()> {
+    if !io.read(codec, true)? {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
             "the web server closed the connection",
         ));
     }
-    while let Some(ev) = inner.codec.poll().map_err(protocol_error)? {
-        let Some(req) = live(&mut inner.req, id) else {
-            break;
-        };
+    let id = req.id;
+    while let Some(ev) = codec.poll().map_err(protocol_error)? {
         match ev {
-            AppEvent::Abort { request_id } if request_id == id => {
-                req.aborted = true;
-                return Err(gone());
-            }
+            AppEvent::Abort { request_id } if request_id == id => return Err(gone()),
             AppEvent::Stdin { request_id, data } if request_id == id => {
                 req.spill.extend_from_slice(data)
             }
-            AppEvent::StdinEnd { request_id } if request_id == id => req.body_done = true,
             _ => {}
         }
     }
@@ -434,10 +413,10 @@ fn next_request(inner: &Mutex<Inner>) -> io::Result<Result<Request, ConnEnd>> {
     }
 }
 
-/// Serves requests on one connection until it ends.
+/// Serves requests on one connection until it ends, running each through `handler`.
 pub fn serve_connection(
-    server: &Server,
     stream: Box<dyn Stream>,
+    handler: &dyn Handler,
     opts: &ConnOptions,
 ) -> io::Result<ConnEnd> {
     let inner = Arc::new(Mutex::new(Inner {
@@ -449,6 +428,7 @@ pub fn serve_connection(
         codec: AppConnection::new(opts.codec.clone()),
         out: Vec::new(),
         req: None,
+        serial: 0,
         keep_buffers: opts.keep_buffers,
     }));
     loop {
@@ -458,56 +438,79 @@ pub fn serve_connection(
         };
         // Only a request being served holds a slot; a parked connection does not.
         let _slot = opts.slots.as_ref().map(|s| s.acquire());
-        let Some(token) = server.lifecycle.begin(describe(&request.params)) else {
+        let what = describe(&request.params);
+        let Some(token) = handler.begin(what.clone()) else {
             return Ok(ConnEnd::Stopping);
         };
-        let result = run_one(server, &inner, &request);
-        server.lifecycle.end(token);
+        let started = std::time::Instant::now();
+        let result = run_one(handler, &inner, &request);
+        handler.end(token);
+        log_request(&what, &result, started.elapsed());
         match result {
-            Ok(true) => return Ok(ConnEnd::Closed),
-            Ok(false) => {}
+            Ok((_, true)) => return Ok(ConnEnd::Closed),
+            Ok((_, false)) => {}
             Err(e) => return Err(e),
         }
     }
 }
 
-/// Runs one request and writes its end; Ok(true) when the connection must close.
-fn run_one(server: &Server, inner: &Arc<Mutex<Inner>>, request: &Request) -> io::Result<bool> {
+/// The request's log line (debug level): what it was, its status, body
+/// bytes, time, and how it ended when that was not normally.
+fn log_request(what: &str, result: &io::Result<(Outcome, bool)>, took: Duration) {
+    let ms = took.as_secs_f64() * 1000.0;
+    match result {
+        Ok((o, _)) if o.ending == Ending::Complete => {
+            tracing::debug!("{what} -> {} {} bytes {ms:.1} ms", o.status, o.body_bytes)
+        }
+        Ok((o, _)) => tracing::debug!(
+            "{what} -> {} {} bytes {ms:.1} ms ({:?})",
+            o.status,
+            o.body_bytes,
+            o.ending
+        ),
+        Err(e) => tracing::debug!("{what} failed after {ms:.1} ms: {e}"),
+    }
+}
+
+/// Runs one request and writes its end; its outcome, and true when the
+/// connection must close.
+fn run_one(
+    handler: &dyn Handler,
+    inner: &Arc<Mutex<Inner>>,
+    request: &Request,
+) -> io::Result<(Outcome, bool)> {
     let id = request.request_id;
-    {
+    let serial = {
         let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.serial += 1;
+        let serial = g.serial;
         g.req = Some(ReqState {
             id,
-            body_done: false,
-            aborted: false,
-            finished: false,
+            serial,
             flushed: false,
             spill: Vec::new(),
             broken: None,
         });
-    }
+        serial
+    };
     let channel: Arc<dyn RequestChannel> = Arc::new(Channel {
         inner: inner.clone(),
         id,
+        serial,
     });
-    let outcome = server.handle(&request.params, channel);
+    let outcome = handler.handle(request, channel);
     let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
     let g = &mut *g;
-    let broken = g.req.as_mut().and_then(|r| {
-        r.finished = true;
-        r.spill = Vec::new();
-        r.broken.take()
-    });
+    let broken = g.req.take().and_then(|r| r.broken);
     // A body cut short by the application's error: a non-zero appStatus lets the
     // web server's logs tell.
-    let app_status = u32::from(matches!(outcome, Ok(Outcome::Truncated)));
-    proto::write_stream_end(&mut g.out, RecordType::Stdout, id);
-    let close = g.codec.end_request(&mut g.out, id, app_status);
+    let app_status = u32::from(matches!(outcome, Ok(o) if o.ending == Ending::Truncated));
+    let close = g.codec.finish_response(&mut g.out, id, app_status);
     let written = g.write_out();
     g.codec.read_buf().release_if_empty(g.keep_buffers);
     if let Some(why) = broken {
         return Err(io::Error::other(why));
     }
     written?;
-    outcome.map(|_| close)
+    outcome.map(|o| (o, close))
 }

@@ -2,13 +2,13 @@
 //! socket on STDIN, or `--bind`), loads the WSGI application, and serves
 //! FastCGI requests through the WSGI bridge until told to stop.
 
-pub mod config;
 pub mod conn;
 pub mod lifecycle;
 pub mod logfile;
 pub mod logging;
 pub mod memory;
 mod serve;
+pub mod settings;
 pub mod slots;
 pub mod transport;
 pub mod watch;
@@ -22,25 +22,27 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
+use iiswsgi_fastcgi::app::Request;
 use iiswsgi_fastcgi::nv::Params;
 use iiswsgi_wsgi::{LoadError, Outcome, RequestChannel, ServerModel};
 use pyo3::prelude::*;
 
 use crate::lifecycle::Lifecycle;
+use crate::settings::{Settings, WebSettings};
 use crate::transport::Bind;
 
 /// Why serving stopped with a failure.
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
-    #[error("cannot open the log file {path}: {source}; pass --log PATH or set WSGI_LOG to a writable file")]
+    #[error("cannot open the log file {} (pass --log PATH or set WSGI_LOG to a writable file)", path.display())]
     Log { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("{0}")]
-    Config(#[from] config::ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
+    Config(#[from] iiswsgi_iisconfig::ConfigError),
+    #[error(transparent)]
     Watch(#[from] watch::WatchError),
-    #[error("{context}: {source}")]
+    #[error("{context}")]
     Io { context: String, source: io::Error },
     /// `--bind` failed; the message says what to do.
     #[error("{0}")]
@@ -49,7 +51,7 @@ pub enum GatewayError {
     NoApp,
     #[error("stopped after a fatal error: {0}")]
     Fatal(String),
-    #[error("Python error: {0}")]
+    #[error(transparent)]
     Python(#[from] PyErr),
 }
 
@@ -95,6 +97,10 @@ pub struct ServeOptions {
     /// finish before the process exits with status 1, naming them in the log (default 30).
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub graceful_timeout: Option<Duration>,
+    /// The command line these options were parsed from (`iiswsgi serve …`),
+    /// as given: `--workers` starts its workers with it.
+    #[arg(skip)]
+    pub argv: Vec<String>,
 }
 
 /// Seconds on the command line.
@@ -117,7 +123,8 @@ pub enum Mode {
     Bind,
 }
 
-const DEFAULT_MAX_CONNS: usize = 64;
+/// Default of `--max-conns`.
+pub const DEFAULT_MAX_CONNS: usize = 64;
 /// Default of `--read-timeout`.
 pub const DEFAULT_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -134,64 +141,17 @@ pub struct Server {
     pub lifecycle: Lifecycle,
     mode: Mode,
     options: ServeOptions,
+    /// The settings as resolved at start-up (before any `web.config`).
+    settings: Settings,
     model: Mutex<Arc<ServerModel>>,
     app: Mutex<AppSlot>,
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     fatal: OnceLock<String>,
 }
 
-/// `WSGI_X_ORIGINAL_URL=ignore` turns off the use of URL Rewrite's header.
-const X_ORIGINAL_URL: &str = "WSGI_X_ORIGINAL_URL";
-
-fn use_x_original_url(value: &str) -> bool {
-    !value.trim().eq_ignore_ascii_case("ignore")
-}
-
-fn setting(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 impl Server {
     fn lock_app(&self) -> std::sync::MutexGuard<'_, AppSlot> {
         self.app.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Runs one request. Returns an error when the process must stop (the
-    /// application could not be loaded).
-    pub(crate) fn handle(
-        &self,
-        params: &Params,
-        channel: Arc<dyn RequestChannel>,
-    ) -> Result<Outcome, io::Error> {
-        let app = match self.app_for(params) {
-            Ok(app) => app,
-            Err(err) => {
-                let text = err.to_string();
-                let detail = match &err {
-                    GatewayError::Load(l) => l
-                        .traceback()
-                        .filter(|t| !t.is_empty())
-                        .unwrap_or(&text)
-                        .to_owned(),
-                    _ => text.clone(),
-                };
-                tracing::error!("{text}");
-                if detail != text {
-                    tracing::error!("{detail}");
-                }
-                let _ = iiswsgi_wsgi::send_error_response(
-                    channel.as_ref(),
-                    &format!("{text}\n\n{detail}"),
-                );
-                let _ = self.fatal.set(text.clone());
-                return Err(io::Error::other(text));
-            }
-        };
-        let model = Arc::clone(&self.model.lock().unwrap_or_else(|e| e.into_inner()));
-        Ok(Python::attach(|py| {
-            let pairs: Vec<(&[u8], &[u8])> = params.iter().collect();
-            iiswsgi_wsgi::serve_request(py, app.bind(py), &pairs, &model, channel)
-        }))
     }
 
     /// The application, loading it on the first request when it is configured
@@ -231,83 +191,83 @@ impl Server {
         dir: Option<&Path>,
         configure: bool,
     ) -> Result<Option<String>, GatewayError> {
-        let settings = match dir.and_then(config::find_web_config) {
+        let web = match dir.and_then(iiswsgi_iisconfig::find_web_config) {
             Some(path) => {
-                let s = config::read_app_settings(&path)?;
-                tracing::info!("read {} appSettings from {}", s.len(), path.display());
-                s
+                let w = WebSettings::load(&path)?;
+                tracing::info!(
+                    "read {} appSettings from {}",
+                    w.entries.len(),
+                    path.display()
+                );
+                Some(w)
             }
-            None => Vec::new(),
+            None => None,
         };
-        let get = |key: &str| {
-            settings
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(key))
-                .map(|(_, v)| v.clone())
-        };
+        let settings = Settings::from_process(&self.options, web.as_ref());
+        if web.is_some() {
+            for line in settings.describe() {
+                tracing::debug!("setting {line}");
+            }
+        }
         if configure {
-            if self.options.log.is_none() && setting("WSGI_LOG").is_none() {
-                if let Some(log) = get("WSGI_LOG").filter(|l| !l.is_empty()) {
-                    logging::retarget(Path::new(&config::expand_percent_vars(&log)))?;
-                }
+            if let Some(log) = settings.log.as_ref().filter(|l| l.from_web_config()) {
+                logging::retarget(&log.value)?;
             }
-            Python::attach(|py| -> PyResult<()> {
-                let sys_path = py.import("sys")?.getattr("path")?;
-                if let Some(dir) = dir {
-                    if let Err(e) = std::env::set_current_dir(dir) {
-                        tracing::warn!("cannot change into {}: {e}", dir.display());
-                    }
-                    sys_path.call_method1("insert", (0, dir.to_string_lossy().into_owned()))?;
-                }
-                if let Some(pp) = get("PYTHONPATH") {
-                    for part in config::expand_percent_vars(&pp)
-                        .split(';')
-                        .filter(|p| !p.is_empty())
-                    {
-                        sys_path.call_method1("append", (part,))?;
-                    }
-                }
-                let environ = py.import("os")?.getattr("environ")?;
-                for (k, v) in &settings {
-                    if !environ.contains(k.as_str())? {
-                        environ.set_item(k.as_str(), v.as_str())?;
-                    }
-                }
-                Ok(())
-            })?;
+            self.configure_python(dir, &settings, web.as_ref())?;
         }
-        if self.options.script_name.is_none() && setting("SCRIPT_NAME").is_none() {
-            if let Some(sn) = get("SCRIPT_NAME") {
-                let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
-                let mut updated = ServerModel::clone(&model);
-                updated.script_name = Some(sn);
-                *model = Arc::new(updated);
+        let sn = settings
+            .script_name
+            .as_ref()
+            .filter(|s| s.from_web_config());
+        let xou = Some(&settings.use_x_original_url).filter(|x| x.from_web_config());
+        if sn.is_some() || xou.is_some() {
+            let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+            let mut updated = ServerModel::clone(&model);
+            if let Some(sn) = sn {
+                updated.script_name = Some(sn.value.clone());
             }
-        }
-        if setting(X_ORIGINAL_URL).is_none() {
-            if let Some(v) = get(X_ORIGINAL_URL) {
-                let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
-                let mut updated = ServerModel::clone(&model);
-                updated.use_x_original_url = use_x_original_url(&v);
-                *model = Arc::new(updated);
+            if let Some(x) = xou {
+                updated.use_x_original_url = x.value;
             }
+            *model = Arc::new(updated);
         }
         // IIS's models, or an explicit --app-dir behind another web server.
         if let Some(dir) = dir.filter(|_| self.mode != Mode::Bind || self.options.app_dir.is_some())
         {
-            let pattern = self
-                .options
-                .restart_regex
-                .clone()
-                .or_else(|| setting("WSGI_RESTART_FILE_REGEX"))
-                .or_else(|| get("WSGI_RESTART_FILE_REGEX"))
-                .unwrap_or_else(|| watch::DEFAULT_RESTART_REGEX.to_owned());
-            self.start_watcher(dir, &pattern);
+            self.start_watcher(dir, &settings.restart_regex.value);
         }
-        let handler = setting("WSGI_HANDLER")
-            .or_else(|| get("WSGI_HANDLER"))
-            .filter(|h| !h.is_empty());
-        Ok(handler)
+        Ok(settings.app.map(|a| a.value))
+    }
+
+    /// Changes into the application directory, puts it and web.config's
+    /// `PYTHONPATH` on `sys.path`, and exports the other appSettings to
+    /// `os.environ` (where not set already).
+    fn configure_python(
+        &self,
+        dir: Option<&Path>,
+        settings: &Settings,
+        web: Option<&WebSettings>,
+    ) -> Result<(), GatewayError> {
+        Python::attach(|py| -> PyResult<()> {
+            let sys_path = py.import("sys")?.getattr("path")?;
+            if let Some(dir) = dir {
+                if let Err(e) = std::env::set_current_dir(dir) {
+                    tracing::warn!("cannot change into {}: {e}", dir.display());
+                }
+                sys_path.call_method1("insert", (0, dir.to_string_lossy().into_owned()))?;
+            }
+            for part in settings.python_path.iter().flat_map(|p| &p.value) {
+                sys_path.call_method1("append", (part,))?;
+            }
+            let environ = py.import("os")?.getattr("environ")?;
+            for e in web.iter().flat_map(|w| &w.entries) {
+                if !environ.contains(e.key.as_str())? {
+                    environ.set_item(e.key.as_str(), e.value.as_str())?;
+                }
+            }
+            Ok(())
+        })?;
+        Ok(())
     }
 
     fn start_watcher(&'_ self, dir: &Path, pattern: &str) {
@@ -332,6 +292,56 @@ impl Server {
             }
             Err(e) => tracing::error!("{e}; restart on change is off"),
         }
+    }
+}
+
+/// The WSGI side of a connection: each request runs the application.
+impl conn::Handler for Server {
+    fn begin(&self, what: String) -> Option<u64> {
+        self.lifecycle.begin(what)
+    }
+
+    fn end(&self, token: u64) {
+        self.lifecycle.end(token)
+    }
+
+    /// Runs one request. Returns an error when the process must stop (the
+    /// application could not be loaded).
+    fn handle(
+        &self,
+        request: &Request,
+        channel: Arc<dyn RequestChannel>,
+    ) -> Result<Outcome, io::Error> {
+        let params = &request.params;
+        let app = match self.app_for(params) {
+            Ok(app) => app,
+            Err(err) => {
+                let text = iiswsgi_iisconfig::error_chain(&err);
+                let detail = match &err {
+                    GatewayError::Load(l) => l
+                        .traceback()
+                        .filter(|t| !t.is_empty())
+                        .unwrap_or(&text)
+                        .to_owned(),
+                    _ => text.clone(),
+                };
+                tracing::error!("{text}");
+                if detail != text {
+                    tracing::error!("{detail}");
+                }
+                let _ = iiswsgi_wsgi::send_error_response(
+                    channel.as_ref(),
+                    &format!("{text}\n\n{detail}"),
+                );
+                let _ = self.fatal.set(text.clone());
+                return Err(io::Error::other(text));
+            }
+        };
+        let model = Arc::clone(&self.model.lock().unwrap_or_else(|e| e.into_inner()));
+        Ok(Python::attach(|py| {
+            let pairs: Vec<(&[u8], &[u8])> = params.iter().collect();
+            iiswsgi_wsgi::serve_request(py, app.bind(py), &pairs, &model, channel)
+        }))
     }
 }
 

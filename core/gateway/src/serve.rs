@@ -2,7 +2,7 @@
 //! the listening modes, and the stop handlers.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use iiswsgi_fastcgi::app::AppConfig;
@@ -11,13 +11,11 @@ use iiswsgi_wsgi::{LoadError, ServerModel};
 use pyo3::prelude::*;
 
 use crate::conn::{self, ConnOptions};
-use crate::lifecycle::{Lifecycle, DEFAULT_GRACEFUL_TIMEOUT};
+use crate::lifecycle::Lifecycle;
+use crate::settings::Settings;
 use crate::slots::Slots;
 use crate::transport::{self, Bind, Listener, StdinKind};
-use crate::{
-    logging, memory, setting, use_x_original_url, AppSlot, GatewayError, Mode, ServeOptions,
-    Server, DEFAULT_MAX_CONNS, DEFAULT_READ_TIMEOUT, SERVER, X_ORIGINAL_URL,
-};
+use crate::{logging, memory, AppSlot, GatewayError, Mode, ServeOptions, Server, SERVER};
 
 /// Connections a listening gateway keeps open at once (parked ones included);
 /// `--max-conns` bounds the requests served at once.
@@ -34,8 +32,9 @@ pub fn serve(
     options: ServeOptions,
     app: Option<Py<PyAny>>,
 ) -> Result<(), GatewayError> {
+    let settings = Settings::from_process(&options, None);
     if let Some(n) = options.workers.filter(|&n| n > 1) {
-        return serve_workers(py, &options, n);
+        return serve_workers(py, &options, &settings, n);
     }
     let (mode, transport) = match &options.bind {
         Some(bind) => (Mode::Bind, Transport::Bind(bind.clone())),
@@ -43,7 +42,7 @@ pub fn serve(
             Ok(StdinKind::Connected(s)) => (Mode::Pipe, Transport::Connected(s)),
             Ok(StdinKind::Listening(l)) => (Mode::StdinListener, Transport::Listener(l)),
             Err(e) => {
-                let _ = logging::init(log_path(&options).as_deref(), &log_level(&options), true);
+                let _ = logging::init(log_path(&settings), &settings.log_level.value, true);
                 tracing::error!("{e}");
                 return Err(GatewayError::Io {
                     context: "cannot serve".into(),
@@ -52,21 +51,19 @@ pub fn serve(
             }
         },
     };
-    start_up(py, &options, mode)?;
-    let (loaded, deferred) = load(py, &options, app, mode)?;
+    start_up(py, &options, &settings, mode)?;
+    let (loaded, deferred) = load(py, &options, &settings, app, mode)?;
     let model = ServerModel {
         multithread: mode != Mode::Pipe,
         multiprocess: mode != Mode::Bind,
-        use_x_original_url: setting(X_ORIGINAL_URL).is_none_or(|v| use_x_original_url(&v)),
-        script_name: options
-            .script_name
-            .clone()
-            .or_else(|| setting("SCRIPT_NAME")),
+        use_x_original_url: settings.use_x_original_url.value,
+        script_name: settings.script_name.as_ref().map(|s| s.value.clone()),
     };
     let server = Server {
-        lifecycle: Lifecycle::new(options.graceful_timeout.unwrap_or(DEFAULT_GRACEFUL_TIMEOUT)),
+        lifecycle: Lifecycle::new(settings.graceful_timeout.value),
         mode,
         options,
+        settings,
         model: Mutex::new(Arc::new(model)),
         app: Mutex::new(AppSlot {
             app: loaded.map(Arc::new),
@@ -90,10 +87,15 @@ pub fn serve(
 }
 
 /// Logging, malloc tuning, `sys.stdout` in IIS's model, the working directory.
-fn start_up(py: Python<'_>, options: &ServeOptions, mode: Mode) -> Result<(), GatewayError> {
+fn start_up(
+    py: Python<'_>,
+    options: &ServeOptions,
+    settings: &Settings,
+    mode: Mode,
+) -> Result<(), GatewayError> {
     let log = logging::init(
-        log_path(options).as_deref(),
-        &log_level(options),
+        log_path(settings),
+        &settings.log_level.value,
         mode != Mode::Pipe,
     )?;
     tracing::info!(
@@ -103,6 +105,9 @@ fn start_up(py: Python<'_>, options: &ServeOptions, mode: Mode) -> Result<(), Ga
         log.display()
     );
     logging::report_skipped();
+    for line in settings.describe() {
+        tracing::debug!("setting {line}");
+    }
     if memory::tune() {
         tracing::debug!("malloc tuned: trim threshold 32 MiB, mmap threshold 8 MiB");
     }
@@ -128,7 +133,7 @@ fn start_up(py: Python<'_>, options: &ServeOptions, mode: Mode) -> Result<(), Ga
                 ),
                 source,
             };
-            tracing::error!("{e}");
+            tracing::error!("{}", iiswsgi_iisconfig::error_chain(&e));
             return Err(e);
         }
     }
@@ -147,14 +152,11 @@ fn start_up(py: Python<'_>, options: &ServeOptions, mode: Mode) -> Result<(), Ga
 fn load(
     py: Python<'_>,
     options: &ServeOptions,
+    settings: &Settings,
     app: Option<Py<PyAny>>,
     mode: Mode,
 ) -> Result<(Option<Py<PyAny>>, Option<String>), GatewayError> {
-    let spec = options
-        .app
-        .clone()
-        .or_else(|| setting("WSGI_HANDLER"))
-        .filter(|s| !s.is_empty());
+    let spec = settings.app.as_ref().map(|a| a.value.clone());
     match (app, &spec) {
         (Some(app), _) => Ok((Some(app), None)),
         (None, Some(spec)) => match iiswsgi_wsgi::load_app(py, spec) {
@@ -188,8 +190,13 @@ fn load(
 }
 
 /// `--bind … --workers N`: a supervisor process; the workers serve.
-fn serve_workers(py: Python<'_>, options: &ServeOptions, n: usize) -> Result<(), GatewayError> {
-    logging::init(log_path(options).as_deref(), &log_level(options), true)?;
+fn serve_workers(
+    py: Python<'_>,
+    options: &ServeOptions,
+    settings: &Settings,
+    n: usize,
+) -> Result<(), GatewayError> {
+    logging::init(log_path(settings), &settings.log_level.value, true)?;
     logging::report_skipped();
     let Some(bind) = options.bind.clone() else {
         let e = GatewayError::Fatal(
@@ -201,15 +208,15 @@ fn serve_workers(py: Python<'_>, options: &ServeOptions, n: usize) -> Result<(),
     #[cfg(unix)]
     {
         let python: String = py.import("sys")?.getattr("executable")?.extract()?;
-        let result = py.detach(|| crate::workers::supervise(options, &bind, n, &python));
+        let result = py.detach(|| crate::workers::supervise(options, settings, &bind, n, &python));
         if let Err(e) = &result {
-            tracing::error!("{e}");
+            tracing::error!("{}", iiswsgi_iisconfig::error_chain(e));
         }
         result
     }
     #[cfg(not(unix))]
     {
-        let _ = (py, bind, n);
+        let _ = (py, bind, n, settings);
         let e = GatewayError::Fatal(
             "--workers is available on Unix; under IIS, maxInstances sets the number of processes"
                 .into(),
@@ -219,20 +226,8 @@ fn serve_workers(py: Python<'_>, options: &ServeOptions, n: usize) -> Result<(),
     }
 }
 
-fn log_path(options: &ServeOptions) -> Option<PathBuf> {
-    options.log.clone().or_else(|| {
-        setting("WSGI_LOG")
-            .filter(|s| !s.is_empty())
-            .map(PathBuf::from)
-    })
-}
-
-fn log_level(options: &ServeOptions) -> String {
-    options
-        .log_level
-        .clone()
-        .or_else(|| setting("IISWSGI_LOG_LEVEL"))
-        .unwrap_or_else(|| "info".into())
+fn log_path(settings: &Settings) -> Option<&Path> {
+    settings.log.as_ref().map(|l| l.value.as_path())
 }
 
 enum Transport {
@@ -244,7 +239,7 @@ enum Transport {
 fn run(server: &'static Server, transport: Transport) -> Result<(), GatewayError> {
     match transport {
         Transport::Connected(stream) => {
-            let end = conn::serve_connection(server, stream, &ConnOptions::pipe());
+            let end = conn::serve_connection(stream, server, &ConnOptions::pipe());
             if let Some(f) = server.fatal.get() {
                 return Err(GatewayError::Fatal(f.clone()));
             }
@@ -275,16 +270,15 @@ fn run(server: &'static Server, transport: Transport) -> Result<(), GatewayError
 }
 
 /// The options of a listening mode's connections.
-fn listening_options(options: &ServeOptions) -> ConnOptions {
-    let max = options.max_conns.unwrap_or(DEFAULT_MAX_CONNS).max(1);
+fn listening_options(settings: &Settings) -> ConnOptions {
+    let max = settings.max_conns.value.max(1);
     ConnOptions {
         codec: AppConfig {
             max_conns: u32::try_from(MAX_OPEN_CONNS).unwrap_or(u32::MAX),
             max_reqs: u32::try_from(max).unwrap_or(u32::MAX),
             ..AppConfig::single_request()
         },
-        read_timeout: Some(options.read_timeout.unwrap_or(DEFAULT_READ_TIMEOUT))
-            .filter(|t| !t.is_zero()),
+        read_timeout: settings.read_timeout.value,
         slots: Some(Arc::new(Slots::new(max))),
         keep_buffers: 64 * 1024,
     }
@@ -297,7 +291,7 @@ fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), Gatewa
     if let Some(n) = transport::unix::raise_open_files_limit() {
         tracing::debug!("open files limit: {n}");
     }
-    let opts = Arc::new(listening_options(&server.options));
+    let opts = Arc::new(listening_options(&server.settings));
     let open = Arc::new(Slots::new(MAX_OPEN_CONNS));
     loop {
         let conn_slot = open.acquire();
@@ -327,7 +321,7 @@ fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), Gatewa
                 // Give the thread a Python thread state for its whole life, detached
                 // while it waits: attaching per request is then cheap.
                 let ended = Python::attach(|py| {
-                    py.detach(|| conn::serve_connection(server, stream, &opts))
+                    py.detach(|| conn::serve_connection(stream, server, &opts))
                 });
                 match ended {
                     Ok(end) => tracing::debug!("connection ended: {end:?}"),
@@ -390,7 +384,8 @@ fn install_stop_handlers(server: &'static Server) {
 fn watch_supervisor(server: &'static Server) {
     #[cfg(unix)]
     {
-        let Some(supervisor) = setting(SUPERVISOR_PID).and_then(|p| p.parse::<u32>().ok()) else {
+        let supervisor = std::env::var(SUPERVISOR_PID).ok();
+        let Some(supervisor) = supervisor.and_then(|p| p.parse::<u32>().ok()) else {
             return;
         };
         let spawned = std::thread::Builder::new()

@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::lifecycle::DEFAULT_GRACEFUL_TIMEOUT;
 use crate::serve::SUPERVISOR_PID;
+use crate::settings::Settings;
 use crate::transport::{Bind, Listener};
 use crate::{GatewayError, ServeOptions};
 
@@ -29,34 +29,34 @@ const MAX_STARTUP_FAILURES: u32 = 5;
 /// which they are killed.
 const STOP_MARGIN: Duration = Duration::from_secs(5);
 
-fn worker_args(options: &ServeOptions, app: &str) -> Vec<String> {
-    let mut args = vec!["-m".into(), "iiswsgi".into(), "serve".into(), app.into()];
-    let mut opt = |name: &str, value: Option<String>| {
-        if let Some(v) = value {
-            args.push(name.into());
-            args.push(v);
+/// Options of the supervisor that its workers must not get: the workers
+/// accept on the supervisor's socket (their STDIN) and serve themselves.
+const SUPERVISOR_ONLY: [&str; 2] = ["--bind", "--workers"];
+
+/// A worker's arguments: `-m iiswsgi` and the supervisor's own command line
+/// (`argv`, as given: `iiswsgi serve …`) without its program name and without
+/// `--bind`/`--workers` and their values, so that every other option reaches
+/// the workers exactly as the user wrote it.
+pub fn worker_args(argv: &[String]) -> Vec<String> {
+    let mut args = vec!["-m".to_owned(), "iiswsgi".to_owned()];
+    let mut rest = argv.iter().skip(1);
+    while let Some(a) = rest.next() {
+        if a == "--" {
+            args.push(a.clone());
+            args.extend(rest.by_ref().cloned());
+            break;
         }
-    };
-    opt(
-        "--log",
-        options.log.as_ref().map(|p| p.display().to_string()),
-    );
-    opt("--log-level", options.log_level.clone());
-    opt("--script-name", options.script_name.clone());
-    opt("--restart-regex", options.restart_regex.clone());
-    opt(
-        "--app-dir",
-        options.app_dir.as_ref().map(|p| p.display().to_string()),
-    );
-    opt("--max-conns", options.max_conns.map(|n| n.to_string()));
-    opt(
-        "--read-timeout",
-        options.read_timeout.map(|d| d.as_secs().to_string()),
-    );
-    opt(
-        "--graceful-timeout",
-        options.graceful_timeout.map(|d| d.as_secs().to_string()),
-    );
+        if SUPERVISOR_ONLY.contains(&a.as_str()) {
+            rest.next();
+            continue;
+        }
+        let joined = a
+            .split_once('=')
+            .is_some_and(|(name, _)| SUPERVISOR_ONLY.contains(&name));
+        if !joined {
+            args.push(a.clone());
+        }
+    }
     args
 }
 
@@ -104,13 +104,23 @@ fn signal(child: &Child, sig: i32) {
 /// Runs the workers until a stop signal; `python` is the interpreter to run them with.
 pub fn supervise(
     options: &ServeOptions,
+    settings: &Settings,
     bind: &Bind,
     workers: usize,
     python: &str,
 ) -> Result<(), GatewayError> {
-    let app = options.app.clone().ok_or_else(|| {
-        GatewayError::Fatal("--workers needs the application on the command line (APP)".into())
-    })?;
+    if options.app.is_none() {
+        return Err(GatewayError::Fatal(
+            "--workers needs the application on the command line (APP)".into(),
+        ));
+    }
+    if options.argv.is_empty() {
+        return Err(GatewayError::Fatal(
+            "--workers needs the command line it was given (ServeOptions::argv) to start the \
+             workers with"
+                .into(),
+        ));
+    }
     let listener = Listener::bind(bind).map_err(GatewayError::Listen)?;
     let fd: OwnedFd = match listener {
         Listener::Tcp(l) => l.into(),
@@ -123,7 +133,7 @@ pub fn supervise(
             source,
         })?;
     }
-    let args = worker_args(options, &app);
+    let args = worker_args(&options.argv);
     let spawn = || -> Result<Child, GatewayError> {
         let stdin = fd.try_clone().map_err(|source| GatewayError::Io {
             context: "cannot share the listening socket".into(),
@@ -177,8 +187,7 @@ pub fn supervise(
     for (c, _) in &pool {
         signal(c, libc::SIGTERM);
     }
-    let deadline =
-        Instant::now() + options.graceful_timeout.unwrap_or(DEFAULT_GRACEFUL_TIMEOUT) + STOP_MARGIN;
+    let deadline = Instant::now() + settings.graceful_timeout.value + STOP_MARGIN;
     for (c, _) in pool.iter_mut() {
         while matches!(c.try_wait(), Ok(None)) {
             if Instant::now() > deadline {
@@ -193,4 +202,38 @@ pub fn supervise(
         let _ = std::fs::remove_file(path);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::worker_args;
+
+    fn argv(s: &str) -> Vec<String> {
+        s.split(' ').map(str::to_owned).collect()
+    }
+
+    #[test]
+    fn workers_get_the_original_arguments_without_bind_and_workers() {
+        let cases = [
+            (
+                "iiswsgi serve app:x --bind unix:/s --workers 4",
+                "-m iiswsgi serve app:x",
+            ),
+            (
+                "iiswsgi serve --read-timeout 5 app:x --workers=2 --log-level debug --bind=tcp:h:1",
+                "-m iiswsgi serve --read-timeout 5 app:x --log-level debug",
+            ),
+            (
+                "iiswsgi serve --chdir /srv/app --bind unix:/s --workers 2 config:a.ini#main",
+                "-m iiswsgi serve --chdir /srv/app config:a.ini#main",
+            ),
+            (
+                "iiswsgi serve --workers 2 --bind unix:/s -- --odd-app-name",
+                "-m iiswsgi serve -- --odd-app-name",
+            ),
+        ];
+        for (given, want) in cases {
+            assert_eq!(worker_args(&argv(given)), argv(want), "{given}");
+        }
+    }
 }

@@ -3,6 +3,20 @@
 
 use std::path::{Path, PathBuf};
 
+/// An error's message followed by those of its sources, joined with ": " (as
+/// anyhow's `{:#}`): for log lines and reports, since a message never repeats
+/// its source's text.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        next = s.source();
+    }
+    out
+}
+
 /// What went wrong, for callers that must branch on it (`matches!`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {

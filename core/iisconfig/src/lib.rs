@@ -18,7 +18,7 @@ pub use apphost::{
     AppPool, Application, ApplicationHost, Binding, SectionDecl, Site, VirtualDirectory,
 };
 pub use dom::{Document, Element, Node, Wording};
-pub use error::{line_of, ConfigError, ErrorKind};
+pub use error::{chain as error_chain, line_of, ConfigError, ErrorKind};
 pub use fastcgi::{FastCgiApplication, Handler, Protocol, StderrMode};
 pub use vars::{env_var, expand_percent};
-pub use webconfig::{find_web_config, WebConfig};
+pub use webconfig::{find_web_config, AppSetting, WebConfig};

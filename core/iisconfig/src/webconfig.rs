@@ -12,6 +12,15 @@ const APP_SETTINGS: &str = "appSettings";
 const HANDLERS: &str = "system.webServer/handlers";
 const FASTCGI: &str = "system.webServer/fastCgi";
 
+/// One `<add key value>` of `<appSettings>` in effect, with its line
+/// (1-based; 0 when the document was not parsed from a file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppSetting {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
 /// A parsed `web.config`.
 #[derive(Debug, Clone)]
 pub struct WebConfig {
@@ -76,6 +85,16 @@ impl WebConfig {
     /// `<appSettings>` in order, with `<remove>` and `<clear>` applied (keys
     /// compared case-insensitively, as .NET does).
     pub fn app_settings(&self) -> Result<Vec<(String, String)>, ConfigError> {
+        Ok(self
+            .app_setting_entries()?
+            .into_iter()
+            .map(|e| (e.key, e.value))
+            .collect())
+    }
+
+    /// [`WebConfig::app_settings`] with the line of each `<add>`, so that a
+    /// value can be traced to where it was written.
+    pub fn app_setting_entries(&self) -> Result<Vec<AppSetting>, ConfigError> {
         let Some(coll) = self.doc.root().descendant(APP_SETTINGS) else {
             return Ok(Vec::new());
         };
@@ -94,11 +113,10 @@ impl WebConfig {
         merge_collection(coll, "key", &mut merged);
         Ok(merged
             .into_iter()
-            .map(|e| {
-                (
-                    e.attr("key").unwrap_or_default().to_owned(),
-                    e.attr("value").unwrap_or_default().to_owned(),
-                )
+            .map(|e| AppSetting {
+                key: e.attr("key").unwrap_or_default().to_owned(),
+                value: e.attr("value").unwrap_or_default().to_owned(),
+                line: e.line(),
             })
             .collect())
     }

@@ -37,15 +37,38 @@ pub trait RequestChannel: Send + Sync {
     fn send_diagnostic(&self, text: &[u8]) -> std::io::Result<()>;
 }
 
-/// How a request ended, for the transport's records and logs.
+/// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ending {
     /// A response went out (possibly a 500 made by the gateway).
     Complete,
     /// The application failed after the head went out: the body is cut short.
     Truncated,
     /// The web server went away or the channel failed.
     ChannelFailed,
+}
+
+/// What a request gave, for the transport's records (a truncated body has a
+/// non-zero appStatus) and its request log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub ending: Ending,
+    /// The response's status code; 0 when no head was accepted.
+    pub status: u16,
+    /// Body bytes handed to the transport.
+    pub body_bytes: u64,
+}
+
+impl Outcome {
+    /// The outcome of the response recorded in `state`.
+    fn of(ending: Ending, state: &response::Shared) -> Outcome {
+        let st = response::lock(state);
+        Outcome {
+            ending,
+            status: st.status,
+            body_bytes: st.body_sent,
+        }
+    }
 }
 
 const ERROR_BODY: &[u8] = b"Internal Server Error\n";
@@ -147,12 +170,13 @@ pub fn serve_request(
                 st.body_sent
             );
         }
-        return Outcome::Complete;
+        drop(st);
+        return Outcome::of(Ending::Complete, &state);
     };
     let head_sent = response::lock(&state).head_sent;
     if is_channel_error(py, &err) {
         tracing::warn!("request ended early: {}", load::exception_line(py, &err));
-        return Outcome::ChannelFailed;
+        return Outcome::of(Ending::ChannelFailed, &state);
     }
     let tb = load::format_traceback(py, &err);
     // A head that was only buffered can still be replaced by a 500.
@@ -161,12 +185,17 @@ pub fn serve_request(
         tracing::error!(
             "the application failed after the response head was sent; the body is cut short:\n{tb}"
         );
-        return Outcome::Truncated;
+        return Outcome::of(Ending::Truncated, &state);
     }
     tracing::error!("the application failed; answering 500:\n{tb}");
-    match py.detach(|| send_error_response(channel.as_ref(), &tb)) {
-        Ok(()) => Outcome::Complete,
-        Err(_) => Outcome::ChannelFailed,
+    let ending = match py.detach(|| send_error_response(channel.as_ref(), &tb)) {
+        Ok(()) => Ending::Complete,
+        Err(_) => Ending::ChannelFailed,
+    };
+    Outcome {
+        ending,
+        status: 500,
+        body_bytes: ERROR_BODY.len() as u64,
     }
 }
 

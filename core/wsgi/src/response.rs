@@ -15,6 +15,8 @@ pub(crate) struct State {
     /// `start_response` has accepted a status and headers.
     pub head: Option<Vec<u8>>,
     pub head_sent: bool,
+    /// The status code of the accepted head (0 before `start_response`).
+    pub status: u16,
     pub content_length: Option<u64>,
     pub body_sent: u64,
     /// The application produced more than its declared Content-Length.
@@ -312,6 +314,8 @@ impl StartResponse {
         let (head, content_length) = build_head(status, headers)?;
         let mut st = lock(&self.state);
         st.head = Some(head);
+        // check_status accepted three digits.
+        st.status = status.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
         st.content_length = content_length;
         Ok(self.write.clone_ref(py))
     }

@@ -7,26 +7,22 @@ use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 use iiswsgi_fastcgi::proto::{self, RecordType, Role, HEADER_LEN, WRITE_CHUNK};
-use iiswsgi_fastcgi::server::ServerConnection;
 
 use super::{
-    params, peak_rss_kib, read_response, rss_kib, wait_for_socket, Env, Peer, Requests, Workload,
-    HELLO, MIB,
+    params, peak_rss_kib, rss_kib, wait_for_socket, Env, Peer, Requests, Workload, HELLO, MIB,
 };
+use crate::Client;
 
 /// Cold start: process spawn to the first complete hello response, in IIS's model.
 pub fn cold_start(env: &Env, peer: Peer, samples: usize) -> io::Result<Duration> {
     let mut times = Vec::new();
     for _ in 0..samples {
-        let (mut ours, theirs) = UnixStream::pair()?;
+        let (ours, theirs) = UnixStream::pair()?;
         let t0 = Instant::now();
         let mut child = env.spawn(peer, &HELLO, Some(theirs), None)?;
         let physical = env.physical_path(peer, &HELLO);
         let mut reqs = Requests::new(&HELLO, physical.as_deref());
-        let mut codec = ServerConnection::new();
-        codec.begin_request(&mut Vec::new(), 1, Role::Responder, true);
-        reqs.send(&mut ours, 1)?;
-        let (status, len) = read_response(&mut ours, &mut codec, 1)?;
+        let (status, len) = reqs.exchange(&mut Client::new(ours), 1)?;
         let dt = t0.elapsed();
         child.kill_all();
         if status != 200 || len != 13 {
@@ -51,17 +47,18 @@ pub fn upload_rss(env: &Env, size: usize) -> io::Result<(u64, Duration)> {
         module: "bench_app",
         callable: "upload_size",
     };
-    let (mut ours, theirs) = UnixStream::pair()?;
+    let (ours, theirs) = UnixStream::pair()?;
     let mut child = env.spawn(Peer::IiswsgiPipe, &w, Some(theirs), None)?;
-    let mut codec = ServerConnection::new();
+    let mut client = Client::new(ours);
     let mut head = Vec::new();
+    let codec = client.codec();
     codec.begin_request(&mut head, 1, Role::Responder, true);
     let p = params(&w, None);
     codec
         .params(&mut head, 1, p.iter().map(|(a, b)| (a, b)), None)
         .map_err(io::Error::other)?;
     let t0 = Instant::now();
-    let mut writer = ours.try_clone()?;
+    let mut writer = client.socket().try_clone()?;
     let send = std::thread::spawn(move || -> io::Result<()> {
         writer.write_all(&head)?;
         let block = vec![b'u'; WRITE_CHUNK];
@@ -78,7 +75,8 @@ pub fn upload_rss(env: &Env, size: usize) -> io::Result<(u64, Duration)> {
         proto::write_stream_end(&mut records, RecordType::Stdin, 1);
         writer.write_all(&records)
     });
-    let (status, len) = read_response(&mut ours, &mut codec, 1)?;
+    let r = client.read_summary(1)?;
+    let (status, len) = (r.status, r.body_len);
     let dt = t0.elapsed();
     send.join()
         .map_err(|_| io::Error::other("sender panicked"))??;
@@ -105,14 +103,11 @@ pub fn block_rss(env: &Env, peer: Peer) -> io::Result<u64> {
         module: "bench_app",
         callable: "block",
     };
-    let (mut ours, theirs) = UnixStream::pair()?;
+    let (ours, theirs) = UnixStream::pair()?;
     let mut child = env.spawn(peer, &w, Some(theirs), None)?;
     let physical = env.physical_path(peer, &w);
     let mut reqs = Requests::new(&w, physical.as_deref());
-    let mut codec = ServerConnection::new();
-    codec.begin_request(&mut Vec::new(), 1, Role::Responder, true);
-    reqs.send(&mut ours, 1)?;
-    let (status, len) = read_response(&mut ours, &mut codec, 1)?;
+    let (status, len) = reqs.exchange(&mut Client::new(ours), 1)?;
     let rss = peak_rss_kib(child.id());
     child.kill_all();
     if status != 200 || len != w.expect_len {
@@ -134,12 +129,9 @@ pub struct IdleProbe {
     pub new_client_max: Duration,
 }
 
-fn hello_on(s: &mut UnixStream) -> io::Result<()> {
+fn hello_on(client: &mut Client<UnixStream>) -> io::Result<()> {
     let mut reqs = Requests::new(&HELLO, None);
-    let mut codec = ServerConnection::new();
-    codec.begin_request(&mut Vec::new(), 1, Role::Responder, true);
-    reqs.send(s, 1)?;
-    match read_response(s, &mut codec, 1)? {
+    match reqs.exchange(client, 1)? {
         (200, 13) => Ok(()),
         (status, len) => Err(io::Error::other(format!(
             "hello: status {status}, {len} bytes"
@@ -155,13 +147,13 @@ pub fn idle_connections(env: &Env, n: usize, samples: usize) -> io::Result<IdleP
     let _ = std::fs::remove_file(&sock);
     let mut child = env.spawn(Peer::IiswsgiBind, &HELLO, None, Some(&sock))?;
     wait_for_socket(&sock, &mut child)?;
-    let mut first = UnixStream::connect(&sock)?;
+    let mut first = Client::connect(&sock)?;
     hello_on(&mut first)?;
     std::thread::sleep(Duration::from_millis(200));
     let base = rss_kib(child.id());
     let mut parked = Vec::with_capacity(n);
     for _ in 0..n {
-        let mut s = UnixStream::connect(&sock)?;
+        let mut s = Client::connect(&sock)?;
         hello_on(&mut s)?;
         parked.push(s);
     }
@@ -170,7 +162,7 @@ pub fn idle_connections(env: &Env, n: usize, samples: usize) -> io::Result<IdleP
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
         let t0 = Instant::now();
-        let mut s = UnixStream::connect(&sock)?;
+        let mut s = Client::connect(&sock)?;
         hello_on(&mut s)?;
         times.push(t0.elapsed());
     }

@@ -218,6 +218,69 @@ fn workers_exit_when_the_supervisor_is_killed() {
 }
 
 #[test]
+fn workers_are_started_with_the_supervisors_own_arguments() {
+    let dir = tmp();
+    let sock = dir.path().join("argv.sock");
+    let apps = iiswsgi_harness::fixtures_apps();
+    // Options in an order of the user's; the workers get them as written,
+    // without --bind and --workers (the workers accept on the shared socket).
+    let parent = GatewayCommand::serve(
+        &[
+            "--read-timeout",
+            "7",
+            "conformance:app",
+            "--workers=2",
+            "--chdir",
+            apps.to_str().unwrap(),
+            "--log-level",
+            "info",
+        ],
+        &dir.path().join("argv.log"),
+    )
+    .spawn_bind(&sock)
+    .unwrap();
+    let workers = iiswsgi_harness::wait_for_children(parent.id(), 2, Duration::from_secs(20))
+        .expect("two workers start");
+    for pid in workers {
+        // Read once the worker has exec'd (a forked child shows its parent's
+        // command line, or none, until then).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let args = loop {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<String> = cmdline
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .skip(1)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            if !args.contains(&"--workers=2".to_owned()) && !args.is_empty()
+                || Instant::now() > deadline
+            {
+                break args;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert_eq!(
+            args,
+            [
+                "-m",
+                "iiswsgi",
+                "serve",
+                "--read-timeout",
+                "7",
+                "conformance:app",
+                "--chdir",
+                apps.to_str().unwrap(),
+                "--log-level",
+                "info",
+            ]
+        );
+    }
+    let r = Client::connect(&sock).unwrap().get("/hello", "").unwrap();
+    assert_eq!(r.status, 200);
+}
+
+#[test]
 fn start_up_errors_say_what_failed_on_stderr_and_in_the_log() {
     let dir = tmp();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

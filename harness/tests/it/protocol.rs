@@ -123,3 +123,45 @@ fn an_iterator_failing_after_output_ends_with_a_non_zero_app_status() {
     // A complete response still has appStatus 0.
     assert_eq!(gw.get("/hello", "").unwrap().app_status, 0);
 }
+
+#[test]
+fn the_debug_log_has_a_line_per_request_with_status_bytes_and_ending() {
+    let dir = crate::tmp();
+    let mut gw = iiswsgi_harness::GatewayCommand::serve(
+        &["conformance:app", "--log-level", "debug"],
+        &dir.path().join("iiswsgi.log"),
+    )
+    .env("WSGI_RESTART_FILE_REGEX", "")
+    .spawn_pipe()
+    .expect("gateway starts");
+    let hello = gw.get("/hello", "").unwrap();
+    assert_eq!(hello.status, 200);
+    assert_eq!(gw.get("/error-during", "").unwrap().body, b"first part;");
+    // The line follows the request's END_REQUEST: read the log once the gateway is gone.
+    let log_path = gw.log.clone();
+    let _ = gw.close_and_wait(Duration::from_secs(20));
+    let log = std::fs::read_to_string(log_path).unwrap_or_default();
+    let line = |what: &str| {
+        log.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no {what:?} line in:\n{log}"))
+            .to_owned()
+    };
+    let hello_line = line("GET /hello -> ");
+    assert!(
+        hello_line.contains(&format!("-> 200 {} bytes", hello.body.len())),
+        "{hello_line}"
+    );
+    let cut = line("GET /error-during -> ");
+    assert!(cut.contains("-> 200 11 bytes"), "{cut}");
+    assert!(cut.ends_with("(Truncated)"), "{cut}");
+    // The settings and where each came from are logged at start-up.
+    assert!(
+        line("setting log level").contains("(command line)"),
+        "{log}"
+    );
+    assert!(
+        line("setting restart regex").contains("(environment variable WSGI_RESTART_FILE_REGEX)"),
+        "{log}"
+    );
+}

@@ -197,7 +197,10 @@ impl<'m> Batch<'m> {
                     true,
                 );
                 out("operable program or batch file.", true);
-                out(&format!("(iiswsgi sim: {e})"), true);
+                out(
+                    &format!("(iiswsgi sim: {})", iiswsgi_iisconfig::error_chain(&e)),
+                    true,
+                );
                 Ok(9009)
             }
         }

@@ -33,14 +33,14 @@ pub const EXIT_ERROR: i32 = -1;
 /// What can stop a sync.
 #[derive(Debug, thiserror::Error)]
 pub enum MsdeployError {
-    #[error("{0}")]
+    #[error(transparent)]
     Args(#[from] ArgError),
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
@@ -69,7 +69,7 @@ pub enum MsdeployError {
         value: String,
         why: String,
     },
-    #[error("parameter '{name}': {source}")]
+    #[error("parameter '{name}'")]
     Entry {
         name: String,
         source: replace::EntryError,
@@ -82,9 +82,9 @@ pub enum MsdeployError {
     BadAppPath { value: String },
     #[error("Site '{site}' does not exist.")]
     NoSite { site: String },
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] iiswsgi_iisconfig::ConfigError),
-    #[error("{0}")]
+    #[error(transparent)]
     Machine(#[from] MachineError),
     #[error("runCommand setting {name}={value:?} is not valid: {why}")]
     RunCommandSetting {
@@ -251,7 +251,7 @@ pub fn run(
         Ok(()) => 0,
         Err(e) => {
             tracing::debug!(error = %e, "msdeploy failed");
-            emit.error(&e.to_string());
+            emit.error(&iiswsgi_iisconfig::error_chain(&e));
             emit.raw("Error count: 1.");
             EXIT_ERROR
         }

@@ -405,8 +405,9 @@ fn install_one(
             .unwrap_or_else(|_| d.file.display().to_string()),
         d.sha1
     ));
-    let pkg = msdeploy::package::Package::open(&d.file).map_err(|e| e.to_string())?;
-    let set = parameters(machine, &pkg, a, log).map_err(|e| e.to_string())?;
+    let pkg = msdeploy::package::Package::open(&d.file)
+        .map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
+    let set = parameters(machine, &pkg, a, log).map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
     log.line("Web Deploy (msdeploy) output:");
     let mut lines = Vec::new();
     let result = {
@@ -433,8 +434,9 @@ fn install_one(
             Ok(())
         }
         Err(e) => {
+            let e = iiswsgi_iisconfig::error_chain(&e);
             log.line(&format!("Error: {e}"));
-            Err(e.to_string())
+            Err(e)
         }
     }
 }

@@ -24,13 +24,13 @@ use fetch::Location;
 /// What can stop WebPI.
 #[derive(Debug, thiserror::Error)]
 pub enum WebpiError {
-    #[error("{0}")]
+    #[error(transparent)]
     Args(#[from] WebpiArgError),
     #[error("{location}: {why}")]
     Location { location: String, why: String },
     #[error("cannot download {location}: {why}")]
     Download { location: String, why: String },
-    #[error("the feed {feed} is malformed: {source}")]
+    #[error("the feed {feed} is malformed")]
     Feed {
         feed: String,
         source: Box<iiswsgi_deploy::format::FormatError>,
@@ -54,14 +54,14 @@ pub enum WebpiError {
         actual: String,
         file: PathBuf,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Machine(#[from] MachineError),
-    #[error("{0}")]
+    #[error(transparent)]
     Config(#[from] iiswsgi_iisconfig::ConfigError),
     #[error("install of {title} failed: {message}")]
     Install { title: String, message: String },
@@ -245,7 +245,7 @@ pub fn run(machine: &SimMachine, args: &[String], out: &mut dyn FnMut(&str)) -> 
         Ok(code) => code,
         Err(e) => {
             tracing::debug!(error = %e, "webpi failed");
-            out(&format!("Error: {e}"));
+            out(&format!("Error: {}", iiswsgi_iisconfig::error_chain(&e)));
             1
         }
     }

@@ -160,8 +160,9 @@ mod platform {
                 &iiswsgi_deploy::install::CommandSpec::new("C:\\nope.exe"),
                 &mut |_| {},
             )
-            .unwrap_err()
-            .to_string();
+            .unwrap_err();
+        // The message says what failed; its source, why (shown as a chain).
+        let e = iiswsgi_iisconfig::error_chain(&e);
         assert!(
             e.contains("not in the simulated machine's program map"),
             "{e}"

@@ -30,7 +30,7 @@ pub enum InstallError {
         code: i32,
         log: PathBuf,
     },
-    #[error("cannot write {}: {source}", path.display())]
+    #[error("cannot write {}", path.display())]
     Write {
         path: PathBuf,
         source: std::io::Error,

@@ -8,13 +8,13 @@ use std::sync::Arc;
 /// An error of a platform part: what was attempted, and why it failed.
 #[derive(Debug, thiserror::Error)]
 pub enum PlatformError {
-    #[error("cannot run {program}: {source}; check that it exists and can be executed")]
+    #[error("cannot run {program} (check that it exists and can be executed)")]
     Spawn {
         program: String,
         #[source]
         source: std::io::Error,
     },
-    #[error("{program} did not finish: {source}")]
+    #[error("{program} did not finish")]
     Wait {
         program: String,
         #[source]

@@ -1,6 +1,8 @@
 #![allow(clippy::unwrap_used)]
 //! Codec tests: both roles against each other, malformed input, property tests.
 
+mod framing;
+
 use iiswsgi_fastcgi::app::{AppConfig, AppConnection, AppEvent, Request};
 use iiswsgi_fastcgi::nv::{self, PairStream};
 use iiswsgi_fastcgi::proto::{self, Header, ProtocolStatus, RecordType, Role};
