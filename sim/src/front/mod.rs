@@ -64,6 +64,8 @@ pub struct Listener {
     pub protocol: String,
     pub port: u16,
     pub local: SocketAddr,
+    /// The local address as text (`LOCAL_ADDR`, the log's `s-ip`).
+    pub ip: String,
 }
 
 /// A mapping line: `Default Web Site  http/*:80:  ->  http://127.0.0.1:8080/`.
@@ -135,6 +137,7 @@ impl Server {
                         protocol: b.protocol.clone(),
                         port: b.info.port,
                         local,
+                        ip: local.ip().to_string(),
                     });
                     listeners.push((tcp, Arc::clone(&l)));
                     l
@@ -178,12 +181,22 @@ impl Server {
             let st = Arc::clone(&self.state);
             accept_tasks.push(tokio::spawn(accept_loop(tcp, li, st)));
         }
+        let st = Arc::clone(&self.state);
+        let flusher = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(state::W3C_FLUSH_EVERY).await;
+                st.logs.flush();
+            }
+        });
         stop.await;
         tracing::info!("stopping: shutting the FastCGI processes down");
         for t in &accept_tasks {
             t.abort();
         }
+        flusher.abort();
+        self.state.logs.flush();
         self.state.host.shutdown(Duration::from_secs(5)).await;
+        self.state.logs.flush();
     }
 }
 
@@ -200,9 +213,11 @@ async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
         let _ = stream.set_nodelay(true);
         let st = Arc::clone(&st);
         let li = Arc::clone(&li);
+        let peer_ip: Arc<str> = peer.ip().to_string().into();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
-                dispatch::handle(Arc::clone(&st), Arc::clone(&li), peer, req)
+                let client = (peer, Arc::clone(&peer_ip));
+                dispatch::handle(Arc::clone(&st), Arc::clone(&li), client, req)
             });
             let conn = http1::Builder::new()
                 .keep_alive(true)

@@ -177,10 +177,37 @@ impl ConfigCache {
     }
 }
 
-/// The W3C log files, one folder per site: `W3SVC<id>/u_exYYMMDD.log`.
+/// How long a W3C log line may wait in memory before it is written (IIS
+/// buffers its log too; tests wait for the lines they read).
+pub const W3C_FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// Lines buffered past this many bytes are written at once.
+const W3C_FLUSH_AT: usize = 64 * 1024;
+
+struct SiteLog {
+    day: i64,
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+}
+
+impl SiteLog {
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            tracing::warn!("cannot write the W3C log {}: {e}", self.path.display());
+        }
+        self.buf.clear();
+    }
+}
+
+/// The W3C log files, one folder per site: `W3SVC<id>/u_exYYMMDD.log`,
+/// written in batches ([`W3C_FLUSH_EVERY`], [`W3cLogs::flush`]).
 pub struct W3cLogs {
     dir: PathBuf,
-    files: Mutex<HashMap<u32, (String, File)>>,
+    files: Mutex<HashMap<u32, SiteLog>>,
 }
 
 impl W3cLogs {
@@ -203,58 +230,86 @@ impl W3cLogs {
         }
     }
 
-    pub fn write(&self, site_id: u32, entry: &w3c::Entry) {
-        let name = w3c::file_name(entry.time);
-        let mut files = lock(&self.files);
-        let fresh = files.get(&site_id).is_none_or(|(n, _)| *n != name);
-        if fresh {
-            let dir = self.dir.join(format!("W3SVC{site_id}"));
-            let path = dir.join(&name);
-            let opened = std::fs::create_dir_all(&dir).and_then(|()| {
-                let new = !path.exists();
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)?;
-                if new {
-                    f.write_all(w3c::header(entry.time).as_bytes())?;
-                }
-                Ok(f)
-            });
-            match opened {
-                Ok(f) => {
-                    files.insert(site_id, (name, f));
-                }
-                Err(e) => {
-                    tracing::warn!("cannot write the W3C log {}: {e}", path.display());
-                    return;
-                }
+    fn open(&self, site_id: u32, time: SystemTime) -> Option<SiteLog> {
+        let dir = self.dir.join(format!("W3SVC{site_id}"));
+        let path = dir.join(w3c::file_name(time));
+        let opened = std::fs::create_dir_all(&dir).and_then(|()| {
+            let new = !path.exists();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            if new {
+                f.write_all(w3c::header(time).as_bytes())?;
+            }
+            Ok(f)
+        });
+        match opened {
+            Ok(file) => Some(SiteLog {
+                day: w3c::day(time),
+                path,
+                file,
+                buf: Vec::with_capacity(W3C_FLUSH_AT + 512),
+            }),
+            Err(e) => {
+                tracing::warn!("cannot write the W3C log {}: {e}", path.display());
+                None
             }
         }
-        if let Some((_, f)) = files.get_mut(&site_id) {
-            let _ = f.write_all(entry.line().as_bytes());
+    }
+
+    /// Adds the line of `entry` to its site's log (a new file each UTC day).
+    pub fn write(&self, site_id: u32, entry: &w3c::Entry<'_>) {
+        let mut files = lock(&self.files);
+        let day = w3c::day(entry.time);
+        if files.get(&site_id).is_none_or(|l| l.day != day) {
+            if let Some(mut old) = files.remove(&site_id) {
+                old.flush();
+            }
+            let Some(log) = self.open(site_id, entry.time) else {
+                return;
+            };
+            files.insert(site_id, log);
+        }
+        if let Some(log) = files.get_mut(&site_id) {
+            entry.write_line(&mut log.buf);
+            if log.buf.len() >= W3C_FLUSH_AT {
+                log.flush();
+            }
+        }
+    }
+
+    /// Writes every buffered line.
+    pub fn flush(&self) {
+        for log in lock(&self.files).values_mut() {
+            log.flush();
         }
     }
 }
 
 /// Host paths of Windows paths, resolved once (each component is matched
-/// case-insensitively against the disk, which costs a directory listing).
+/// case-insensitively against the disk, which costs a directory listing),
+/// as text (`""` when the path cannot be mapped).
 #[derive(Default)]
 pub struct HostPaths {
-    map: Mutex<HashMap<String, PathBuf>>,
+    map: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl HostPaths {
-    pub fn get(&self, machine: &SimMachine, windows: &str) -> PathBuf {
+    pub fn get(&self, machine: &SimMachine, windows: &str) -> Arc<str> {
         if let Some(p) = lock(&self.map).get(windows) {
-            return p.clone();
+            return Arc::clone(p);
         }
-        let p = machine.host_path(windows).unwrap_or_default();
+        let p: Arc<str> = machine
+            .host_path(windows)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+            .into();
         let mut map = lock(&self.map);
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(windows.to_owned(), p.clone());
+        map.insert(windows.to_owned(), Arc::clone(&p));
         p
     }
 }

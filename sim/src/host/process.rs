@@ -43,6 +43,8 @@ pub struct Process {
     child: Child,
     pub conn: Option<Conn>,
     pub codec: ServerConnection,
+    /// BEGIN_REQUEST and PARAMS of the current request (reused).
+    pub write_buf: Vec<u8>,
     next_id: u16,
     pub served: u32,
     pub generation: u64,
@@ -152,6 +154,7 @@ impl Process {
             child,
             conn: Some(conn),
             codec: ServerConnection::new(),
+            write_buf: Vec::new(),
             next_id: 1,
             served: 0,
             generation,
