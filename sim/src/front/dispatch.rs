@@ -3,6 +3,7 @@
 //! StaticFileModule; errors as IIS's pages; one W3C log line.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
@@ -26,11 +27,40 @@ use crate::model::routing::{
 use crate::model::vars::{encoded_server_variables, RequestVars};
 use crate::model::w3c;
 
-pub type Body = BoxBody<Bytes, std::io::Error>;
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A FastCGI exchange in progress, polled by whoever holds it: the request
+/// handler until the head is released, then the response body (so a
+/// request costs no task of its own). Dropped unfinished (the client went
+/// away), it is spawned to finish, so that its process goes back to the pool.
+struct Exchange(Option<Driver>);
+
+impl Exchange {
+    fn poll_drive(&mut self, cx: &mut Context<'_>) {
+        if let Some(f) = &mut self.0 {
+            if f.as_mut().poll(cx).is_ready() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(f);
+            }
+        }
+    }
+}
 
 /// The response body of a FastCGI request: what the exchange releases.
 struct ChannelBody {
     rx: mpsc::Receiver<Event>,
+    exchange: Exchange,
 }
 
 impl hyper::body::Body for ChannelBody {
@@ -41,6 +71,7 @@ impl hyper::body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.exchange.poll_drive(cx);
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(Event::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
             Poll::Ready(Some(Event::Failed(e))) => {
@@ -56,7 +87,9 @@ impl hyper::body::Body for ChannelBody {
 }
 
 pub fn full_body(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|never| match never {}).boxed()
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A response and what the log records of it.
@@ -349,12 +382,17 @@ async fn fastcgi(
     let pool = st.host.pool(app);
     let (tx, mut rx) = mpsc::channel(16);
     let name = handler.name.clone();
-    tokio::spawn(async move {
+    let mut exchange = Exchange(Some(Box::pin(async move {
         if let Err(e) = pool.serve(&name, job, &tx).await {
             let _ = tx.send(Event::Failed(e)).await;
         }
-    });
-    match rx.recv().await {
+    })));
+    let first = std::future::poll_fn(|cx| {
+        exchange.poll_drive(cx);
+        rx.poll_recv(cx)
+    })
+    .await;
+    match first {
         Some(Event::Head(head)) => {
             let mut b = Response::builder()
                 .status(StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK));
@@ -375,7 +413,7 @@ async fn fastcgi(
                 b = b.header("Server", "Microsoft-IIS/10.0");
             }
             let response = b
-                .body(ChannelBody { rx }.boxed())
+                .body(ChannelBody { rx, exchange }.boxed_unsync())
                 .unwrap_or_else(|_| Response::new(full_body("")));
             Outcome {
                 response,

@@ -3,6 +3,7 @@
 //! against the files' modification times on every request), and the W3C
 //! log files.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -27,6 +28,26 @@ use crate::machine::SimMachine;
 use crate::model::config::{Effective, Merger};
 use crate::model::routing::{location_applies, physical_path, select_application, url_folders};
 use crate::model::w3c;
+
+/// The cache key of `path`'s configuration: its last URL folder (as
+/// [`url_folders`] gives it), lower case; borrowed in the common case.
+fn folder_key(path: &str) -> Cow<'_, str> {
+    let plain = path == "/"
+        || (path.starts_with('/') && !path.ends_with('/') && !path.contains("//"));
+    let last: Cow<'_, str> = if plain {
+        path.into()
+    } else {
+        url_folders(path, true)
+            .pop()
+            .unwrap_or_else(|| "/".to_owned())
+            .into()
+    };
+    if last.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+        last.to_lowercase().into()
+    } else {
+        last
+    }
+}
 
 fn stamp(p: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
@@ -55,7 +76,8 @@ pub struct ConfigCache {
     machine: SimMachine,
     path: PathBuf,
     apphost: Mutex<Apphost>,
-    effective: Mutex<HashMap<(u32, String), Cached>>,
+    /// Per site, per URL folder (lower case).
+    effective: Mutex<HashMap<u32, HashMap<String, Cached>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,10 +131,11 @@ impl ConfigCache {
 
     /// The configuration in effect for `path` of `site`.
     pub fn effective(&self, ah: &Apphost, site: &Site, path: &str) -> Arc<Effective> {
-        let folders = url_folders(path, true);
-        let last = folders.last().cloned().unwrap_or_default().to_lowercase();
-        let key = (site.id, last);
-        if let Some(c) = lock(&self.effective).get_mut(&key) {
+        let key = folder_key(path);
+        if let Some(c) = lock(&self.effective)
+            .get_mut(&site.id)
+            .and_then(|m| m.get_mut(&*key))
+        {
             if c.apphost == ah.stamp
                 && (c.checked.elapsed() < RECHECK || c.files.iter().all(|(p, s)| stamp(p) == *s))
             {
@@ -122,6 +145,7 @@ impl ConfigCache {
                 return Arc::clone(&c.effective);
             }
         }
+        let folders = url_folders(path, true);
         let mut merger = Merger::new();
         let root = ah.host.document().root();
         if let Some(ws) = root.child("system.webServer") {
@@ -161,11 +185,12 @@ impl ConfigCache {
             tracing::warn!("{w}");
         }
         let mut cache = lock(&self.effective);
+        let cache = cache.entry(site.id).or_default();
         if cache.len() > 10_000 {
             cache.clear();
         }
         cache.insert(
-            key,
+            key.into_owned(),
             Cached {
                 effective: Arc::clone(&effective),
                 files,
@@ -189,6 +214,7 @@ struct SiteLog {
     path: PathBuf,
     file: File,
     buf: Vec<u8>,
+    clock: w3c::LineClock,
 }
 
 impl SiteLog {
@@ -250,6 +276,7 @@ impl W3cLogs {
                 path,
                 file,
                 buf: Vec::with_capacity(W3C_FLUSH_AT + 512),
+                clock: w3c::LineClock::default(),
             }),
             Err(e) => {
                 tracing::warn!("cannot write the W3C log {}: {e}", path.display());
@@ -272,7 +299,7 @@ impl W3cLogs {
             files.insert(site_id, log);
         }
         if let Some(log) = files.get_mut(&site_id) {
-            entry.write_line(&mut log.buf);
+            entry.write_line(&mut log.buf, &mut log.clock);
             if log.buf.len() >= W3C_FLUSH_AT {
                 log.flush();
             }
@@ -311,5 +338,20 @@ impl HostPaths {
         }
         map.insert(windows.to_owned(), Arc::clone(&p));
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The borrowed key is the last URL folder, lower case, for any path.
+        #[test]
+        fn folder_key_is_the_last_folder(path in "/?([a-zA-Z0-9é%. ]{0,4}/{0,2}){0,4}") {
+            let slow = url_folders(&path, true).pop().unwrap_or_default().to_lowercase();
+            prop_assert_eq!(folder_key(&path).into_owned(), slow);
+        }
     }
 }

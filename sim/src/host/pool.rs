@@ -127,7 +127,7 @@ impl Pool {
                     return Err(IisError::rapid_fail(handler, &full_path));
                 }
                 while let Some(mut p) = st.idle.pop() {
-                    if p.exited().is_none() {
+                    if !p.may_have_exited() || p.exited().is_none() {
                         return Ok(p);
                     }
                     st.running -= 1;

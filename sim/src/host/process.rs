@@ -169,6 +169,19 @@ impl Process {
         id
     }
 
+    /// Whether the process may have exited since its last request: IIS's end
+    /// of the transport became readable (the process closed it, or wrote
+    /// out of turn). Answered from the runtime's readiness, without a
+    /// system call; a `false` spares [`Process::exited`]'s `waitpid`.
+    pub fn may_have_exited(&self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match &self.conn {
+            Some(Conn::Pipe(s)) => s.poll_read_ready(&mut cx).is_ready(),
+            Some(Conn::Tcp(s)) => s.poll_read_ready(&mut cx).is_ready(),
+            None => true,
+        }
+    }
+
     /// Whether the process has exited (and its exit code).
     pub fn exited(&mut self) -> Option<i32> {
         match self.child.try_wait() {

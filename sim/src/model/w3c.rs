@@ -85,16 +85,38 @@ fn field(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b' ');
 }
 
-fn number(out: &mut Vec<u8>, n: u128) {
-    // `write!` into a Vec cannot fail.
-    let _ = write!(out, "{n} ");
+fn number(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(super::decimal(n, &mut [0u8; 20]));
+    out.push(b' ');
+}
+
+/// The `date time` prefix of log lines, formatted once per second.
+#[derive(Debug, Default)]
+pub struct LineClock {
+    secs: Option<i64>,
+    text: Vec<u8>,
+}
+
+impl LineClock {
+    fn write(&mut self, out: &mut Vec<u8>, t: SystemTime) {
+        let secs = unix_secs(t);
+        if self.secs != Some(secs) {
+            let (y, mo, d, h, mi, s) = civil(t);
+            self.text.clear();
+            let _ = write!(
+                self.text,
+                "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} "
+            );
+            self.secs = Some(secs);
+        }
+        out.extend_from_slice(&self.text);
+    }
 }
 
 impl Entry<'_> {
     /// Appends the log line, CRLF-terminated, to `out`.
-    pub fn write_line(&self, out: &mut Vec<u8>) {
-        let (y, mo, d, h, mi, s) = civil(self.time);
-        let _ = write!(out, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} ");
+    pub fn write_line(&self, out: &mut Vec<u8>, clock: &mut LineClock) {
+        clock.write(out, self.time);
         field(out, self.server_ip.as_bytes());
         field(out, self.method.as_bytes());
         field(out, self.uri_stem.as_bytes());
@@ -107,13 +129,15 @@ impl Entry<'_> {
         number(out, self.status.into());
         number(out, self.substatus.into());
         number(out, self.win32.into());
-        let _ = write!(out, "{}\r\n", self.time_taken.as_millis());
+        let ms = u64::try_from(self.time_taken.as_millis()).unwrap_or(u64::MAX);
+        out.extend_from_slice(super::decimal(ms, &mut [0u8; 20]));
+        out.extend_from_slice(b"\r\n");
     }
 
     /// The log line, CRLF-terminated.
     pub fn line(&self) -> String {
         let mut out = Vec::with_capacity(160);
-        self.write_line(&mut out);
+        self.write_line(&mut out, &mut LineClock::default());
         String::from_utf8_lossy(&out).into_owned()
     }
 }
