@@ -56,6 +56,8 @@ pub struct ServeOptions {
     pub show_process_output: bool,
     /// How long one configured second lasts (test-only shortening).
     pub second: Duration,
+    /// Stop once the first request has been answered (`--once`).
+    pub once: bool,
 }
 
 /// One local listener: a binding's protocol and port.
@@ -96,6 +98,9 @@ pub struct Server {
     state: Arc<FrontState>,
     listeners: Vec<(TcpListener, Arc<Listener>)>,
     pub mappings: Vec<Mapping>,
+    /// With `--once`: notified when a connection that carried a request has
+    /// ended (its response written, or its client gone).
+    answered: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Server {
@@ -171,15 +176,18 @@ impl Server {
             }),
             listeners,
             mappings,
+            answered: opts.once.then(|| Arc::new(tokio::sync::Notify::new())),
         })
     }
 
-    /// Serves until `stop` completes, then shuts every FastCGI process down.
+    /// Serves until `stop` completes (or, with `once`, until the first
+    /// request has been answered), then shuts every FastCGI process down.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut accept_tasks = Vec::new();
         for (tcp, li) in self.listeners {
             let st = Arc::clone(&self.state);
-            accept_tasks.push(tokio::spawn(accept_loop(tcp, li, st)));
+            let answered = self.answered.clone();
+            accept_tasks.push(tokio::spawn(accept_loop(tcp, li, st, answered)));
         }
         let st = Arc::clone(&self.state);
         let flusher = tokio::spawn(async move {
@@ -188,7 +196,16 @@ impl Server {
                 st.logs.flush();
             }
         });
-        stop.await;
+        let once = async {
+            match &self.answered {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stop => {}
+            () = once => tracing::info!("--once: the first request was answered"),
+        }
         tracing::info!("stopping: shutting the FastCGI processes down");
         for t in &accept_tasks {
             t.abort();
@@ -200,7 +217,12 @@ impl Server {
     }
 }
 
-async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
+async fn accept_loop(
+    tcp: TcpListener,
+    li: Arc<Listener>,
+    st: Arc<FrontState>,
+    answered: Option<Arc<tokio::sync::Notify>>,
+) {
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(x) => x,
@@ -214,16 +236,27 @@ async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
         let st = Arc::clone(&st);
         let li = Arc::clone(&li);
         let peer_ip: Arc<str> = peer.ip().to_string().into();
+        let answered = answered.clone();
         tokio::spawn(async move {
+            let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = Arc::clone(&served);
             let svc = service_fn(move |req| {
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
                 let client = (peer, Arc::clone(&peer_ip));
                 dispatch::handle(Arc::clone(&st), Arc::clone(&li), client, req)
             });
+            // With --once a connection carries one request (hyper answers
+            // `Connection: close`), so its end means the answer was written.
             let conn = http1::Builder::new()
-                .keep_alive(true)
+                .keep_alive(answered.is_none())
                 .serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
                 tracing::debug!("connection from {peer}: {e}");
+            }
+            if let Some(n) = answered {
+                if served.load(std::sync::atomic::Ordering::Relaxed) {
+                    n.notify_one();
+                }
             }
         });
     }

@@ -32,8 +32,8 @@ use crate::model::w3c;
 /// The cache key of `path`'s configuration: its last URL folder (as
 /// [`url_folders`] gives it), lower case; borrowed in the common case.
 fn folder_key(path: &str) -> Cow<'_, str> {
-    let plain = path == "/"
-        || (path.starts_with('/') && !path.ends_with('/') && !path.contains("//"));
+    let plain =
+        path == "/" || (path.starts_with('/') && !path.ends_with('/') && !path.contains("//"));
     let last: Cow<'_, str> = if plain {
         path.into()
     } else {
@@ -42,7 +42,10 @@ fn folder_key(path: &str) -> Cow<'_, str> {
             .unwrap_or_else(|| "/".to_owned())
             .into()
     };
-    if last.bytes().any(|b| !b.is_ascii() || b.is_ascii_uppercase()) {
+    if last
+        .bytes()
+        .any(|b| !b.is_ascii() || b.is_ascii_uppercase())
+    {
         last.to_lowercase().into()
     } else {
         last

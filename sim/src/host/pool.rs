@@ -327,7 +327,14 @@ impl Pool {
         };
         let handles: Vec<_> = idle
             .into_iter()
-            .map(|p| tokio::spawn(p.shutdown(wait)))
+            .map(|p| {
+                let key = self.key.clone();
+                tokio::spawn(async move {
+                    let pid = p.pid;
+                    p.shutdown(wait).await;
+                    tracing::info!("{key}: process pid {pid} shut down");
+                })
+            })
             .collect();
         for h in handles {
             let _ = h.await;

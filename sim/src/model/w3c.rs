@@ -103,10 +103,7 @@ impl LineClock {
         if self.secs != Some(secs) {
             let (y, mo, d, h, mi, s) = civil(t);
             self.text.clear();
-            let _ = write!(
-                self.text,
-                "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} "
-            );
+            let _ = write!(self.text, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} ");
             self.secs = Some(secs);
         }
         out.extend_from_slice(&self.text);

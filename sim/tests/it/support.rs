@@ -127,6 +127,7 @@ pub fn serve(dir: tempfile::TempDir, machine: SimMachine, second_ms: u64) -> Sim
         ports: Default::default(),
         show_process_output: true,
         second: Duration::from_millis(second_ms),
+        once: false,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (url_tx, url_rx) = std::sync::mpsc::channel();
