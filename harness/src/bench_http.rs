@@ -22,16 +22,33 @@ pub struct FrontCell {
     pub rate: f64,
     pub p50_us: u64,
     pub p99_us: u64,
+    /// CPU time (user + system) of the front's process per request, in µs.
+    pub front_cpu_us: f64,
+    /// CPU time of the gateway processes behind it per request, in µs.
+    pub gateway_cpu_us: f64,
     pub error: Option<String>,
 }
 
-/// `conns` keep-alive connections requesting `path` for `duration` after `warmup`.
+/// The processes whose CPU time a measurement charges to a front: the
+/// front's own, and the gateway's (looked up after the warm-up, since
+/// `sim serve` starts its FastCGI processes on the first requests).
+pub struct Watched<'a> {
+    pub front: u32,
+    pub gateway: &'a dyn Fn() -> Vec<u32>,
+}
+
+fn cpu_of(pids: &[u32]) -> u64 {
+    pids.iter().map(|&p| crate::bench::cpu_us(p)).sum()
+}
+
+/// `conns` keep-alive connections requesting `path` for `duration` after
+/// `warmup`; the CPU time of `watched` over the measured window.
 pub fn drive_http(
     base: &str,
     path: &str,
     conns: usize,
-    warmup: Duration,
-    duration: Duration,
+    (warmup, duration): (Duration, Duration),
+    watched: &Watched<'_>,
 ) -> io::Result<FrontCell> {
     let start = Instant::now() + warmup;
     let end = start + duration;
@@ -64,6 +81,11 @@ pub fn drive_http(
             })
         })
         .collect();
+    std::thread::sleep(start.saturating_duration_since(Instant::now()));
+    let gateway = (watched.gateway)();
+    let cpu_start = (crate::bench::cpu_us(watched.front), cpu_of(&gateway));
+    std::thread::sleep(end.saturating_duration_since(Instant::now()));
+    let cpu_end = (crate::bench::cpu_us(watched.front), cpu_of(&gateway));
     let mut all = Vec::new();
     for t in threads {
         all.extend(
@@ -77,10 +99,13 @@ pub fn drive_http(
             .copied()
             .unwrap_or(0)
     };
+    let per_req = |a: u64, b: u64| b.saturating_sub(a) as f64 / all.len().max(1) as f64;
     Ok(FrontCell {
         rate: all.len() as f64 / duration.as_secs_f64(),
         p50_us: pct(0.5).into(),
         p99_us: pct(0.99).into(),
+        front_cpu_us: per_req(cpu_start.0, cpu_end.0),
+        gateway_cpu_us: per_req(cpu_start.1, cpu_end.1),
         error: None,
     })
 }
@@ -109,8 +134,8 @@ pub fn sim_front(work: &Path, processes: usize) -> io::Result<SimServe> {
 
 /// nginx and the gateway it proxies to; both killed on drop.
 pub struct NginxFront {
-    nginx: Child,
-    gateway: Child,
+    pub nginx: Child,
+    pub gateway: Child,
     pub base: String,
 }
 
@@ -212,13 +237,27 @@ fn measure(
     base: &str,
     path: &str,
     conns: usize,
-    warmup: Duration,
-    duration: Duration,
+    times: (Duration, Duration),
+    watched: &Watched<'_>,
 ) -> FrontCell {
-    drive_http(base, path, conns, warmup, duration).unwrap_or_else(|e| FrontCell {
+    drive_http(base, path, conns, times, watched).unwrap_or_else(|e| FrontCell {
         error: Some(e.to_string()),
         ..FrontCell::default()
     })
+}
+
+/// A process and its descendants (the gateway's workers).
+fn tree(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    all.extend(crate::simserve::descendants(pid));
+    all
+}
+
+fn failed_cell(e: &io::Error) -> FrontCell {
+    FrontCell {
+        error: Some(e.to_string()),
+        ..Default::default()
+    }
 }
 
 /// Runs the cell; the markdown table and whether anything failed.
@@ -229,22 +268,31 @@ pub fn run_fronts(
     duration: Duration,
 ) -> (String, bool) {
     let mut table = String::from(
-        "\n| workload (HTTP, keep-alive) | front → gateway | req/s | p50 | p99 | × nginx |\n|---|---|---:|---:|---:|---:|\n",
+        "\n| workload (HTTP, keep-alive) | front → gateway | req/s | p50 | p99 | front CPU/request | gateway CPU/request | × nginx |\n|---|---|---:|---:|---:|---:|---:|---:|\n",
     );
     let mut failed = false;
     let sim = sim_front(work, conns);
     let nginx = nginx_front(work, conns);
     for (name, path) in WORKLOADS {
         let s = match &sim {
-            Ok(s) => measure(s.url("http/"), path, conns, warmup, duration),
-            Err(e) => FrontCell {
-                error: Some(e.to_string()),
-                ..Default::default()
-            },
+            Ok(s) => {
+                let gateway = || crate::simserve::descendants(s.pid());
+                let watched = Watched {
+                    front: s.pid(),
+                    gateway: &gateway,
+                };
+                measure(s.url("http/"), path, conns, (warmup, duration), &watched)
+            }
+            Err(e) => failed_cell(e),
         };
         let n = match &nginx {
             Ok(n) => {
-                let mut c = measure(&n.base, path, conns, warmup, duration);
+                let gateway = || tree(n.gateway.id());
+                let watched = Watched {
+                    front: n.nginx.id(),
+                    gateway: &gateway,
+                };
+                let mut c = measure(&n.base, path, conns, (warmup, duration), &watched);
                 if let Some(e) = &mut c.error {
                     let log = std::fs::read_to_string(work.join("nginx-front/error.log"))
                         .unwrap_or_default();
@@ -255,18 +303,16 @@ pub fn run_fronts(
                 }
                 c
             }
-            Err(e) => FrontCell {
-                error: Some(e.to_string()),
-                ..Default::default()
-            },
+            Err(e) => failed_cell(e),
         };
         for (front, c) in [
             ("nginx → iiswsgi --bind", &n),
             ("iiswsgi sim serve → iiswsgi (IIS pipe)", &s),
         ] {
             eprintln!(
-                "==> {name} · {front}: {:.0} req/s {}",
+                "==> {name} · {front}: {:.0} req/s, front {:.1} µs CPU/request {}",
                 c.rate,
+                c.front_cpu_us,
                 c.error.as_deref().unwrap_or("")
             );
             failed |= c.error.is_some();
@@ -281,8 +327,8 @@ pub fn run_fronts(
                 .map_or_else(|| format!("{:.0}", c.rate), |e| format!("FAILED ({e})"));
             let _ = writeln!(
                 table,
-                "| {name} | {front} | {rate} | {} µs | {} µs | {ratio} |",
-                c.p50_us, c.p99_us
+                "| {name} | {front} | {rate} | {} µs | {} µs | {:.1} µs | {:.1} µs | {ratio} |",
+                c.p50_us, c.p99_us, c.front_cpu_us, c.gateway_cpu_us
             );
         }
     }

@@ -170,6 +170,19 @@ impl SimServe {
         self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Waits up to `limit` for `sim serve` to exit by itself (`--once`); its
+    /// exit status, or `None` if it still runs.
+    pub fn wait(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
     /// SIGTERM, then wait up to `limit` (then kill); the exit status.
     pub fn stop(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")

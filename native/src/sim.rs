@@ -131,6 +131,7 @@ fn serve(py: Python<'_>, a: iiswsgi_cli::SimServeArgs) -> i32 {
         ports: a.ports.into_iter().collect(),
         show_process_output: a.show_process_output,
         second: std::time::Duration::from_millis(a.test_second_ms.unwrap_or(1000)),
+        once: a.once,
     };
     let result = py.detach(|| {
         iiswsgi_sim::front::run_until_signal(&opts, |m| {

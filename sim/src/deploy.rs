@@ -235,6 +235,7 @@ pub fn serve(
         ports: std::collections::BTreeMap::new(),
         show_process_output: false,
         second: std::time::Duration::from_secs(1),
+        once: false,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

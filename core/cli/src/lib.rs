@@ -220,12 +220,14 @@ Each http/https binding of applicationHost.config is served on a local port; the
 mapping is printed on stdout, one line per binding:
   Default Web Site  http/*:80:  ->  http://127.0.0.1:41234/
 Progress and IIS's errors (with what IIS only shows in an error page) go to stderr.
-Ctrl-C or SIGTERM stops it and every FastCGI process it started.
+Ctrl-C or SIGTERM stops it and every FastCGI process it started; so does the
+first answered request with --once.
 
 Examples:
   iiswsgi sim serve /tmp/iis                        # free local ports
   iiswsgi sim serve /tmp/iis --port 80=8080         # binding port 80 on local port 8080
   iiswsgi sim serve /tmp/iis --show-process-output  # show what the FastCGI processes print
+  iiswsgi sim serve /tmp/iis --port 80=8080 --once & curl -s http://127.0.0.1:8080/; wait
   IISWSGI_SIM_ROOT=/tmp/iis iiswsgi sim serve --listen 0.0.0.0";
 
 #[derive(Args, Debug)]
@@ -242,6 +244,11 @@ pub struct SimServeArgs {
     /// Capture the FastCGI processes' stdout and stderr into the log (IIS discards them).
     #[arg(long)]
     pub show_process_output: bool,
+    /// Stop once the first request has been answered: its connection closes after the
+    /// response (`Connection: close`), every FastCGI process is shut down as IIS shuts
+    /// it down, the W3C log is written, and the exit status is 0.
+    #[arg(long)]
+    pub once: bool,
     /// Test only: one configured second of the <fastCgi> timeouts lasts MS milliseconds
     /// (IIS's schema forbids timeouts under 10 s; tests shorten them this way).
     #[arg(long, value_name = "MS")]

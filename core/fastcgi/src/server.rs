@@ -74,6 +74,19 @@ impl ServerConnection {
         split: Option<usize>,
     ) -> Result<(), Error> {
         let body = nv::encode_pairs(pairs)?;
+        self.params_encoded(out, request_id, &body, split);
+        Ok(())
+    }
+
+    /// [`ServerConnection::params`] for pairs already encoded (with
+    /// [`nv::encode_pair`]): the PARAMS records and the empty one.
+    pub fn params_encoded(
+        &mut self,
+        out: &mut Vec<u8>,
+        request_id: u16,
+        body: &[u8],
+        split: Option<usize>,
+    ) {
         let chunk = split
             .unwrap_or(proto::WRITE_CHUNK)
             .clamp(1, proto::WRITE_CHUNK);
@@ -81,7 +94,6 @@ impl ServerConnection {
             proto::write_record(out, RecordType::Params, request_id, piece);
         }
         proto::write_stream_end(out, RecordType::Params, request_id);
-        Ok(())
     }
 
     /// Appends body bytes as STDIN records (nothing for empty `data`).

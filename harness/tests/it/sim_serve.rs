@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use iiswsgi_harness::bench::peak_rss_kib;
 use iiswsgi_harness::http::{http, HttpConn};
 use iiswsgi_harness::simserve::{
-    appcmd, descendants, host, new_machine, register_fastcgi, write_web_config, SimServe,
+    appcmd, descendants, host, new_machine, read, register_fastcgi, write_web_config, SimServe,
 };
 use iiswsgi_harness::{fixtures_apps, repo_root};
 
@@ -191,6 +191,66 @@ fn two_concurrent_clients_on_max_instances_2() {
             "process {pid} left behind"
         );
     }
+}
+
+/// The pids of "started process pid N" lines in a `sim serve` log.
+fn started_pids(log: &str) -> Vec<u32> {
+    log.lines()
+        .filter_map(|l| l.split_once("started process pid ").map(|(_, p)| p))
+        .filter_map(|p| p.trim().parse().ok())
+        .collect()
+}
+
+#[test]
+fn once_answers_one_request_then_exits_and_shuts_its_processes_down() {
+    let dir = tmp();
+    let root = gateway_machine(dir.path());
+    let mut sim = SimServe::start(&root, &["--once"], 2).unwrap();
+    let base = sim.url("http/").to_owned();
+    // A bare connection carries no request: it does not end the run.
+    drop(std::net::TcpStream::connect(base.trim_start_matches("http://")).unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(sim.wait(Duration::ZERO).is_none(), "{}", sim.log());
+
+    let r = http(&base, "GET", "/hello", b"").unwrap();
+    assert_eq!((r.status, r.text().as_str()), (200, "Hello, World!"));
+    assert_eq!(r.header("Connection"), Some("close"));
+    let status = sim.wait(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "sim serve --once: {status:?}\n{}",
+        sim.log()
+    );
+    // stderr is read by a thread: wait for its last line.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !sim.log().contains("sim serve: stopped") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let log = sim.log();
+    assert!(
+        log.contains("--once: the first request was answered"),
+        "{log}"
+    );
+    let pids = started_pids(&log);
+    assert_eq!(pids.len(), 1, "one process for one request:\n{log}");
+    for pid in pids {
+        assert!(
+            log.contains(&format!("process pid {pid} shut down")),
+            "process {pid} not shut down as IIS does:\n{log}"
+        );
+        assert!(
+            !Path::new(&format!("/proc/{pid}")).exists(),
+            "process {pid} left behind"
+        );
+    }
+    // The W3C log holds the request (written at shutdown).
+    let logs = host(&root, "C:\\inetpub\\logs\\LogFiles\\W3SVC1");
+    let text: String = std::fs::read_dir(&logs)
+        .unwrap()
+        .flatten()
+        .map(|f| read(&f.path()))
+        .collect();
+    assert!(text.contains(" GET /hello - 80 "), "{text}");
 }
 
 #[test]

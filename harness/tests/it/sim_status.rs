@@ -77,7 +77,11 @@ fn status_shows_pools_processes_requests_and_logs() {
     let deadline = Instant::now() + Duration::from_secs(10);
     let st = loop {
         let st = status_json(&ctx, &root);
-        if st["fastcgi"][0]["processes"][0]["requests"] == 3 || Instant::now() > deadline {
+        // The W3C log is written in batches (every 250 ms), as IIS's is.
+        let logged = st["last_requests"].as_array().map_or(0, Vec::len);
+        if (st["fastcgi"][0]["processes"][0]["requests"] == 3 && logged == 3)
+            || Instant::now() > deadline
+        {
             break st;
         }
         std::thread::sleep(Duration::from_millis(100));

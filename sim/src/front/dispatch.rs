@@ -3,6 +3,7 @@
 //! StaticFileModule; errors as IIS's pages; one W3C log line.
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
@@ -23,14 +24,43 @@ use crate::model::errors::IisError;
 use crate::model::routing::{
     application_root, physical_path, select_application, select_binding, select_handler,
 };
-use crate::model::vars::{server_variables, RequestVars};
+use crate::model::vars::{encoded_server_variables, RequestVars};
 use crate::model::w3c;
 
-pub type Body = BoxBody<Bytes, std::io::Error>;
+pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// A FastCGI exchange in progress, polled by whoever holds it: the request
+/// handler until the head is released, then the response body (so a
+/// request costs no task of its own). Dropped unfinished (the client went
+/// away), it is spawned to finish, so that its process goes back to the pool.
+struct Exchange(Option<Driver>);
+
+impl Exchange {
+    fn poll_drive(&mut self, cx: &mut Context<'_>) {
+        if let Some(f) = &mut self.0 {
+            if f.as_mut().poll(cx).is_ready() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
+impl Drop for Exchange {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(f);
+            }
+        }
+    }
+}
 
 /// The response body of a FastCGI request: what the exchange releases.
 struct ChannelBody {
     rx: mpsc::Receiver<Event>,
+    exchange: Exchange,
 }
 
 impl hyper::body::Body for ChannelBody {
@@ -41,6 +71,7 @@ impl hyper::body::Body for ChannelBody {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+        self.exchange.poll_drive(cx);
         match self.rx.poll_recv(cx) {
             Poll::Ready(Some(Event::Data(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
             Poll::Ready(Some(Event::Failed(e))) => {
@@ -56,7 +87,9 @@ impl hyper::body::Body for ChannelBody {
 }
 
 pub fn full_body(b: impl Into<Bytes>) -> Body {
-    Full::new(b.into()).map_err(|never| match never {}).boxed()
+    Full::new(b.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 /// A response and what the log records of it.
@@ -76,18 +109,38 @@ impl Outcome {
     }
 }
 
-struct Ctx {
+/// One request, borrowed from hyper's parsed head.
+struct Ctx<'a> {
     peer: SocketAddr,
-    local: SocketAddr,
-    method: String,
-    path: String,
-    query: String,
-    headers: Vec<(String, String)>,
-    host: String,
+    /// The client's address as text (once per connection).
+    peer_ip: &'a str,
+    method: &'a str,
+    path: std::borrow::Cow<'a, str>,
+    query: &'a str,
+    /// The request headers in arrival order (hyper's lower-case names).
+    headers: Vec<(&'a str, &'a [u8])>,
+    host: &'a str,
+    version: hyper::Version,
+}
+
+impl Ctx<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| *v)
+    }
+
+    fn header_str(&self, name: &str) -> Option<&str> {
+        self.header(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
 }
 
 /// Decodes `%XX` in a URL path as IIS does before routing.
-fn percent_decode(s: &str) -> String {
+fn percent_decode(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains('%') {
+        return s.into();
+    }
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
@@ -102,7 +155,7 @@ fn percent_decode(s: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    String::from_utf8_lossy(&out).into_owned()
+    String::from_utf8_lossy(&out).into_owned().into()
 }
 
 fn error_response(e: &IisError, detailed: bool, url: &str, physical: &str) -> Outcome {
@@ -123,42 +176,46 @@ fn error_response(e: &IisError, detailed: bool, url: &str, physical: &str) -> Ou
     }
 }
 
+fn protocol(v: hyper::Version) -> &'static str {
+    match v {
+        hyper::Version::HTTP_09 => "HTTP/0.9",
+        hyper::Version::HTTP_10 => "HTTP/1.0",
+        hyper::Version::HTTP_2 => "HTTP/2.0",
+        hyper::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
 /// Serves one request.
 pub(crate) async fn handle(
     st: Arc<FrontState>,
     li: Arc<Listener>,
-    peer: SocketAddr,
+    (peer, peer_ip): (SocketAddr, Arc<str>),
     req: Request<Incoming>,
 ) -> Result<Response<Body>, Infallible> {
     let started = Instant::now();
-    let headers: Vec<(String, String)> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                header_case(k.as_str()),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect();
+    let (parts, body) = req.into_parts();
     let ctx = Ctx {
         peer,
-        local: li.local,
-        method: req.method().as_str().to_owned(),
-        path: percent_decode(req.uri().path()),
-        query: req.uri().query().unwrap_or_default().to_owned(),
-        host: req
-            .headers()
-            .get("host")
+        peer_ip: &peer_ip,
+        method: parts.method.as_str(),
+        path: percent_decode(parts.uri.path()),
+        query: parts.uri.query().unwrap_or_default(),
+        host: parts
+            .headers
+            .get(hyper::header::HOST)
             .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-        headers,
+            .unwrap_or_default(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_bytes()))
+            .collect(),
+        version: parts.version,
     };
     let ah = st.config.apphost();
-    let sites = Arc::clone(&ah.sites);
-    let site = select_binding(&st.bindings, &li.protocol, li.port, &ctx.host)
-        .and_then(|b| sites.iter().find(|s| s.id == b.site_id));
+    let site = select_binding(&st.bindings, &li.protocol, li.port, ctx.host)
+        .and_then(|b| ah.sites.iter().find(|s| s.id == b.site_id));
     let Some(site) = site else {
         let resp = Response::builder()
             .status(400)
@@ -166,22 +223,18 @@ pub(crate) async fn handle(
             .unwrap_or_else(|_| Response::new(full_body("")));
         return Ok(resp);
     };
-    let out = route(&st, &li, &ah, site, &ctx, req).await;
+    let out = route(&st, &li, &ah, site, &ctx, body).await;
     let entry = w3c::Entry {
         time: SystemTime::now(),
-        server_ip: ctx.local.ip().to_string(),
-        method: ctx.method.clone(),
-        uri_stem: req_stem(&ctx.path),
-        uri_query: ctx.query.clone(),
+        server_ip: &li.ip,
+        method: ctx.method,
+        uri_stem: &ctx.path,
+        uri_query: ctx.query,
         port: li.port,
-        username: String::new(),
-        client_ip: ctx.peer.ip().to_string(),
-        user_agent: header(&ctx.headers, "User-Agent")
-            .unwrap_or_default()
-            .to_owned(),
-        referer: header(&ctx.headers, "Referer")
-            .unwrap_or_default()
-            .to_owned(),
+        username: "",
+        client_ip: ctx.peer_ip,
+        user_agent: ctx.header("User-Agent").unwrap_or_default(),
+        referer: ctx.header("Referer").unwrap_or_default(),
         status: out.response.status().as_u16(),
         substatus: out.substatus,
         win32: out.win32,
@@ -191,27 +244,17 @@ pub(crate) async fn handle(
     Ok(out.response)
 }
 
-fn req_stem(path: &str) -> String {
-    path.to_owned()
-}
-
-fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    h.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
-
-/// `content-type` → `Content-Type` (hyper lower-cases names).
-fn header_case(name: &str) -> String {
-    name.split('-')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join("-")
+/// `PATH_TRANSLATED`: the application's folder joined lexically with the
+/// rest of the URL (no disk lookup per request).
+fn translated(app_physical: &str, rest: &str) -> String {
+    let rest = rest.trim_start_matches('/');
+    if app_physical.is_empty() {
+        rest.to_owned()
+    } else if app_physical.ends_with('/') {
+        format!("{app_physical}{rest}")
+    } else {
+        format!("{app_physical}/{rest}")
+    }
 }
 
 async fn route(
@@ -219,8 +262,8 @@ async fn route(
     li: &Listener,
     ah: &super::state::Apphost,
     site: &Site,
-    ctx: &Ctx,
-    req: Request<Incoming>,
+    ctx: &Ctx<'_>,
+    body: Incoming,
 ) -> Outcome {
     let detailed_default = ctx.peer.ip().is_loopback();
     let Some(app) = select_application(site, &ctx.path) else {
@@ -230,85 +273,94 @@ async fn route(
     let detailed = effective
         .error_mode
         .detailed_for(ctx.peer.ip().is_loopback());
-    let win_physical = st
-        .machine
-        .expand(&physical_path(app, &ctx.path).unwrap_or_default());
-    let content_length =
-        header(&ctx.headers, "Content-Length").and_then(|v| v.trim().parse::<u64>().ok());
+    // The Windows physical path, for error pages and static files only.
+    let win_physical = || {
+        st.machine
+            .expand(&physical_path(app, &ctx.path).unwrap_or_default())
+    };
+    let failed = |e: &IisError| error_response(e, detailed, &ctx.path, &win_physical());
+    let content_length = ctx
+        .header_str("Content-Length")
+        .and_then(|v| v.trim().parse::<u64>().ok());
     if content_length.is_some_and(|n| n > effective.max_allowed_content_length) {
-        let e = IisError::content_length_too_large(effective.max_allowed_content_length);
-        return error_response(&e, detailed, &ctx.path, &win_physical);
+        return failed(&IisError::content_length_too_large(
+            effective.max_allowed_content_length,
+        ));
     }
-    let Some(handler) = select_handler(&effective.handlers, &ctx.path, &ctx.method).cloned() else {
+    let Some(handler) = select_handler(&effective.handlers, &ctx.path, ctx.method) else {
         let mut e = IisError::not_found("");
         e.substatus = 4;
-        return error_response(&e, detailed, &ctx.path, &win_physical);
+        return failed(&e);
     };
     if handler.is_fastcgi() {
         let chunked = content_length.is_none()
-            && header(&ctx.headers, "Transfer-Encoding")
+            && ctx
+                .header_str("Transfer-Encoding")
                 .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let content_length = if chunked {
+            None
+        } else {
+            Some(content_length.unwrap_or(0))
+        };
         let app_physical = application_root(app)
             .map(|w| st.paths.get(&st.machine, &w))
             .unwrap_or_default();
-        // PATH_TRANSLATED: the application's folder joined lexically (no
-        // disk lookup per request).
         let rest = ctx
             .path
             .get(app.path.trim_end_matches('/').len()..)
             .unwrap_or_default();
-        let host_physical = app_physical.join(rest.trim_start_matches('/'));
+        let path_translated = translated(&app_physical, rest);
         let vars = RequestVars {
             site_id: site.id,
-            app_path: app.path.trim_end_matches('/').to_owned(),
-            app_physical: app_physical.display().to_string(),
-            path_translated: host_physical.display().to_string(),
-            method: ctx.method.clone(),
-            path: ctx.path.clone(),
-            query: ctx.query.clone(),
+            app_path: app.path.trim_end_matches('/'),
+            app_physical: &app_physical,
+            path_translated: &path_translated,
+            method: ctx.method,
+            path: &ctx.path,
+            query: ctx.query,
             https: li.protocol == "https",
-            local_addr: ctx.local.ip().to_string(),
+            local_addr: &li.ip,
             server_port: li.port,
-            server_name: ctx
-                .host
-                .rsplit_once(':')
-                .map_or(ctx.host.as_str(), |(h, _)| h)
-                .to_owned(),
-            remote_addr: ctx.peer.ip().to_string(),
+            server_name: ctx.host.rsplit_once(':').map_or(ctx.host, |(h, _)| h),
+            remote_addr: ctx.peer_ip,
             remote_port: ctx.peer.port(),
-            protocol: format!("{:?}", req.version()),
-            headers: ctx.headers.clone(),
-            content_length: if chunked {
-                None
-            } else {
-                Some(content_length.unwrap_or(0))
-            },
+            protocol: protocol(ctx.version),
+            headers: &ctx.headers,
+            content_length,
             allow_path_info: handler.allow_path_info,
         };
+        let params = match encoded_server_variables(&vars) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!("{}: the server variables cannot be encoded: {e}", ctx.path);
+                return failed(&IisError::generic_500(&handler.name));
+            }
+        };
         let job = Job {
-            params: server_variables(&vars),
-            body: Some(req.into_body()),
-            content_length: vars.content_length,
+            params,
+            body: Some(body),
+            content_length,
             max_body: effective.max_allowed_content_length,
             buffer_limit: handler.response_buffer_limit,
             stderr_mode: Default::default(),
             activity_timeout: std::time::Duration::from_secs(70),
         };
-        return fastcgi(st, ah, &handler, job, detailed, &ctx.path, &win_physical).await;
+        return fastcgi(st, ah, handler, job, &failed).await;
     }
     if handler
         .modules
         .to_ascii_lowercase()
         .contains("staticfilemodule")
     {
+        let win_physical = win_physical();
         let host_physical = st.machine.host_path(&win_physical).unwrap_or_default();
-        return super::files::serve(&ctx.method, &ctx.path, &host_physical, &effective, &handler)
+        return super::files::serve(ctx.method, &ctx.path, &host_physical, &effective, handler)
             .await
             .unwrap_or_else(|e| error_response(&e, detailed, &ctx.path, &win_physical));
     }
     let mut e = IisError::not_found(&handler.name);
     e.substatus = 4;
-    error_response(&e, detailed, &ctx.path, &win_physical)
+    failed(&e)
 }
 
 async fn fastcgi(
@@ -316,9 +368,7 @@ async fn fastcgi(
     ah: &super::state::Apphost,
     handler: &Handler,
     mut job: Job,
-    detailed: bool,
-    url: &str,
-    physical: &str,
+    failed: &(dyn Fn(&IisError) -> Outcome + Sync),
 ) -> Outcome {
     let apps = &ah.fastcgi;
     let Some(app) = apps
@@ -326,18 +376,23 @@ async fn fastcgi(
         .find(|a| a.matches_script_processor(&handler.script_processor))
     else {
         let e = IisError::no_fastcgi_application(&handler.name, &handler.script_processor);
-        return error_response(&e, detailed, url, physical);
+        return failed(&e);
     };
     job.stderr_mode = app.stderr_mode;
     let pool = st.host.pool(app);
     let (tx, mut rx) = mpsc::channel(16);
     let name = handler.name.clone();
-    tokio::spawn(async move {
+    let mut exchange = Exchange(Some(Box::pin(async move {
         if let Err(e) = pool.serve(&name, job, &tx).await {
             let _ = tx.send(Event::Failed(e)).await;
         }
-    });
-    match rx.recv().await {
+    })));
+    let first = std::future::poll_fn(|cx| {
+        exchange.poll_drive(cx);
+        rx.poll_recv(cx)
+    })
+    .await;
+    match first {
         Some(Event::Head(head)) => {
             let mut b = Response::builder()
                 .status(StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK));
@@ -358,7 +413,7 @@ async fn fastcgi(
                 b = b.header("Server", "Microsoft-IIS/10.0");
             }
             let response = b
-                .body(ChannelBody { rx }.boxed())
+                .body(ChannelBody { rx, exchange }.boxed_unsync())
                 .unwrap_or_else(|_| Response::new(full_body("")));
             Outcome {
                 response,
@@ -366,12 +421,7 @@ async fn fastcgi(
                 win32: 0,
             }
         }
-        Some(Event::Failed(e)) => error_response(&e, detailed, url, physical),
-        _ => error_response(
-            &IisError::generic_500(&handler.name),
-            detailed,
-            url,
-            physical,
-        ),
+        Some(Event::Failed(e)) => failed(&e),
+        _ => failed(&IisError::generic_500(&handler.name)),
     }
 }

@@ -57,6 +57,8 @@ pub struct ServeOptions {
     pub show_process_output: bool,
     /// How long one configured second lasts (test-only shortening).
     pub second: Duration,
+    /// Stop once the first request has been answered (`--once`).
+    pub once: bool,
 }
 
 /// One local listener: a binding's protocol and port.
@@ -65,6 +67,8 @@ pub struct Listener {
     pub protocol: String,
     pub port: u16,
     pub local: SocketAddr,
+    /// The local address as text (`LOCAL_ADDR`, the log's `s-ip`).
+    pub ip: String,
 }
 
 /// A mapping line: `Default Web Site  http/*:80:  ->  http://127.0.0.1:8080/`.
@@ -95,6 +99,9 @@ pub struct Server {
     state: Arc<FrontState>,
     listeners: Vec<(TcpListener, Arc<Listener>)>,
     pub mappings: Vec<Mapping>,
+    /// With `--once`: notified when a connection that carried a request has
+    /// ended (its response written, or its client gone).
+    answered: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl Server {
@@ -136,6 +143,7 @@ impl Server {
                         protocol: b.protocol.clone(),
                         port: b.info.port,
                         local,
+                        ip: local.ip().to_string(),
                     });
                     listeners.push((tcp, Arc::clone(&l)));
                     l
@@ -169,24 +177,46 @@ impl Server {
             }),
             listeners,
             mappings,
+            answered: opts.once.then(|| Arc::new(tokio::sync::Notify::new())),
         })
     }
 
-    /// Serves until `stop` completes, then shuts every FastCGI process down.
+    /// Serves until `stop` completes (or, with `once`, until the first
+    /// request has been answered), then shuts every FastCGI process down.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut accept_tasks = Vec::new();
         for (tcp, li) in self.listeners {
             let st = Arc::clone(&self.state);
-            accept_tasks.push(tokio::spawn(accept_loop(tcp, li, st)));
+            let answered = self.answered.clone();
+            accept_tasks.push(tokio::spawn(accept_loop(tcp, li, st, answered)));
         }
+        let st = Arc::clone(&self.state);
+        let flusher = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(state::W3C_FLUSH_EVERY).await;
+                st.logs.flush();
+            }
+        });
         let publisher = tokio::spawn(publish(Arc::clone(&self.state), self.mappings.clone()));
-        stop.await;
+        let once = async {
+            match &self.answered {
+                Some(n) => n.notified().await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            () = stop => {}
+            () = once => tracing::info!("--once: the first request was answered"),
+        }
         tracing::info!("stopping: shutting the FastCGI processes down");
         for t in &accept_tasks {
             t.abort();
         }
+        flusher.abort();
         publisher.abort();
+        self.state.logs.flush();
         self.state.host.shutdown(Duration::from_secs(5)).await;
+        self.state.logs.flush();
         ServeState::remove(self.state.machine.root());
     }
 }
@@ -231,7 +261,12 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     parts.join(": ")
 }
 
-async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
+async fn accept_loop(
+    tcp: TcpListener,
+    li: Arc<Listener>,
+    st: Arc<FrontState>,
+    answered: Option<Arc<tokio::sync::Notify>>,
+) {
     loop {
         let (stream, peer) = match tcp.accept().await {
             Ok(x) => x,
@@ -244,15 +279,28 @@ async fn accept_loop(tcp: TcpListener, li: Arc<Listener>, st: Arc<FrontState>) {
         let _ = stream.set_nodelay(true);
         let st = Arc::clone(&st);
         let li = Arc::clone(&li);
+        let peer_ip: Arc<str> = peer.ip().to_string().into();
+        let answered = answered.clone();
         tokio::spawn(async move {
+            let served = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let seen = Arc::clone(&served);
             let svc = service_fn(move |req| {
-                dispatch::handle(Arc::clone(&st), Arc::clone(&li), peer, req)
+                seen.store(true, std::sync::atomic::Ordering::Relaxed);
+                let client = (peer, Arc::clone(&peer_ip));
+                dispatch::handle(Arc::clone(&st), Arc::clone(&li), client, req)
             });
+            // With --once a connection carries one request (hyper answers
+            // `Connection: close`), so its end means the answer was written.
             let conn = http1::Builder::new()
-                .keep_alive(true)
+                .keep_alive(answered.is_none())
                 .serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {
                 tracing::debug!("connection from {peer}: {e}");
+            }
+            if let Some(n) = answered {
+                if served.load(std::sync::atomic::Ordering::Relaxed) {
+                    n.notify_one();
+                }
             }
         });
     }

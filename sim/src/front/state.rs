@@ -3,6 +3,7 @@
 //! against the files' modification times on every request), and the W3C
 //! log files.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Write;
@@ -27,6 +28,29 @@ use crate::machine::SimMachine;
 use crate::model::config::{Effective, Merger};
 use crate::model::routing::{location_applies, physical_path, select_application, url_folders};
 use crate::model::w3c;
+
+/// The cache key of `path`'s configuration: its last URL folder (as
+/// [`url_folders`] gives it), lower case; borrowed in the common case.
+fn folder_key(path: &str) -> Cow<'_, str> {
+    let plain =
+        path == "/" || (path.starts_with('/') && !path.ends_with('/') && !path.contains("//"));
+    let last: Cow<'_, str> = if plain {
+        path.into()
+    } else {
+        url_folders(path, true)
+            .pop()
+            .unwrap_or_else(|| "/".to_owned())
+            .into()
+    };
+    if last
+        .bytes()
+        .any(|b| !b.is_ascii() || b.is_ascii_uppercase())
+    {
+        last.to_lowercase().into()
+    } else {
+        last
+    }
+}
 
 fn stamp(p: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(p).and_then(|m| m.modified()).ok()
@@ -55,7 +79,8 @@ pub struct ConfigCache {
     machine: SimMachine,
     path: PathBuf,
     apphost: Mutex<Apphost>,
-    effective: Mutex<HashMap<(u32, String), Cached>>,
+    /// Per site, per URL folder (lower case).
+    effective: Mutex<HashMap<u32, HashMap<String, Cached>>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -109,10 +134,11 @@ impl ConfigCache {
 
     /// The configuration in effect for `path` of `site`.
     pub fn effective(&self, ah: &Apphost, site: &Site, path: &str) -> Arc<Effective> {
-        let folders = url_folders(path, true);
-        let last = folders.last().cloned().unwrap_or_default().to_lowercase();
-        let key = (site.id, last);
-        if let Some(c) = lock(&self.effective).get_mut(&key) {
+        let key = folder_key(path);
+        if let Some(c) = lock(&self.effective)
+            .get_mut(&site.id)
+            .and_then(|m| m.get_mut(&*key))
+        {
             if c.apphost == ah.stamp
                 && (c.checked.elapsed() < RECHECK || c.files.iter().all(|(p, s)| stamp(p) == *s))
             {
@@ -122,6 +148,7 @@ impl ConfigCache {
                 return Arc::clone(&c.effective);
             }
         }
+        let folders = url_folders(path, true);
         let mut merger = Merger::new();
         let root = ah.host.document().root();
         if let Some(ws) = root.child("system.webServer") {
@@ -161,11 +188,12 @@ impl ConfigCache {
             tracing::warn!("{w}");
         }
         let mut cache = lock(&self.effective);
+        let cache = cache.entry(site.id).or_default();
         if cache.len() > 10_000 {
             cache.clear();
         }
         cache.insert(
-            key,
+            key.into_owned(),
             Cached {
                 effective: Arc::clone(&effective),
                 files,
@@ -177,10 +205,38 @@ impl ConfigCache {
     }
 }
 
-/// The W3C log files, one folder per site: `W3SVC<id>/u_exYYMMDD.log`.
+/// How long a W3C log line may wait in memory before it is written (IIS
+/// buffers its log too; tests wait for the lines they read).
+pub const W3C_FLUSH_EVERY: Duration = Duration::from_millis(250);
+
+/// Lines buffered past this many bytes are written at once.
+const W3C_FLUSH_AT: usize = 64 * 1024;
+
+struct SiteLog {
+    day: i64,
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+    clock: w3c::LineClock,
+}
+
+impl SiteLog {
+    fn flush(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        if let Err(e) = self.file.write_all(&self.buf) {
+            tracing::warn!("cannot write the W3C log {}: {e}", self.path.display());
+        }
+        self.buf.clear();
+    }
+}
+
+/// The W3C log files, one folder per site: `W3SVC<id>/u_exYYMMDD.log`,
+/// written in batches ([`W3C_FLUSH_EVERY`], [`W3cLogs::flush`]).
 pub struct W3cLogs {
     dir: PathBuf,
-    files: Mutex<HashMap<u32, (String, File)>>,
+    files: Mutex<HashMap<u32, SiteLog>>,
 }
 
 impl W3cLogs {
@@ -193,58 +249,102 @@ impl W3cLogs {
         }
     }
 
-    pub fn write(&self, site_id: u32, entry: &w3c::Entry) {
-        let name = w3c::file_name(entry.time);
-        let mut files = lock(&self.files);
-        let fresh = files.get(&site_id).is_none_or(|(n, _)| *n != name);
-        if fresh {
-            let dir = self.dir.join(format!("W3SVC{site_id}"));
-            let path = dir.join(&name);
-            let opened = std::fs::create_dir_all(&dir).and_then(|()| {
-                let new = !path.exists();
-                let mut f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&path)?;
-                if new {
-                    f.write_all(w3c::header(entry.time).as_bytes())?;
-                }
-                Ok(f)
-            });
-            match opened {
-                Ok(f) => {
-                    files.insert(site_id, (name, f));
-                }
-                Err(e) => {
-                    tracing::warn!("cannot write the W3C log {}: {e}", path.display());
-                    return;
-                }
+    fn open(&self, site_id: u32, time: SystemTime) -> Option<SiteLog> {
+        let dir = self.dir.join(format!("W3SVC{site_id}"));
+        let path = dir.join(w3c::file_name(time));
+        let opened = std::fs::create_dir_all(&dir).and_then(|()| {
+            let new = !path.exists();
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)?;
+            if new {
+                f.write_all(w3c::header(time).as_bytes())?;
+            }
+            Ok(f)
+        });
+        match opened {
+            Ok(file) => Some(SiteLog {
+                day: w3c::day(time),
+                path,
+                file,
+                buf: Vec::with_capacity(W3C_FLUSH_AT + 512),
+                clock: w3c::LineClock::default(),
+            }),
+            Err(e) => {
+                tracing::warn!("cannot write the W3C log {}: {e}", path.display());
+                None
             }
         }
-        if let Some((_, f)) = files.get_mut(&site_id) {
-            let _ = f.write_all(entry.line().as_bytes());
+    }
+
+    /// Adds the line of `entry` to its site's log (a new file each UTC day).
+    pub fn write(&self, site_id: u32, entry: &w3c::Entry<'_>) {
+        let mut files = lock(&self.files);
+        let day = w3c::day(entry.time);
+        if files.get(&site_id).is_none_or(|l| l.day != day) {
+            if let Some(mut old) = files.remove(&site_id) {
+                old.flush();
+            }
+            let Some(log) = self.open(site_id, entry.time) else {
+                return;
+            };
+            files.insert(site_id, log);
+        }
+        if let Some(log) = files.get_mut(&site_id) {
+            entry.write_line(&mut log.buf, &mut log.clock);
+            if log.buf.len() >= W3C_FLUSH_AT {
+                log.flush();
+            }
+        }
+    }
+
+    /// Writes every buffered line.
+    pub fn flush(&self) {
+        for log in lock(&self.files).values_mut() {
+            log.flush();
         }
     }
 }
 
 /// Host paths of Windows paths, resolved once (each component is matched
-/// case-insensitively against the disk, which costs a directory listing).
+/// case-insensitively against the disk, which costs a directory listing),
+/// as text (`""` when the path cannot be mapped).
 #[derive(Default)]
 pub struct HostPaths {
-    map: Mutex<HashMap<String, PathBuf>>,
+    map: Mutex<HashMap<String, Arc<str>>>,
 }
 
 impl HostPaths {
-    pub fn get(&self, machine: &SimMachine, windows: &str) -> PathBuf {
+    pub fn get(&self, machine: &SimMachine, windows: &str) -> Arc<str> {
         if let Some(p) = lock(&self.map).get(windows) {
-            return p.clone();
+            return Arc::clone(p);
         }
-        let p = machine.host_path(windows).unwrap_or_default();
+        let p: Arc<str> = machine
+            .host_path(windows)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+            .into();
         let mut map = lock(&self.map);
         if map.len() > 10_000 {
             map.clear();
         }
-        map.insert(windows.to_owned(), p.clone());
+        map.insert(windows.to_owned(), Arc::clone(&p));
         p
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The borrowed key is the last URL folder, lower case, for any path.
+        #[test]
+        fn folder_key_is_the_last_folder(path in "/?([a-zA-Z0-9é%. ]{0,4}/{0,2}){0,4}") {
+            let slow = url_folders(&path, true).pop().unwrap_or_default().to_lowercase();
+            prop_assert_eq!(folder_key(&path).into_owned(), slow);
+        }
     }
 }

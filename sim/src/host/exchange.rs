@@ -31,7 +31,8 @@ pub enum Event {
 
 /// A request for the process.
 pub struct Job {
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    /// The parameters, encoded as PARAMS content (name-value pairs).
+    pub params: Vec<u8>,
     pub body: Option<hyper::body::Incoming>,
     /// The declared body length (`Some(0)`: no body; `None`: chunked).
     pub content_length: Option<u64>,
@@ -231,11 +232,10 @@ pub async fn exchange(
     tx: mpsc::Sender<Event>,
 ) -> Result<(), Failure> {
     let id = p.take_id();
-    let mut head = Vec::new();
+    let mut head = std::mem::take(&mut p.write_buf);
+    head.clear();
     p.codec.begin_request(&mut head, id, Role::Responder, true);
-    p.codec
-        .params(&mut head, id, job.params.iter().map(|(k, v)| (k, v)), None)
-        .map_err(|e| Failure::InvalidData(e.to_string()))?;
+    p.codec.params_encoded(&mut head, id, &job.params, None);
     let body = if job.content_length == Some(0) {
         proto::write_stream_end(&mut head, RecordType::Stdin, id);
         None
@@ -244,10 +244,11 @@ pub async fn exchange(
     };
     let mut conn = p.conn.take().ok_or(Failure::Exited)?;
     let result = match &mut conn {
-        Conn::Pipe(s) => run(s, p, id, head, body, &job, &tx).await,
-        Conn::Tcp(s) => run(s, p, id, head, body, &job, &tx).await,
+        Conn::Pipe(s) => run(s, p, id, &head, body, &job, &tx).await,
+        Conn::Tcp(s) => run(s, p, id, &head, body, &job, &tx).await,
     };
     p.conn = Some(conn);
+    p.write_buf = head;
     result
 }
 
@@ -281,13 +282,13 @@ async fn run<S: Split>(
     s: &mut S,
     p: &mut Process,
     id: u16,
-    head: Vec<u8>,
+    head: &[u8],
     body: Option<hyper::body::Incoming>,
     job: &Job,
     tx: &mpsc::Sender<Event>,
 ) -> Result<(), Failure> {
     let (mut r, mut w) = s.halves();
-    w.write_all(&head).await.map_err(|_| Failure::Exited)?;
+    w.write_all(head).await.map_err(|_| Failure::Exited)?;
     let sending = job.content_length != Some(0);
     let pump = async {
         if sending {

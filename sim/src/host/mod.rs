@@ -15,7 +15,6 @@ pub mod live;
 pub mod pool;
 pub mod process;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -141,7 +140,7 @@ fn pipe_uuid(serial: u64) -> String {
 /// The FastCGI module: every pool.
 pub struct FastCgiHost {
     shared: Arc<Shared>,
-    pools: Mutex<HashMap<String, Arc<Pool>>>,
+    pools: Mutex<Vec<Arc<Pool>>>,
 }
 
 impl FastCgiHost {
@@ -153,11 +152,11 @@ impl FastCgiHost {
                 second: opts.second,
                 live: live::Registry::default(),
             }),
-            pools: Mutex::new(HashMap::new()),
+            pools: Mutex::new(Vec::new()),
         }
     }
 
-    fn pools(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Pool>>> {
+    fn pools(&self) -> std::sync::MutexGuard<'_, Vec<Arc<Pool>>> {
         self.pools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -165,9 +164,9 @@ impl FastCgiHost {
 
     /// The pool for `app`; a changed `<fastCgi>` entry recycles its processes.
     pub fn pool(&self, app: &FastCgiApplication) -> Arc<Pool> {
-        let key = app.script_processor().to_lowercase();
         let mut pools = self.pools();
-        if let Some(p) = pools.get(&key) {
+        // Found without building the key: IIS compares it case-insensitively.
+        if let Some(p) = pools.iter().find(|p| app.matches_script_processor(&p.key)) {
             let mut st = p.lock();
             if st.app != *app {
                 st.app = app.clone();
@@ -176,7 +175,7 @@ impl FastCgiHost {
             return Arc::clone(p);
         }
         let pool = Arc::new(Pool::new(Arc::clone(&self.shared), app.clone()));
-        pools.insert(key, Arc::clone(&pool));
+        pools.push(Arc::clone(&pool));
         let weak = Arc::downgrade(&pool);
         let tick = self.shared.second.max(Duration::from_millis(20));
         tokio::spawn(async move {
@@ -199,7 +198,7 @@ impl FastCgiHost {
     /// Shuts every process down as IIS does at app-pool shutdown; busy ones
     /// get up to `grace` to finish their request, then are killed.
     pub async fn shutdown(&self, grace: Duration) {
-        let pools: Vec<Arc<Pool>> = self.pools().values().cloned().collect();
+        let pools: Vec<Arc<Pool>> = self.pools().clone();
         let deadline = tokio::time::Instant::now() + grace;
         for p in &pools {
             p.close().await;

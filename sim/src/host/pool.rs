@@ -127,7 +127,7 @@ impl Pool {
                     return Err(IisError::rapid_fail(handler, &full_path));
                 }
                 while let Some(mut p) = st.idle.pop() {
-                    if p.exited().is_none() {
+                    if !p.may_have_exited() || p.exited().is_none() {
                         return Ok(p);
                     }
                     st.running -= 1;
@@ -330,7 +330,14 @@ impl Pool {
         };
         let handles: Vec<_> = idle
             .into_iter()
-            .map(|p| tokio::spawn(p.shutdown(wait)))
+            .map(|p| {
+                let key = self.key.clone();
+                tokio::spawn(async move {
+                    let pid = p.pid;
+                    p.shutdown(wait).await;
+                    tracing::info!("{key}: process pid {pid} shut down");
+                })
+            })
             .collect();
         for h in handles {
             let _ = h.await;

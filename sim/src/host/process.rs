@@ -43,6 +43,8 @@ pub struct Process {
     child: Child,
     pub conn: Option<Conn>,
     pub codec: ServerConnection,
+    /// BEGIN_REQUEST and PARAMS of the current request (reused).
+    pub write_buf: Vec<u8>,
     next_id: u16,
     pub served: u32,
     pub generation: u64,
@@ -154,6 +156,7 @@ impl Process {
             child,
             conn: Some(conn),
             codec: ServerConnection::new(),
+            write_buf: Vec::new(),
             next_id: 1,
             served: 0,
             generation,
@@ -167,6 +170,19 @@ impl Process {
         let id = self.next_id;
         self.next_id = if id >= 255 { 1 } else { id + 1 };
         id
+    }
+
+    /// Whether the process may have exited since its last request: IIS's end
+    /// of the transport became readable (the process closed it, or wrote
+    /// out of turn). Answered from the runtime's readiness, without a
+    /// system call; a `false` spares [`Process::exited`]'s `waitpid`.
+    pub fn may_have_exited(&self) -> bool {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match &self.conn {
+            Some(Conn::Pipe(s)) => s.poll_read_ready(&mut cx).is_ready(),
+            Some(Conn::Tcp(s)) => s.poll_read_ready(&mut cx).is_ready(),
+            None => true,
+        }
     }
 
     /// Whether the process has exited (and its exit code).

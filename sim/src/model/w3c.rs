@@ -2,6 +2,7 @@
 //! one line per request with IIS's default fields. Times are UTC as IIS
 //! writes them; spaces in a field become `+`, empty fields `-`.
 
+use std::io::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// IIS's default W3C fields.
@@ -9,29 +10,37 @@ pub const FIELDS: &str = "date time s-ip cs-method cs-uri-stem cs-uri-query s-po
 
 /// One request as the log records it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<'a> {
     pub time: SystemTime,
-    pub server_ip: String,
-    pub method: String,
-    pub uri_stem: String,
-    pub uri_query: String,
+    pub server_ip: &'a str,
+    pub method: &'a str,
+    pub uri_stem: &'a str,
+    pub uri_query: &'a str,
     pub port: u16,
-    pub username: String,
-    pub client_ip: String,
-    pub user_agent: String,
-    pub referer: String,
+    pub username: &'a str,
+    pub client_ip: &'a str,
+    pub user_agent: &'a [u8],
+    pub referer: &'a [u8],
     pub status: u16,
     pub substatus: u16,
     pub win32: u32,
     pub time_taken: Duration,
 }
 
+/// The UTC day number of `t` (days since 1970-01-01): one log file each.
+pub fn day(t: SystemTime) -> i64 {
+    unix_secs(t).div_euclid(86_400)
+}
+
+fn unix_secs(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
 /// `(year, month, day, hour, minute, second)` in UTC.
 pub fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let secs = unix_secs(t);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Howard Hinnant's days-from-civil inverse.
@@ -66,34 +75,67 @@ pub fn header(t: SystemTime) -> String {
     format!("#Software: Microsoft Internet Information Services 10.0\r\n#Version: 1.0\r\n#Date: {y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02}\r\n#Fields: {FIELDS}\r\n")
 }
 
-fn field(s: &str) -> String {
+/// A field: spaces as `+`, empty as `-`.
+fn field(out: &mut Vec<u8>, s: &[u8]) {
     if s.is_empty() {
-        "-".into()
+        out.push(b'-');
     } else {
-        s.replace(' ', "+")
+        out.extend(s.iter().map(|&b| if b == b' ' { b'+' } else { b }));
+    }
+    out.push(b' ');
+}
+
+fn number(out: &mut Vec<u8>, n: u64) {
+    out.extend_from_slice(super::decimal(n, &mut [0u8; 20]));
+    out.push(b' ');
+}
+
+/// The `date time` prefix of log lines, formatted once per second.
+#[derive(Debug, Default)]
+pub struct LineClock {
+    secs: Option<i64>,
+    text: Vec<u8>,
+}
+
+impl LineClock {
+    fn write(&mut self, out: &mut Vec<u8>, t: SystemTime) {
+        let secs = unix_secs(t);
+        if self.secs != Some(secs) {
+            let (y, mo, d, h, mi, s) = civil(t);
+            self.text.clear();
+            let _ = write!(self.text, "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} ");
+            self.secs = Some(secs);
+        }
+        out.extend_from_slice(&self.text);
     }
 }
 
-impl Entry {
+impl Entry<'_> {
+    /// Appends the log line, CRLF-terminated, to `out`.
+    pub fn write_line(&self, out: &mut Vec<u8>, clock: &mut LineClock) {
+        clock.write(out, self.time);
+        field(out, self.server_ip.as_bytes());
+        field(out, self.method.as_bytes());
+        field(out, self.uri_stem.as_bytes());
+        field(out, self.uri_query.as_bytes());
+        number(out, self.port.into());
+        field(out, self.username.as_bytes());
+        field(out, self.client_ip.as_bytes());
+        field(out, self.user_agent);
+        field(out, self.referer);
+        number(out, self.status.into());
+        number(out, self.substatus.into());
+        number(out, self.win32.into());
+        let ms = u64::try_from(self.time_taken.as_millis()).unwrap_or(u64::MAX);
+        out.extend_from_slice(super::decimal(ms, &mut [0u8; 20]));
+        out.extend_from_slice(b"\r\n");
+    }
+
     /// The log line, CRLF-terminated.
     pub fn line(&self) -> String {
-        let (y, mo, d, h, mi, s) = civil(self.time);
-        format!(
-            "{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} {} {} {} {} {} {} {} {} {} {} {} {} {}\r\n",
-            field(&self.server_ip),
-            field(&self.method),
-            field(&self.uri_stem),
-            field(&self.uri_query),
-            self.port,
-            field(&self.username),
-            field(&self.client_ip),
-            field(&self.user_agent),
-            field(&self.referer),
-            self.status,
-            self.substatus,
-            self.win32,
-            self.time_taken.as_millis(),
-        )
+        let mut out = Vec::with_capacity(160);
+        self.write_line(&mut out, &mut LineClock::default());
+        String::from_utf8_lossy(&out).into_owned()
     }
 }
 
@@ -108,15 +150,15 @@ mod tests {
         assert_eq!(file_name(t), "u_ex231114.log");
         let e = Entry {
             time: t,
-            server_ip: "127.0.0.1".into(),
-            method: "GET".into(),
-            uri_stem: "/hello".into(),
-            uri_query: String::new(),
+            server_ip: "127.0.0.1",
+            method: "GET",
+            uri_stem: "/hello",
+            uri_query: "",
             port: 80,
-            username: String::new(),
-            client_ip: "127.0.0.1".into(),
-            user_agent: "curl 8".into(),
-            referer: String::new(),
+            username: "",
+            client_ip: "127.0.0.1",
+            user_agent: b"curl 8",
+            referer: b"",
             status: 200,
             substatus: 0,
             win32: 0,

@@ -136,19 +136,9 @@ fn a_body_above_max_allowed_content_length() {
         r.text()
     );
     assert!(r.text().contains("exceeds the request content length"));
-    let logs = sim
-        .machine
-        .host_path("C:\\inetpub\\logs\\LogFiles\\W3SVC1")
-        .unwrap();
-    let file = std::fs::read_dir(&logs)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
-    assert!(std::fs::read_to_string(file)
-        .unwrap()
-        .contains("/up/size - 80 - 127.0.0.1 - - 404 13 0"));
+    let line = "/up/size - 80 - 127.0.0.1 - - 404 13 0";
+    let log = crate::support::w3c_log(&sim.machine, |t| t.contains(line));
+    assert!(log.contains(line), "{log}");
 }
 
 #[test]

@@ -127,6 +127,7 @@ pub fn serve(dir: tempfile::TempDir, machine: SimMachine, second_ms: u64) -> Sim
         ports: Default::default(),
         show_process_output: true,
         second: Duration::from_millis(second_ms),
+        once: false,
     };
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let (url_tx, url_rx) = std::sync::mpsc::channel();
@@ -255,4 +256,23 @@ pub fn alive(pid: u32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .unwrap_or_default()
             .contains(") Z ")
+}
+
+/// Site 1's W3C log once `done` holds for its text (the simulator writes the
+/// log in batches, at least every `W3C_FLUSH_EVERY`); the last text read
+/// after 10 s otherwise, for the caller's assertion to show.
+pub fn w3c_log(m: &SimMachine, done: impl Fn(&str) -> bool) -> String {
+    let logs = m.host_path("C:\\inetpub\\logs\\LogFiles\\W3SVC1").unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_dir(&logs)
+            .ok()
+            .and_then(|d| d.flatten().next())
+            .and_then(|f| std::fs::read_to_string(f.path()).ok())
+            .unwrap_or_default();
+        if done(&text) || std::time::Instant::now() > deadline {
+            return text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
