@@ -14,7 +14,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// changes from file notifications; the simulator polls, at most this often).
 const RECHECK: Duration = Duration::from_millis(250);
 
-use iiswsgi_iisconfig::{find_web_config, ApplicationHost, FastCgiApplication, Site, WebConfig};
+use iiswsgi_iisconfig::{
+    find_web_config, ApplicationHost, Element, FastCgiApplication, Site, WebConfig,
+};
 
 fn fastcgi_of(host: &ApplicationHost) -> Arc<Vec<FastCgiApplication>> {
     Arc::new(host.fastcgi_applications().unwrap_or_else(|e| {
@@ -24,7 +26,7 @@ fn fastcgi_of(host: &ApplicationHost) -> Arc<Vec<FastCgiApplication>> {
 }
 
 use crate::machine::SimMachine;
-use crate::model::config::{Effective, Merger};
+use crate::model::config::{web_config_location_level, Effective, Merger};
 use crate::model::routing::{location_applies, physical_path, select_application, url_folders};
 use crate::model::w3c;
 
@@ -135,7 +137,13 @@ impl ConfigCache {
             }
         }
         let mut files = Vec::new();
-        for folder in &folders {
+        // `<location path>` sections of web.config files, each merged at
+        // the level it names (before that level's own web.config).
+        let mut located: Vec<(usize, Element, String)> = Vec::new();
+        for (i, folder) in folders.iter().enumerate() {
+            for (_, ws, origin) in located.iter().filter(|(l, _, _)| *l == i) {
+                merger.apply(ws, origin, true);
+            }
             let Some(dir) = select_application(site, folder)
                 .and_then(|a| physical_path(a, folder))
                 .and_then(|w| self.machine.host_path(&w).ok())
@@ -149,8 +157,24 @@ impl ConfigCache {
             }
             match WebConfig::load(&candidate) {
                 Ok(wc) => {
-                    if let Some(ws) = wc.document().root().child("system.webServer") {
+                    let root = wc.document().root();
+                    if let Some(ws) = root.child("system.webServer") {
                         merger.apply(ws, &candidate.display().to_string(), true);
+                    }
+                    for loc in root.elements().filter(|e| e.name() == "location") {
+                        let path = loc.attr("path").unwrap_or_default();
+                        let (Some(level), Some(ws)) = (
+                            web_config_location_level(&folders, i, path),
+                            loc.child("system.webServer"),
+                        ) else {
+                            continue;
+                        };
+                        let origin = format!("{} <location path=\"{path}\">", candidate.display());
+                        if level == i {
+                            merger.apply(ws, &origin, true);
+                        } else {
+                            located.push((level, ws.clone(), origin));
+                        }
                     }
                 }
                 Err(e) => tracing::warn!("{e}"),
