@@ -23,8 +23,6 @@ pub struct Deployed {
     pub root: PathBuf,
     /// The application's folder on the machine.
     pub app_dir: PathBuf,
-    /// `sim deploy`'s progress (stderr).
-    pub log: String,
 }
 
 /// Deploys `fixtures/FIXTURE` (copied to a folder of the same name) with
@@ -54,12 +52,7 @@ pub fn deploy(fixture: &str, product: &str) -> Deployed {
         "{fixture}:\n{log}"
     );
     let app_dir = root.join("C/inetpub/wwwroot").join(product);
-    Deployed {
-        ctx,
-        root,
-        app_dir,
-        log,
-    }
+    Deployed { ctx, root, app_dir }
 }
 
 /// Snapshots the web.config the installer wrote for `name` and the diff of
@@ -199,11 +192,13 @@ fn hidden_input(page: &str, name: &str) -> Option<String> {
 fn django_app_admin_login_and_static_files_through_iis() {
     let d = deploy("django_app", "DjangoIISApp");
     // The install's hooks ran manage.py on the target.
-    assert!(
-        d.log.contains("running the before hook 1: python manage.py migrate --noinput"),
-        "{}",
-        d.log
-    );
+    let install_log = std::fs::read_to_string(d.app_dir.join("iiswsgi-install.log")).unwrap();
+    for hook in [
+        "running the before hook 1: python manage.py migrate --noinput",
+        "running the before hook 2: python manage.py collectstatic --noinput",
+    ] {
+        assert!(install_log.contains(hook), "{install_log}");
+    }
     assert!(d.app_dir.join("App_Data/db.sqlite3").is_file());
     let collected = d.app_dir.join("static/admin/css/base.css");
     assert!(collected.is_file(), "collectstatic filled static/");
