@@ -64,7 +64,11 @@ pub fn snapshot_configs(ctx: &TestContext, root: &Path, app_dir: &Path, name: &s
         .iiswsgi(&["sim", "new", &fresh.display().to_string()])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let apphost = |r: &Path| {
         std::fs::read_to_string(r.join("C/Windows/System32/inetsrv/config/applicationHost.config"))
             .unwrap()
@@ -151,7 +155,8 @@ fn flask_app_page_form_and_json() {
     );
     assert_eq!(r.status, 200);
     assert!(
-        r.text().contains(r#"<p id="greeting">Hello, IIS user!</p>"#),
+        r.text()
+            .contains(r#"<p id="greeting">Hello, IIS user!</p>"#),
         "{}",
         r.text()
     );
@@ -225,7 +230,9 @@ fn django_app_admin_login_and_static_files_through_iis() {
     let login = r.text();
     assert!(login.contains("Django administration"), "{login}");
     assert!(
-        login.contains(r#"<form action="/DjangoIISApp/admin/login/" method="post" id="login-form">"#),
+        login.contains(
+            r#"<form action="/DjangoIISApp/admin/login/" method="post" id="login-form">"#
+        ),
         "{login}"
     );
     let token = hidden_input(&login, "csrfmiddlewaretoken").expect("a CSRF token in the form");
@@ -240,13 +247,17 @@ fn django_app_admin_login_and_static_files_through_iis() {
         &[
             ("Content-Type", "application/x-www-form-urlencoded"),
             ("Cookie", &format!("csrftoken={csrf}")),
-            ("Referer", &format!("{}{app}/admin/login/", sim.url("http/"))),
+            (
+                "Referer",
+                &format!("{}{app}/admin/login/", sim.url("http/")),
+            ),
         ],
         body.as_bytes(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(
-        r.text().contains("Please enter the correct username and password"),
+        r.text()
+            .contains("Please enter the correct username and password"),
         "{}",
         r.text()
     );
@@ -259,7 +270,11 @@ fn django_app_admin_login_and_static_files_through_iis() {
     assert_eq!(r.body, std::fs::read(&collected).unwrap());
     assert_eq!(r.header("Content-Type"), Some("text/css"));
     assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
-    assert!(r.header("ETag").is_some_and(|e| e.ends_with(":0\"")), "{:?}", r.headers);
+    assert!(
+        r.header("ETag").is_some_and(|e| e.ends_with(":0\"")),
+        "{:?}",
+        r.headers
+    );
     assert!(r.header("Last-Modified").is_some());
     let r = get(&sim, &format!("{app}/static/admin/missing.css"));
     assert_eq!(r.status, 404);

@@ -52,10 +52,9 @@ fn http_date(t: SystemTime) -> String {
 /// `:` and the configuration change number, always 0 since IIS 7.
 fn etag(t: SystemTime) -> String {
     const EPOCH_1601: u64 = 116_444_736_000_000_000;
-    let ticks = t
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100))
-        + EPOCH_1601;
+    let ticks = t.duration_since(UNIX_EPOCH).map_or(0, |d| {
+        d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100)
+    }) + EPOCH_1601;
     format!("\"{:x}{:x}:0\"", ticks & 0xffff_ffff, ticks >> 32)
 }
 

@@ -156,27 +156,7 @@ impl ConfigCache {
                 continue;
             }
             match WebConfig::load(&candidate) {
-                Ok(wc) => {
-                    let root = wc.document().root();
-                    if let Some(ws) = root.child("system.webServer") {
-                        merger.apply(ws, &candidate.display().to_string(), true);
-                    }
-                    for loc in root.elements().filter(|e| e.name() == "location") {
-                        let path = loc.attr("path").unwrap_or_default();
-                        let (Some(level), Some(ws)) = (
-                            web_config_location_level(&folders, i, path),
-                            loc.child("system.webServer"),
-                        ) else {
-                            continue;
-                        };
-                        let origin = format!("{} <location path=\"{path}\">", candidate.display());
-                        if level == i {
-                            merger.apply(ws, &origin, true);
-                        } else {
-                            located.push((level, ws.clone(), origin));
-                        }
-                    }
-                }
+                Ok(wc) => apply_web_config(&mut merger, &wc, &folders, i, &mut located),
                 Err(e) => tracing::warn!("{e}"),
             }
         }
@@ -198,6 +178,38 @@ impl ConfigCache {
             },
         );
         effective
+    }
+}
+
+/// Applies the web.config of `folders[at]`: its own `system.webServer`, and
+/// each `<location path>` at the level it names (now, or later through
+/// `located`, before that level's own web.config).
+fn apply_web_config(
+    merger: &mut Merger,
+    wc: &WebConfig,
+    folders: &[String],
+    at: usize,
+    located: &mut Vec<(usize, Element, String)>,
+) {
+    let root = wc.document().root();
+    let file = wc.file().display().to_string();
+    if let Some(ws) = root.child("system.webServer") {
+        merger.apply(ws, &file, true);
+    }
+    for loc in root.elements().filter(|e| e.name() == "location") {
+        let path = loc.attr("path").unwrap_or_default();
+        let (Some(level), Some(ws)) = (
+            web_config_location_level(folders, at, path),
+            loc.child("system.webServer"),
+        ) else {
+            continue;
+        };
+        let origin = format!("{file} <location path=\"{path}\">");
+        if level == at {
+            merger.apply(ws, &origin, true);
+        } else {
+            located.push((level, ws.clone(), origin));
+        }
     }
 }
 

@@ -199,10 +199,16 @@ mod tests {
             .to_vec();
         assert_eq!(web_config_location_level(&folders, 1, "static"), Some(2));
         assert_eq!(web_config_location_level(&folders, 1, "/Static/"), Some(2));
-        assert_eq!(web_config_location_level(&folders, 1, "static/admin"), Some(3));
+        assert_eq!(
+            web_config_location_level(&folders, 1, "static/admin"),
+            Some(3)
+        );
         assert_eq!(web_config_location_level(&folders, 1, "."), Some(1));
         assert_eq!(web_config_location_level(&folders, 1, ""), Some(1));
-        assert_eq!(web_config_location_level(&folders, 0, "App/static"), Some(2));
+        assert_eq!(
+            web_config_location_level(&folders, 0, "App/static"),
+            Some(2)
+        );
         assert_eq!(web_config_location_level(&folders, 1, "media"), None);
         assert_eq!(web_config_location_level(&folders, 1, "stat"), None);
         assert_eq!(web_config_location_level(&folders, 2, "static"), None);

@@ -135,7 +135,10 @@ fn the_py_launcher_consumes_its_version_option() {
     let python = script(d.path(), "python", "echo \"ARGS: $*\"");
     let m = support::machine_with(d.path(), &python, false);
     for (cmd, seen) in [
-        ("py -3 -m iiswsgi install --app-name app", "Info: ARGS: -m iiswsgi install --app-name app"),
+        (
+            "py -3 -m iiswsgi install --app-name app",
+            "Info: ARGS: -m iiswsgi install --app-name app",
+        ),
         ("py.exe -3.11-64 -c pass", "Info: ARGS: -c pass"),
         ("py -m pip -3", "Info: ARGS: -m pip -3"),
     ] {

@@ -296,11 +296,10 @@ fn a_web_config_location_hands_a_folder_to_static_file() {
     assert_eq!(r.header("Content-Type"), Some("text/css"));
     assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
     let etag = r.header("ETag").unwrap_or_default().to_owned();
-    assert!(
-        etag.starts_with('"') && etag.ends_with(":0\""),
-        "{etag}"
-    );
-    assert!(r.header("Last-Modified").is_some_and(|d| d.ends_with(" GMT")));
+    assert!(etag.starts_with('"') && etag.ends_with(":0\""), "{etag}");
+    assert!(r
+        .header("Last-Modified")
+        .is_some_and(|d| d.ends_with(" GMT")));
     // Outside the location the application still answers.
     let r = http(&sim.base, "GET", "/hello", &[], b"");
     assert!(r.text().starts_with("hello from pid"), "{}", r.text());
