@@ -48,8 +48,10 @@ fn http_date(t: SystemTime) -> String {
 }
 
 /// StaticFileModule's `ETag`: the file's last write time as a Windows
-/// FILETIME (100 ns since 1601) in hex, its low then its high 32 bits, then
-/// `:` and the configuration change number, always 0 since IIS 7.
+/// FILETIME (100 ns since 1601) in hex, then `:` and the configuration change
+/// number, always 0 since IIS 7 (Microsoft's "Configuring ETag" appendix).
+/// The FILETIME's digits are written low 32 bits then high, as commonly
+/// described; the order is not verified against a real IIS.
 fn etag(t: SystemTime) -> String {
     const EPOCH_1601: u64 = 116_444_736_000_000_000;
     let ticks = t.duration_since(UNIX_EPOCH).map_or(0, |d| {
