@@ -1,18 +1,30 @@
 #!/usr/bin/env bash
-# The main job: the whole IIS deployment of the Pyramid sample app on a
-# simulated IIS, as a Windows user goes through it (iiswsgi sim deploy: init,
-# package, feed, a fresh simulated machine, WebPI install with Web Deploy and
-# its runCommand, iiswsgi install with a real virtualenv and pip, FastCGI
-# registration, smoke test, sim serve), then the app answering curl through
-# the simulated IIS. KEEP=1 leaves it serving until Ctrl-C.
+# The main job: the whole IIS deployment of a sample project (default: the
+# Pyramid sample, fixtures/pyramid_app; any project folder with a
+# pyproject.toml: `ci/main.sh fixtures/django_app`) on a simulated IIS, as a
+# Windows user goes through it (iiswsgi sim deploy: init, package, feed, a
+# fresh simulated machine, WebPI install with Web Deploy and its runCommand,
+# iiswsgi install with a real virtualenv and pip, FastCGI registration, smoke
+# test, sim serve), then the app answering curl through the simulated IIS.
+# KEEP=1 leaves it serving until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+fixture=${1:-fixtures/pyramid_app}
+[ -f "$fixture/pyproject.toml" ] || {
+    echo "==> $fixture has no pyproject.toml: give a project folder (e.g. fixtures/flask_app)" >&2
+    exit 2
+}
+fixture=$(cd "$fixture" && pwd)
 
 ci/setup.sh
 
 work=$(mktemp -d /tmp/iiswsgi-main.XXXXXX)
-cp -r fixtures/pyramid_app "$work/PyramidIISApp"
-rm -rf "$work/PyramidIISApp/dist"
+# A copy, named after the folder, so that the build's outputs (dist/,
+# Manifest.xml, iis_install.stamp) stay out of the checkout.
+project="$work/$(basename "$fixture")"
+cp -r "$fixture" "$project"
+rm -rf "$project/dist"
 pid=
 cleanup() {
     if [ -n "$pid" ]; then
@@ -24,8 +36,8 @@ trap cleanup EXIT INT TERM
 
 # iiswsgi's own wheel (built by ci/setup.sh) for the application's virtualenv.
 export PIP_FIND_LINKS="$PWD/target/wheels"
-echo "==> iiswsgi sim deploy $work/PyramidIISApp --root $work/root --keep" >&2
-.venv/bin/iiswsgi sim deploy "$work/PyramidIISApp" --root "$work/root" --keep > "$work/stdout" &
+echo "==> iiswsgi sim deploy $project --root $work/root --keep" >&2
+.venv/bin/iiswsgi sim deploy "$project" --root "$work/root" --keep > "$work/stdout" &
 pid=$!
 url=
 for _ in $(seq 1800); do

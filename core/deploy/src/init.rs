@@ -138,7 +138,9 @@ pub fn init_with(
             project.name.replace(['-', '.'], "_").to_lowercase()
         )
     });
-    if !app_found {
+    // Only worth saying when the web.config.in that names it is written.
+    let writes_web_config = existing_mode != Existing::Keep || !targets[2].exists();
+    if !app_found && writes_web_config {
         progress(&format!(
             "no WSGI application found: the templates name {app}; adjust web.config.in"
         ));

@@ -258,6 +258,12 @@ fn sim_deploy_takes_the_pyramid_fixture_to_its_page() {
         insta::assert_snapshot!("sim_deploy_stages", stages.join("\n"));
         insta::assert_snapshot!("sim_deploy_stdout", stdout);
     });
+    crate::fixtures::snapshot_configs(
+        &ctx,
+        &root,
+        &root.join("C/inetpub/wwwroot/PyramidIISApp"),
+        "pyramid_app",
+    );
     // A stage that fails says which, why and where to look.
     let bad = ctx.path("bad");
     copy_fixture(&bad);

@@ -24,6 +24,8 @@ mod bind;
 #[cfg(unix)]
 mod deploy_sim;
 #[cfg(unix)]
+mod fixtures;
+#[cfg(unix)]
 mod install;
 #[cfg(unix)]
 mod logging;

@@ -3,6 +3,7 @@
 //! folder URL without a trailing slash is redirected first), else 404.
 
 use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use hyper::Response;
 use iiswsgi_iisconfig::Handler;
@@ -31,6 +32,32 @@ fn mime(path: &Path) -> &'static str {
         "xml" => "text/xml",
         _ => "application/octet-stream",
     }
+}
+
+/// `Last-Modified`: the file's last write time as an HTTP date (IMF-fixdate).
+fn http_date(t: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (y, mo, d, h, mi, s) = crate::model::w3c::civil(t);
+    let day = DAYS[(secs / 86_400 % 7) as usize];
+    let month = MONTHS[(mo as usize).saturating_sub(1) % 12];
+    format!("{day}, {d:02} {month} {y:04} {h:02}:{mi:02}:{s:02} GMT")
+}
+
+/// StaticFileModule's `ETag`: the file's last write time as a Windows
+/// FILETIME (100 ns since 1601) in hex, then `:` and the configuration change
+/// number, always 0 since IIS 7 (Microsoft's "Configuring ETag" appendix).
+/// The FILETIME's digits are written low 32 bits then high, as commonly
+/// described; the order is not verified against a real IIS.
+fn etag(t: SystemTime) -> String {
+    const EPOCH_1601: u64 = 116_444_736_000_000_000;
+    let ticks = t.duration_since(UNIX_EPOCH).map_or(0, |d| {
+        d.as_secs() * 10_000_000 + u64::from(d.subsec_nanos() / 100)
+    }) + EPOCH_1601;
+    format!("\"{:x}{:x}:0\"", ticks & 0xffff_ffff, ticks >> 32)
 }
 
 fn find_ci(dir: &Path, name: &str) -> Option<std::path::PathBuf> {
@@ -85,12 +112,35 @@ pub async fn serve(
         Ok(b) => b,
         Err(_) => return Err(IisError::not_found(&handler.name)),
     };
+    let modified = tokio::fs::metadata(&file)
+        .await
+        .and_then(|m| m.modified())
+        .unwrap_or(UNIX_EPOCH);
     let response = Response::builder()
         .status(200)
         .header("Content-Type", mime(&file))
+        .header("Last-Modified", http_date(modified))
+        .header("Accept-Ranges", "bytes")
+        .header("ETag", etag(modified))
         .header("Content-Length", bytes.len())
         .header("Server", "Microsoft-IIS/10.0")
         .body(full_body(bytes))
         .map_err(|_| IisError::generic_500(&handler.name))?;
     Ok(Outcome::new(response))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn validators_as_static_file_module_writes_them() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_159_241_729);
+        assert_eq!(http_date(t), "Tue, 26 Sep 2006 03:35:29 GMT");
+        assert_eq!(etag(t), "\"cfe716801c6e11c:0\"");
+        assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        assert_eq!(http_date(leap), "Tue, 29 Feb 2000 00:00:00 GMT");
+    }
 }

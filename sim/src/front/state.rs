@@ -15,7 +15,9 @@ use std::time::{Duration, Instant, SystemTime};
 /// changes from file notifications; the simulator polls, at most this often).
 const RECHECK: Duration = Duration::from_millis(250);
 
-use iiswsgi_iisconfig::{find_web_config, ApplicationHost, FastCgiApplication, Site, WebConfig};
+use iiswsgi_iisconfig::{
+    find_web_config, ApplicationHost, Element, FastCgiApplication, Site, WebConfig,
+};
 
 fn fastcgi_of(host: &ApplicationHost) -> Arc<Vec<FastCgiApplication>> {
     Arc::new(host.fastcgi_applications().unwrap_or_else(|e| {
@@ -25,7 +27,7 @@ fn fastcgi_of(host: &ApplicationHost) -> Arc<Vec<FastCgiApplication>> {
 }
 
 use crate::machine::SimMachine;
-use crate::model::config::{Effective, Merger};
+use crate::model::config::{web_config_location_level, Effective, Merger};
 use crate::model::routing::{location_applies, physical_path, select_application, url_folders};
 use crate::model::w3c;
 
@@ -162,7 +164,13 @@ impl ConfigCache {
             }
         }
         let mut files = Vec::new();
-        for folder in &folders {
+        // `<location path>` sections of web.config files, each merged at
+        // the level it names (before that level's own web.config).
+        let mut located: Vec<(usize, Element, String)> = Vec::new();
+        for (i, folder) in folders.iter().enumerate() {
+            for (_, ws, origin) in located.iter().filter(|(l, _, _)| *l == i) {
+                merger.apply(ws, origin, true);
+            }
             let Some(dir) = select_application(site, folder)
                 .and_then(|a| physical_path(a, folder))
                 .and_then(|w| self.machine.host_path(&w).ok())
@@ -175,11 +183,7 @@ impl ConfigCache {
                 continue;
             }
             match WebConfig::load(&candidate) {
-                Ok(wc) => {
-                    if let Some(ws) = wc.document().root().child("system.webServer") {
-                        merger.apply(ws, &candidate.display().to_string(), true);
-                    }
-                }
+                Ok(wc) => apply_web_config(&mut merger, &wc, &folders, i, &mut located),
                 Err(e) => tracing::warn!("{e}"),
             }
         }
@@ -202,6 +206,38 @@ impl ConfigCache {
             },
         );
         effective
+    }
+}
+
+/// Applies the web.config of `folders[at]`: its own `system.webServer`, and
+/// each `<location path>` at the level it names (now, or later through
+/// `located`, before that level's own web.config).
+fn apply_web_config(
+    merger: &mut Merger,
+    wc: &WebConfig,
+    folders: &[String],
+    at: usize,
+    located: &mut Vec<(usize, Element, String)>,
+) {
+    let root = wc.document().root();
+    let file = wc.file().display().to_string();
+    if let Some(ws) = root.child("system.webServer") {
+        merger.apply(ws, &file, true);
+    }
+    for loc in root.elements().filter(|e| e.name() == "location") {
+        let path = loc.attr("path").unwrap_or_default();
+        let (Some(level), Some(ws)) = (
+            web_config_location_level(folders, at, path),
+            loc.child("system.webServer"),
+        ) else {
+            continue;
+        };
+        let origin = format!("{file} <location path=\"{path}\">");
+        if level == at {
+            merger.apply(ws, &origin, true);
+        } else {
+            located.push((level, ws.clone(), origin));
+        }
     }
 }
 

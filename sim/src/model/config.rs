@@ -146,6 +146,28 @@ impl Merger {
     }
 }
 
+/// The level (an index into `folders`, the URL folders of the request from
+/// [`url_folders`](crate::model::routing::url_folders), outermost first) at
+/// which a `<location path="…">` of the web.config of `folders[at]` applies:
+/// its path is relative to that web.config's folder (`static`, `static/css`,
+/// a file name; `.` or empty: the folder itself). IIS merges it there, after
+/// every file above and before that level's own web.config. `None` when it
+/// does not apply to this request.
+pub fn web_config_location_level(folders: &[String], at: usize, path: &str) -> Option<usize> {
+    let rel = path.trim().trim_matches('/');
+    if rel.is_empty() || rel == "." {
+        return (at < folders.len()).then_some(at);
+    }
+    let base = folders.get(at)?.trim_end_matches('/');
+    let target = format!("{base}/{rel}");
+    folders
+        .iter()
+        .enumerate()
+        .skip(at + 1)
+        .find(|(_, f)| f.eq_ignore_ascii_case(&target))
+        .map(|(i, _)| i)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -168,5 +190,27 @@ mod tests {
         assert_eq!(e.max_allowed_content_length, 10);
         assert_eq!(e.error_mode, ErrorMode::Detailed);
         assert_eq!(e.warnings.len(), 1);
+    }
+
+    #[test]
+    fn a_web_config_location_applies_at_its_folder() {
+        let folders: Vec<String> = ["/", "/App", "/App/static", "/App/static/admin"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(web_config_location_level(&folders, 1, "static"), Some(2));
+        assert_eq!(web_config_location_level(&folders, 1, "/Static/"), Some(2));
+        assert_eq!(
+            web_config_location_level(&folders, 1, "static/admin"),
+            Some(3)
+        );
+        assert_eq!(web_config_location_level(&folders, 1, "."), Some(1));
+        assert_eq!(web_config_location_level(&folders, 1, ""), Some(1));
+        assert_eq!(
+            web_config_location_level(&folders, 0, "App/static"),
+            Some(2)
+        );
+        assert_eq!(web_config_location_level(&folders, 1, "media"), None);
+        assert_eq!(web_config_location_level(&folders, 1, "stat"), None);
+        assert_eq!(web_config_location_level(&folders, 2, "static"), None);
     }
 }

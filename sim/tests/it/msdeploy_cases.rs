@@ -126,6 +126,30 @@ fn dont_use_command_exe_runs_the_program_directly() {
     );
 }
 
+/// `py -3 -m …` (what `iiswsgi init` writes): the launcher consumes its
+/// version option, as the Windows `py` launcher does, and runs the Python the
+/// program map names with the rest.
+#[test]
+fn the_py_launcher_consumes_its_version_option() {
+    let d = tempfile::tempdir().unwrap();
+    let python = script(d.path(), "python", "echo \"ARGS: $*\"");
+    let m = support::machine_with(d.path(), &python, false);
+    for (cmd, seen) in [
+        (
+            "py -3 -m iiswsgi install --app-name app",
+            "Info: ARGS: -m iiswsgi install --app-name app",
+        ),
+        ("py.exe -3.11-64 -c pass", "Info: ARGS: -c pass"),
+        ("py -m pip -3", "Info: ARGS: -m pip -3"),
+    ] {
+        let manifest = run_command_manifest(cmd, &[("successReturnCodes", "0x0")]);
+        let pkg = package(d.path(), &manifest, APP_PARAMS, &[("app/index.html", "hi")]);
+        let (code, out) = sync_on(&m, d.path(), &pkg, &[]);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains(seen), "{cmd}: {out}");
+    }
+}
+
 #[test]
 fn settings_written_as_plain_attributes_are_ignored() {
     let d = tempfile::tempdir().unwrap();

@@ -246,3 +246,62 @@ fn regex_escape(s: &str) -> String {
     }
     out
 }
+
+/// A web.config's `<location path="static">` (Django's STATIC_ROOT handed to
+/// IIS) applies at that folder: its handlers replace the inherited FastCGI
+/// handler there, and StaticFileModule answers with its validators.
+#[test]
+fn a_web_config_location_hands_a_folder_to_static_file() {
+    let (dir, m, sp) = machine_with_app("", "");
+    let wwwroot = m.host_path("C:\\inetpub\\wwwroot").unwrap();
+    let text = std::fs::read_to_string(wwwroot.join("web.config")).unwrap();
+    let location = r#"  <location path="static">
+    <system.webServer>
+      <handlers>
+        <clear />
+        <add name="StaticFile" path="*" verb="*" modules="StaticFileModule" resourceType="Either" requireAccess="Read" />
+      </handlers>
+    </system.webServer>
+  </location>
+  <location path="media"><system.webServer><handlers><clear /></handlers></system.webServer></location>
+</configuration>"#;
+    std::fs::write(
+        wwwroot.join("web.config"),
+        text.replace("</configuration>", location),
+    )
+    .unwrap();
+    std::fs::create_dir_all(wwwroot.join("static/css")).unwrap();
+    std::fs::write(wwwroot.join("static/css/base.css"), "body { margin: 0 }").unwrap();
+    std::fs::create_dir_all(wwwroot.join("staticx/css")).unwrap();
+    std::fs::write(wwwroot.join("staticx/css/base.css"), "body { margin: 0 }").unwrap();
+    let sim = serve(dir, m, 1000);
+    let _ = sp;
+
+    let r = http(&sim.base, "GET", "/Static/css/base.css", &[], b"");
+    assert_eq!(
+        (r.status, r.text().as_str()),
+        (200, "body { margin: 0 }"),
+        "{}",
+        r.text()
+    );
+    assert_eq!(r.header("Content-Type"), Some("text/css"));
+    assert_eq!(r.header("Accept-Ranges"), Some("bytes"));
+    let etag = r.header("ETag").unwrap_or_default().to_owned();
+    assert!(etag.starts_with('"') && etag.ends_with(":0\""), "{etag}");
+    assert!(r
+        .header("Last-Modified")
+        .is_some_and(|d| d.ends_with(" GMT")));
+    // Outside the location the application still answers.
+    let r = http(&sim.base, "GET", "/hello", &[], b"");
+    assert!(r.text().starts_with("hello from pid"), "{}", r.text());
+    // A folder whose name merely starts with the location's is not under it.
+    let r = http(&sim.base, "GET", "/staticx/css/base.css", &[], b"");
+    assert!(r.header("ETag").is_none(), "{}", r.text());
+    // A location whose handlers are cleared: no handler, 404.4.
+    let r = http(&sim.base, "GET", "/media/x.png", &[], b"");
+    assert_eq!(r.status, 404, "{}", r.text());
+    // The application's own 404 is not StaticFile's.
+    let r = http(&sim.base, "GET", "/static/missing.css", &[], b"");
+    assert_eq!(r.status, 404);
+    assert!(r.header("ETag").is_none());
+}

@@ -372,6 +372,21 @@ fn init_writes_tailored_templates_and_never_overwrites() {
         init::init(&g.dir(), false, &mut quiet()).unwrap().app,
         "site:webapp"
     );
+
+    // No application found: said when web.config.in is written, not when
+    // an existing one is kept (`sim deploy`'s init of a finished project).
+    std::fs::remove_file(g.dir().join("site.py")).unwrap();
+    let said = |mode: init::Existing| {
+        let mut lines = Vec::new();
+        init::init_with(&g.dir(), mode, &mut |l: &str| lines.push(l.to_owned())).unwrap();
+        lines
+            .iter()
+            .any(|l| l.starts_with("no WSGI application found"))
+    };
+    assert!(!said(init::Existing::Keep));
+    assert!(said(init::Existing::Overwrite));
+    std::fs::remove_file(g.dir().join("web.config.in")).unwrap();
+    assert!(said(init::Existing::Keep));
 }
 
 #[test]
