@@ -51,6 +51,13 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
             eprintln!("iiswsgi sim deploy: error: the simulated IIS needs a Unix host (on Windows, use IIS itself)");
             2
         }
+        #[cfg(unix)]
+        SimCommand::Replay(a) => crate::replay::run(py, a),
+        #[cfg(not(unix))]
+        SimCommand::Replay(_) => {
+            eprintln!("iiswsgi sim replay: error: the simulated IIS needs a Unix host (on Windows, use IIS itself)");
+            2
+        }
         SimCommand::Msdeploy(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
             Ok(m) => {
                 let opts = iiswsgi_sim::msdeploy::SimOptions {

@@ -24,6 +24,8 @@ pub mod machine;
 pub mod model;
 pub mod msdeploy;
 pub mod platform;
+#[cfg(unix)]
+pub mod scenario;
 pub mod webpi;
 
 pub mod fcgi;

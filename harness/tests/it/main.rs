@@ -30,6 +30,8 @@ mod logging;
 #[cfg(unix)]
 mod protocol;
 #[cfg(unix)]
+mod scenarios;
+#[cfg(unix)]
 mod sim_serve;
 mod snapshot;
 #[cfg(unix)]

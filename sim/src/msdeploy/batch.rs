@@ -179,7 +179,11 @@ impl<'m> Batch<'m> {
 
     fn run_program(&mut self, program: &str, rest: &str, out: Sink<'_>) -> Result<i32, TimedOut> {
         match self.machine.resolve_program(program) {
-            Ok(Program::Host(exe)) => self.spawn(&exe, rest, out),
+            // The `py` launcher's own `-3` is dropped: the map chose the Python.
+            Ok(Program::Host(exe)) => {
+                let args = SimMachine::launcher_args(program, &split_windows(rest));
+                self.spawn(&exe, &args, out)
+            }
             Ok(Program::Appcmd) => {
                 let r = crate::appcmd::run(self.machine, &split_windows(rest));
                 for l in r.stdout.lines() {
@@ -203,9 +207,9 @@ impl<'m> Batch<'m> {
         }
     }
 
-    fn spawn(&mut self, exe: &std::path::Path, rest: &str, out: Sink<'_>) -> Result<i32, TimedOut> {
+    fn spawn(&mut self, exe: &std::path::Path, args: &[String], out: Sink<'_>) -> Result<i32, TimedOut> {
         let mut cmd = Command::new(exe);
-        cmd.args(split_windows(rest))
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -233,7 +237,7 @@ impl<'m> Batch<'m> {
             use std::os::unix::process::CommandExt as _;
             cmd.process_group(0);
         }
-        tracing::debug!(program = %exe.display(), args = rest, "runCommand: starting");
+        tracing::debug!(program = %exe.display(), args = ?args, "runCommand: starting");
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {

@@ -182,6 +182,7 @@ fn download<'a>(
     feed: &LoadedFeed,
     entry: &'a Entry,
     cache: &Path,
+    log: &mut Log,
     out: &mut dyn FnMut(&str),
 ) -> Result<Downloaded<'a>, WebpiError> {
     let none = || WebpiError::NoInstaller {
@@ -205,13 +206,32 @@ fn download<'a>(
         .join(&entry.product_id)
         .join(expected.to_ascii_uppercase())
         .join(name);
-    let have = std::fs::read(&cached)
-        .ok()
-        .filter(|b| hex(&sha1::Sha1::digest(b)) == expected);
-    let bytes = match have {
-        Some(b) => b,
-        None => {
+    // A cached copy is used as it is (WebPI does not download again what
+    // its cache holds), so a stale one fails the check.
+    let bytes = match std::fs::read(&cached) {
+        Ok(b) => {
+            log.line(&format!(
+                "DownloadManager Information: 0 : Using cached file at {} instead of downloading from {url}",
+                cached.display()
+            ));
+            let actual = hex(&sha1::Sha1::digest(&b));
+            if actual != expected {
+                return Err(WebpiError::StaleCache {
+                    url: url.clone(),
+                    expected,
+                    actual,
+                    folder: cached.parent().map_or_else(|| cached.clone(), Path::to_path_buf),
+                    file: cached,
+                });
+            }
+            b
+        }
+        Err(_) => {
             out(&format!("Started downloading: '{}'", title(entry)));
+            log.line(&format!(
+                "DownloadManager Information: 0 : Downloading {url} to {}",
+                cached.display()
+            ));
             let b = fetch::get(&loc, &|w| machine.host_path(w).ok())?;
             super::write(&cached, &b)?;
             b
@@ -245,6 +265,53 @@ fn file_name(s: &str) -> String {
     s.chars()
         .map(|c| if "\\/:*?\"<>|".contains(c) { '_' } else { c })
         .collect()
+}
+
+/// `logs\install\<time>`, a new folder for each install (`<time>-2`, … when
+/// installs share a second or SOURCE_DATE_EPOCH fixes the time).
+fn install_log_dir(cache: &Path) -> PathBuf {
+    let base = cache.join("logs").join("install");
+    let t = stamp();
+    std::iter::once(t.clone())
+        .chain((2..1000).map(|n| format!("{t}-{n}")))
+        .map(|name| base.join(name))
+        .find(|p| !p.exists())
+        .unwrap_or_else(|| base.join(t))
+}
+
+/// What `iiswsgi sim replay LOG_DIR` needs to install the same again, in
+/// WebPI's log style: the feeds, the products asked for, the target, the
+/// parameters given, and where this product came in the order.
+fn replay_header(
+    log: &mut Log,
+    a: &WebpiArgs,
+    feeds: &[LoadedFeed],
+    express: bool,
+    (n, total): (usize, usize),
+) {
+    const DM: &str = "DownloadManager Information: 0 :";
+    for f in feeds.iter().filter(|f| {
+        a.feeds
+            .iter()
+            .any(|u| fetch::locate(u, None).is_ok_and(|l| l == f.location))
+    }) {
+        log.line(&format!(
+            "{DM} Loading product xml from: {}",
+            fetch::display(&f.location)
+        ));
+    }
+    for p in &a.products {
+        let t = find(feeds, p).map_or_else(|| p.clone(), |(_, e)| title(e));
+        log.line(&format!("{DM} Adding product '{t}' ({p}) to cart"));
+    }
+    log.line(&format!(
+        "{DM} Install target: {}",
+        if express { "IIS Express" } else { "IIS" }
+    ));
+    for (k, v) in &a.params {
+        log.line(&format!("{DM} Parameter given: '{k}' = '{v}'"));
+    }
+    log.line(&format!("{DM} Install sequence: {n} of {total}"));
 }
 
 /// Adds products to `[machine] inventory` in sim.toml (comments kept).
@@ -336,6 +403,7 @@ fn parameters(
     pkg: &msdeploy::package::Package,
     a: &WebpiArgs,
     log: &mut Log,
+    out: &mut dyn FnMut(&str),
 ) -> Result<Vec<SetParam>, WebpiError> {
     let given = |name: &str| {
         a.params
@@ -363,6 +431,11 @@ fn parameters(
                     .to_owned();
                 if a.iis_express || machine.config.machine.iis_express {
                     let site = express_site(machine, &app)?;
+                    if !site.eq_ignore_ascii_case(&app) {
+                        let msg = format!("IIS Express already has a site named '{app}': the application is installed as the new site '{site}' (give --param \"{}={app}\" to install into the existing site instead)", p.name);
+                        log.line(&msg);
+                        out(&msg);
+                    }
                     log.line(&format!("Created the IIS Express site '{site}'"));
                     site
                 } else {
@@ -396,6 +469,7 @@ fn install_one(
     d: &Downloaded<'_>,
     a: &WebpiArgs,
     log: &mut Log,
+    out: &mut dyn FnMut(&str),
 ) -> Result<(), String> {
     log.line(&format!("Installer: {}", d.url));
     log.line(&format!(
@@ -406,7 +480,7 @@ fn install_one(
         d.sha1
     ));
     let pkg = msdeploy::package::Package::open(&d.file).map_err(|e| e.to_string())?;
-    let set = parameters(machine, &pkg, a, log).map_err(|e| e.to_string())?;
+    let set = parameters(machine, &pkg, a, log, out).map_err(|e| e.to_string())?;
     log.line("Web Deploy (msdeploy) output:");
     let mut lines = Vec::new();
     let result = {
@@ -445,6 +519,7 @@ pub fn install(
     a: &WebpiArgs,
     feeds: &[LoadedFeed],
     cache: &Path,
+    webpi_log: &mut Log,
     out: &mut dyn FnMut(&str),
 ) -> Result<i32, WebpiError> {
     let mut planner = Planner {
@@ -462,11 +537,19 @@ pub fn install(
     // Everything downloaded and checked before anything is installed.
     let mut downloads = Vec::new();
     for (feed, entry) in &plan {
-        downloads.push(download(machine, &feeds[*feed], entry, cache, out)?);
+        downloads.push(download(
+            machine,
+            &feeds[*feed],
+            entry,
+            cache,
+            webpi_log,
+            out,
+        )?);
     }
-    let dir = cache.join("logs").join("install").join(stamp());
+    let dir = install_log_dir(cache);
     let mut installed = Vec::new();
-    for d in &downloads {
+    let total = downloads.len();
+    for (n, d) in downloads.iter().enumerate() {
         let t = title(d.entry);
         out(&format!("Started installing: '{t}'"));
         let mut log = Log {
@@ -478,9 +561,11 @@ pub fn install(
                 machine.config.machine.name
             )],
         };
+        let express = a.iis_express || machine.config.machine.iis_express;
+        replay_header(&mut log, a, feeds, express, (n + 1, total));
         let is_msdeploy = installer(d.entry).is_some_and(|i| i.msdeploy.is_some());
         let result = if is_msdeploy {
-            install_one(machine, d, a, &mut log)
+            install_one(machine, d, a, &mut log, out)
         } else {
             log.line("Not a Web Deploy package: the simulator does not run installers; the product is recorded as installed in sim.toml's inventory");
             Ok(())
