@@ -183,7 +183,11 @@ fn a_failed_install_replayed_from_its_log_folder_fails_the_same_way() {
         "Install completed (Failure): 'Hello, IIS'",
         "[replay] same package as recorded: hello_app-1.0.msdeploy.zip",
     ] {
-        assert!(again.stdout.contains(want), "{want:?} in:\n{}", again.stdout);
+        assert!(
+            again.stdout.contains(want),
+            "{want:?} in:\n{}",
+            again.stdout
+        );
     }
     let replayed: Vec<&str> = again
         .stdout

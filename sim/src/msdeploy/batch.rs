@@ -207,7 +207,12 @@ impl<'m> Batch<'m> {
         }
     }
 
-    fn spawn(&mut self, exe: &std::path::Path, args: &[String], out: Sink<'_>) -> Result<i32, TimedOut> {
+    fn spawn(
+        &mut self,
+        exe: &std::path::Path,
+        args: &[String],
+        out: Sink<'_>,
+    ) -> Result<i32, TimedOut> {
         let mut cmd = Command::new(exe);
         cmd.args(args)
             .stdin(Stdio::null())

@@ -123,17 +123,26 @@ fn check_files(o: &Outcome, f: &FileExpect, diffs: &mut Vec<String>) {
         })
         .collect();
     if texts.is_empty() {
-        diffs.push(format!("files {:?}: no file of the machine matches", f.glob));
+        diffs.push(format!(
+            "files {:?}: no file of the machine matches",
+            f.glob
+        ));
         return;
     }
     let names: Vec<&str> = texts.iter().map(|(n, _)| n.as_str()).collect();
     for want in &f.contains {
         if !texts.iter().any(|(_, t)| t.contains(want.as_str())) {
-            diffs.push(format!("files {:?}: none contains {want:?} ({names:?})", f.glob));
+            diffs.push(format!(
+                "files {:?}: none contains {want:?} ({names:?})",
+                f.glob
+            ));
         }
     }
     for want in &f.once {
-        let n: usize = texts.iter().map(|(_, t)| t.matches(want.as_str()).count()).sum();
+        let n: usize = texts
+            .iter()
+            .map(|(_, t)| t.matches(want.as_str()).count())
+            .sum();
         if n != 1 {
             diffs.push(format!(
                 "files {:?}: {want:?} expected once, found {n} times ({names:?})",

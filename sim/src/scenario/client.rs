@@ -20,8 +20,7 @@ pub struct Answer {
 pub fn send(base: &str, method: &str, path: &str, body_bytes: u64) -> Result<Answer, String> {
     let rest = base.strip_prefix("http://").ok_or("not an http URL")?;
     let (addr, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let target = format!("/{}{}", prefix.trim_end_matches('/'), path)
-        .replace("//", "/");
+    let target = format!("/{}{}", prefix.trim_end_matches('/'), path).replace("//", "/");
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
     let _ = s.set_read_timeout(Some(Duration::from_secs(300)));
     let head = format!(
@@ -69,7 +68,12 @@ pub fn send(base: &str, method: &str, path: &str, body_bytes: u64) -> Result<Ans
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{method} {target}: bad status line {:?}", head.lines().next()))?;
+        .ok_or_else(|| {
+            format!(
+                "{method} {target}: bad status line {:?}",
+                head.lines().next()
+            )
+        })?;
     Ok(Answer {
         status,
         body: String::from_utf8_lossy(&buf[split + 4..]).into_owned(),
@@ -85,12 +89,20 @@ pub fn send_all(base: &str, r: &Request) -> Vec<Result<Answer, String>> {
         let n = left.min(r.concurrency);
         let batch: Vec<_> = (0..n)
             .map(|_| {
-                let (b, m, p, len) = (base.to_owned(), r.method.clone(), r.path.clone(), r.body_bytes);
+                let (b, m, p, len) = (
+                    base.to_owned(),
+                    r.method.clone(),
+                    r.path.clone(),
+                    r.body_bytes,
+                );
                 std::thread::spawn(move || send(&b, &m, &p, len))
             })
             .collect();
         for h in batch {
-            answers.push(h.join().unwrap_or_else(|_| Err("the request thread panicked".into())));
+            answers.push(
+                h.join()
+                    .unwrap_or_else(|_| Err("the request thread panicked".into())),
+            );
         }
         left -= n;
     }

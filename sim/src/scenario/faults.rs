@@ -151,10 +151,14 @@ def {callable}(environ, start_response):
             false,
         )?;
         if fault.crash_under_load {
-            out(&format!("[fault] {module}: os._exit(3) on every request under /crash"));
+            out(&format!(
+                "[fault] {module}: os._exit(3) on every request under /crash"
+            ));
         }
         if slow > 0 {
-            out(&format!("[fault] {module}: sleeps {slow} s on requests under /slow"));
+            out(&format!(
+                "[fault] {module}: sleeps {slow} s on requests under /slow"
+            ));
         }
     }
     Ok(())
@@ -243,7 +247,11 @@ pub fn stale_cache(
         .join(product);
     let mut n = 0;
     for sha in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(sha.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(sha.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let p = file.path();
             let mut bytes = std::fs::read(&p).map_err(|source| ScenarioError::Read {
                 path: p.clone(),

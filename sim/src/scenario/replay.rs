@@ -8,57 +8,34 @@ use std::path::{Path, PathBuf};
 
 use super::ScenarioError;
 use crate::webpi::fetch::{self, Location};
+use crate::webpi::logs;
 
 /// What an install log folder says was installed, and how.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recorded {
-    pub feeds: Vec<String>,
-    pub products: Vec<String>,
-    pub iis_express: bool,
-    /// `NAME=VALUE`, as given to WebPI.
-    pub params: Vec<String>,
+    /// The feeds, products, target and parameters.
+    pub install: logs::Recorded,
     /// (installer URL, SHA1) of each package installed.
     pub packages: Vec<(String, String)>,
 }
-
-const DM: &str = "DownloadManager Information: 0 : ";
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> Option<&'a str> {
     let rest = s.split_once(start)?.1;
     Some(rest.split_once(end).map_or(rest, |(a, _)| a))
 }
 
-fn push_new(v: &mut Vec<String>, s: &str) {
-    if !v.iter().any(|x| x == s) {
-        v.push(s.to_owned());
-    }
-}
-
 /// Reads one log's lines into `r`.
 pub fn read_lines(text: &str, r: &mut Recorded) {
+    logs::read_replay_lines(text, &mut r.install);
     let mut url = None;
     for line in text.lines() {
-        let l = line.trim().trim_start_matches(DM);
-        if let Some(f) = l.strip_prefix("Loading product xml from: ") {
-            push_new(&mut r.feeds, f.trim());
-        } else if let Some(id) = l
-            .strip_prefix("Adding product '")
-            .filter(|l| l.ends_with(") to cart"))
-            .and_then(|l| l.rsplit_once(" ("))
-            .map(|(_, id)| id.trim_end_matches(") to cart"))
-        {
-            push_new(&mut r.products, id);
-        } else if let Some(t) = l.strip_prefix("Install target: ") {
-            r.iis_express |= t.trim().eq_ignore_ascii_case("IIS Express");
-        } else if let Some(p) = l.strip_prefix("Parameter given: '") {
-            if let Some((k, v)) = p.split_once("' = '") {
-                let kv = format!("{k}={}", v.strip_suffix('\'').unwrap_or(v));
-                push_new(&mut r.params, &kv);
+        let l = line.trim();
+        if let Some(u) = l.strip_prefix("Installer: ") {
+            url = Some(u.to_owned());
+        } else if let (Some(sha), true) = (between(l, "(SHA1 ", ","), url.is_some()) {
+            if let Some(u) = url.take() {
+                r.packages.push((u, sha.to_owned()));
             }
-        } else if let Some(u) = l.strip_prefix("Installer: ") {
-            url = Some(u.trim().to_owned());
-        } else if let (Some(sha), Some(u)) = (between(l, "(SHA1 ", ","), url.take()) {
-            r.packages.push((u, sha.to_owned()));
         }
     }
 }
@@ -84,7 +61,7 @@ pub fn read_dir(dir: &Path) -> Result<Recorded, ScenarioError> {
         })?;
         read_lines(&String::from_utf8_lossy(&bytes), &mut r);
     }
-    if r.feeds.is_empty() || r.products.is_empty() {
+    if r.install.feeds.is_empty() || r.install.products.is_empty() {
         return Err(bad(format!(
             "no install recorded here ({} log files; expected lines \"Loading product xml from: URL\" and \"Adding product 'TITLE' (ID) to cart\"): give WebPI's logs\\install\\<time> folder, or the feed with --feed",
             files.len()
@@ -133,7 +110,10 @@ pub fn resolve_feed(
             ),
         });
     }
-    out(&format!("[replay] the feed {url}: using {}", local.display()));
+    out(&format!(
+        "[replay] the feed {url}: using {}",
+        local.display()
+    ));
     let text = std::fs::read_to_string(&local).map_err(|source| ScenarioError::Read {
         path: local.clone(),
         source,
@@ -145,7 +125,11 @@ pub fn resolve_feed(
         let (u, tail) = after.split_once("</installerURL>").unwrap_or((after, ""));
         let here = dir.join(file_name(u.trim()));
         let u = if !reachable(u.trim()) && here.is_file() {
-            out(&format!("[replay] the package {}: using {}", u.trim(), here.display()));
+            out(&format!(
+                "[replay] the package {}: using {}",
+                u.trim(),
+                here.display()
+            ));
             changed = true;
             url::Url::from_file_path(&here).map_or_else(|()| u.to_owned(), |x| x.to_string())
         } else {
@@ -172,21 +156,22 @@ pub fn resolve_feed(
 }
 
 /// WebPI's arguments for the recorded install.
-pub fn webpi_args(r: &Recorded, feeds: &[String]) -> Vec<String> {
+pub fn webpi_args(r: &logs::Recorded, feeds: &[String]) -> Vec<String> {
+    let ids: Vec<&str> = r.products.iter().map(|(_, id)| id.as_str()).collect();
     let mut args = vec![
         "install".to_owned(),
         "--products".into(),
-        r.products.join(","),
+        ids.join(","),
         "--feeds".into(),
-        feeds.join(","),
-        "--accept-eula".into(),
     ];
+    args.extend(feeds.iter().cloned());
+    args.push("--accept-eula".into());
     if r.iis_express {
         args.push("--iis-express".into());
     }
-    for p in &r.params {
+    for (k, v) in &r.params {
         args.push("--param".into());
-        args.push(p.clone());
+        args.push(format!("{k}={v}"));
     }
     args
 }
@@ -230,15 +215,18 @@ pub fn replay_dir(
     out: &mut dyn FnMut(&str),
 ) -> Result<i32, ScenarioError> {
     let rec = read_dir(dir)?;
+    let i = &rec.install;
     out(&format!("[replay] from {}", dir.display()));
-    out(&format!("[replay] feeds: {}", rec.feeds.join(", ")));
-    out(&format!("[replay] products, in order: {}", rec.products.join(", ")));
+    out(&format!("[replay] feeds: {}", i.feeds.join(", ")));
+    for (t, id) in &i.products {
+        out(&format!("[replay] product: {id} ({t})"));
+    }
     out(&format!(
         "[replay] target: {}",
-        if rec.iis_express { "IIS Express" } else { "IIS" }
+        if i.iis_express { "IIS Express" } else { "IIS" }
     ));
-    for p in &rec.params {
-        out(&format!("[replay] parameter: {p}"));
+    for (k, v) in &i.params {
+        out(&format!("[replay] parameter: {k}={v}"));
     }
     for (u, sha) in &rec.packages {
         out(&format!("[replay] package: {u} (SHA1 {sha})"));
@@ -246,7 +234,7 @@ pub fn replay_dir(
     let machine = crate::create::create(
         &opts.root,
         &crate::create::NewMachine {
-            iis_express: rec.iis_express,
+            iis_express: i.iis_express,
             python: opts.python.clone(),
             iiswsgi: opts.iiswsgi.clone(),
         },
@@ -254,14 +242,14 @@ pub fn replay_dir(
     out(&format!("[machine] {}", opts.root.display()));
     let work = opts.root.join("replay");
     let feeds = if opts.feeds.is_empty() {
-        rec.feeds
+        i.feeds
             .iter()
             .map(|f| resolve_feed(f, dir, &work, out))
             .collect::<Result<Vec<_>, _>>()?
     } else {
         opts.feeds.clone()
     };
-    let args = webpi_args(&rec, &feeds);
+    let args = webpi_args(i, &feeds);
     out(&format!("[webpi install] WebpiCmd {}", args.join(" ")));
     let code = crate::webpi::run(&machine, &args, &mut |l| out(&format!("  {l}")));
     let mut seen = Vec::new();
@@ -286,30 +274,29 @@ mod tests {
 
     #[test]
     fn reads_what_the_simulator_writes() {
-        let log = "Installing Hello, IIS (hello-app 1.0) on IISSIM\r\n\
-DownloadManager Information: 0 : Loading product xml from: /tmp/x/hello-app-1.0.webpi.xml\r\n\
-DownloadManager Information: 0 : Adding product 'Hello, IIS' (hello-app) to cart\r\n\
-DownloadManager Information: 0 : Install target: IIS Express\r\n\
-DownloadManager Information: 0 : Parameter given: 'Application Path' = 'Default Web Site/h'\r\n\
-Installer: file:///tmp/x/hello-app-1.0.msdeploy.zip\r\n\
-Cached installer: C:\\Users\\x\\a.zip (SHA1 0123abcd, verified)\r\n";
+        let install = logs::Recorded {
+            feeds: vec!["/tmp/x/hello-app-1.0.webpi.xml".into()],
+            products: vec![("Hello, IIS".into(), "hello-app".into())],
+            iis_express: true,
+            params: vec![("Application Path".into(), "Default Web Site/h".into())],
+            sequence: (1, 1),
+        };
+        let mut log = vec!["Installing Hello, IIS (hello-app 1.0) on IISSIM".to_owned()];
+        log.extend(logs::replay_lines(&install));
+        log.push("Installer: file:///tmp/x/hello-app-1.0.msdeploy.zip".into());
+        log.push("Cached installer: C:\\Users\\x\\a.zip (SHA1 0123abcd, verified)".into());
         let mut r = Recorded::default();
-        read_lines(log, &mut r);
+        read_lines(&log.join("\r\n"), &mut r);
+        assert_eq!(r.install, install);
         assert_eq!(
-            r,
-            Recorded {
-                feeds: vec!["/tmp/x/hello-app-1.0.webpi.xml".into()],
-                products: vec!["hello-app".into()],
-                iis_express: true,
-                params: vec!["Application Path=Default Web Site/h".into()],
-                packages: vec![(
-                    "file:///tmp/x/hello-app-1.0.msdeploy.zip".into(),
-                    "0123abcd".into()
-                )],
-            }
+            r.packages,
+            [(
+                "file:///tmp/x/hello-app-1.0.msdeploy.zip".to_owned(),
+                "0123abcd".to_owned()
+            )]
         );
         assert_eq!(
-            webpi_args(&r, &["f.xml".into()]),
+            webpi_args(&r.install, &["f.xml".into()]),
             [
                 "install",
                 "--products",

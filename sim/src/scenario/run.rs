@@ -72,7 +72,11 @@ pub fn run(
     ));
     let project = machine.host_path(&format!("C:\\src\\{name}"))?;
     faults::copy_project(&loaded.project, &project)?;
-    show(&format!("[project] {} copied to {}", loaded.project.display(), project.display()));
+    show(&format!(
+        "[project] {} copied to {}",
+        loaded.project.display(),
+        project.display()
+    ));
     faults::inject_project(&project, &s.fault, &mut show)?;
     if let Some(site) = &s.fault.site_collision {
         faults::add_colliding_site(&machine, site, &mut show)?;
@@ -218,20 +222,33 @@ fn requests(
         all.push(got);
     }
     for log in logs_under(&d.machine.root().join("C/inetpub/logs/LogFiles")) {
-        show(&format!("[serve] IIS's log of these requests: {}", log.display()));
+        show(&format!(
+            "[serve] IIS's log of these requests: {}",
+            log.display()
+        ));
     }
     Ok(all)
 }
 
-/// The first non-empty line of a body, cut at 160 characters.
+/// An IIS page's `<title>: <h3>`, else the first non-empty line of the
+/// body, cut at 200 characters.
 fn first_line(body: &str) -> String {
-    body.lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("")
-        .chars()
-        .take(160)
-        .collect()
+    let tag = |t: &str| {
+        body.split_once(&format!("<{t}>"))
+            .and_then(|(_, x)| x.split_once(&format!("</{t}>")))
+            .map(|(x, _)| x.trim().to_owned())
+    };
+    let line = match (tag("title"), tag("h3")) {
+        (Some(t), Some(h)) => format!("{t}: {h}"),
+        (Some(t), None) => t,
+        _ => body
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty())
+            .unwrap_or("")
+            .to_owned(),
+    };
+    line.chars().take(200).collect()
 }
 
 /// Every file under `dir`, sorted.
@@ -252,8 +269,9 @@ pub fn logs_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Shows WebPI's install logs written since the last call (full verbosity:
-/// Web Deploy's, runCommand's and `iiswsgi install`'s output are in them).
+/// Shows WebPI's logs (feeds and cache, then installs) written since the
+/// last call (full verbosity: Web Deploy's, runCommand's and `iiswsgi
+/// install`'s output are in the install logs).
 pub fn show_new_logs(root: &Path, seen: &mut Vec<PathBuf>, show: &mut dyn FnMut(&str)) {
     let Ok(m) = SimMachine::open(root) else {
         return;
@@ -261,7 +279,11 @@ pub fn show_new_logs(root: &Path, seen: &mut Vec<PathBuf>, show: &mut dyn FnMut(
     let Ok(cache) = crate::webpi::cache_root(&m) else {
         return;
     };
-    for log in logs_under(&cache.join("logs").join("install")) {
+    let logs = cache.join("logs");
+    let all = logs_under(&logs.join("webpi"))
+        .into_iter()
+        .chain(logs_under(&logs.join("install")));
+    for log in all {
         if seen.contains(&log) {
             continue;
         }

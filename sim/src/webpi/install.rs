@@ -220,7 +220,9 @@ fn download<'a>(
                     url: url.clone(),
                     expected,
                     actual,
-                    folder: cached.parent().map_or_else(|| cached.clone(), Path::to_path_buf),
+                    folder: cached
+                        .parent()
+                        .map_or_else(|| cached.clone(), Path::to_path_buf),
                     file: cached,
                 });
             }
@@ -265,53 +267,6 @@ fn file_name(s: &str) -> String {
     s.chars()
         .map(|c| if "\\/:*?\"<>|".contains(c) { '_' } else { c })
         .collect()
-}
-
-/// `logs\install\<time>`, a new folder for each install (`<time>-2`, … when
-/// installs share a second or SOURCE_DATE_EPOCH fixes the time).
-fn install_log_dir(cache: &Path) -> PathBuf {
-    let base = cache.join("logs").join("install");
-    let t = stamp();
-    std::iter::once(t.clone())
-        .chain((2..1000).map(|n| format!("{t}-{n}")))
-        .map(|name| base.join(name))
-        .find(|p| !p.exists())
-        .unwrap_or_else(|| base.join(t))
-}
-
-/// What `iiswsgi sim replay LOG_DIR` needs to install the same again, in
-/// WebPI's log style: the feeds, the products asked for, the target, the
-/// parameters given, and where this product came in the order.
-fn replay_header(
-    log: &mut Log,
-    a: &WebpiArgs,
-    feeds: &[LoadedFeed],
-    express: bool,
-    (n, total): (usize, usize),
-) {
-    const DM: &str = "DownloadManager Information: 0 :";
-    for f in feeds.iter().filter(|f| {
-        a.feeds
-            .iter()
-            .any(|u| fetch::locate(u, None).is_ok_and(|l| l == f.location))
-    }) {
-        log.line(&format!(
-            "{DM} Loading product xml from: {}",
-            fetch::display(&f.location)
-        ));
-    }
-    for p in &a.products {
-        let t = find(feeds, p).map_or_else(|| p.clone(), |(_, e)| title(e));
-        log.line(&format!("{DM} Adding product '{t}' ({p}) to cart"));
-    }
-    log.line(&format!(
-        "{DM} Install target: {}",
-        if express { "IIS Express" } else { "IIS" }
-    ));
-    for (k, v) in &a.params {
-        log.line(&format!("{DM} Parameter given: '{k}' = '{v}'"));
-    }
-    log.line(&format!("{DM} Install sequence: {n} of {total}"));
 }
 
 /// Adds products to `[machine] inventory` in sim.toml (comments kept).
@@ -546,7 +501,7 @@ pub fn install(
             out,
         )?);
     }
-    let dir = install_log_dir(cache);
+    let dir = super::logs::install_log_dir(cache, &stamp());
     let mut installed = Vec::new();
     let total = downloads.len();
     for (n, d) in downloads.iter().enumerate() {
@@ -562,7 +517,32 @@ pub fn install(
             )],
         };
         let express = a.iis_express || machine.config.machine.iis_express;
-        replay_header(&mut log, a, feeds, express, (n + 1, total));
+        let products: Vec<(String, String)> = a
+            .products
+            .iter()
+            .map(|p| {
+                let t = find(feeds, p).map_or_else(|| p.clone(), |(_, e)| title(e));
+                (t, p.clone())
+            })
+            .collect();
+        let asked: Vec<String> = feeds
+            .iter()
+            .filter(|f| {
+                a.feeds
+                    .iter()
+                    .any(|u| fetch::locate(u, None).is_ok_and(|l| l == f.location))
+            })
+            .map(|f| fetch::display(&f.location))
+            .collect();
+        for l in super::logs::replay_lines(&super::logs::Recorded {
+            feeds: asked,
+            products,
+            iis_express: express,
+            params: a.params.clone(),
+            sequence: (n + 1, total),
+        }) {
+            log.line(&l);
+        }
         let is_msdeploy = installer(d.entry).is_some_and(|i| i.msdeploy.is_some());
         let result = if is_msdeploy {
             install_one(machine, d, a, &mut log, out)

@@ -11,6 +11,7 @@
 
 pub mod fetch;
 pub mod install;
+pub mod logs;
 
 use std::path::PathBuf;
 
