@@ -151,10 +151,13 @@ pub fn webpi_install(
         args.push("--param".into());
         args.push(kv.clone());
     }
-    let mut last_log = None;
+    let (mut last_log, mut error) = (None, None);
     let code = crate::webpi::run(machine, &args, &mut |l| {
         if let Some(w) = l.strip_prefix("Log: ") {
             last_log = machine.host_path(w).ok();
+        }
+        if let Some(e) = l.strip_prefix("Error: ") {
+            error = Some(e.to_owned());
         }
         p(&format!("  {l}"));
     });
@@ -166,7 +169,10 @@ pub fn webpi_install(
         });
         return Err(StageError {
             stage: "webpi install",
-            reason: format!("WebPI exited with code {code} (Web Deploy, its runCommand or `iiswsgi install` failed: the lines above say which)"),
+            reason: match error {
+                Some(e) => format!("WebPI exited with code {code}: {e}"),
+                None => format!("WebPI exited with code {code} (Web Deploy, its runCommand or `iiswsgi install` failed: the lines above say which)"),
+            },
             log,
         });
     }

@@ -72,6 +72,8 @@ fn user_lines(stdout: &str) -> String {
                 || t.starts_with("Log:")
                 || t.starts_with("error:")
                 || t.starts_with("IIS Express already")
+                || t.contains("iiswsgi install: error:")
+                || t.contains("iiswsgi install: every step")
                 || (t.starts_with("[serve] ") && !t.contains("IIS's log"))
                 || t.starts_with("[scenario] ") && t.contains("expected result")
         })
@@ -89,7 +91,8 @@ fn every_scenario_gives_its_expected_result() {
     let mut ctx = TestContext::new()
         .with_filter(r"[a-z0-9]{8}\.[a-z0-9]{3}\.cmd", "[TMP].cmd")
         .with_filter(r"[0-9a-fA-F]{40}", "[SHA1]")
-        .with_filter(r"\(\d+\.\d s\)|in \d+\.\d s", "[TIME]");
+        .with_filter(r"\(\d+\.\d s\)|in \d+\.\d s", "[TIME]")
+        .with_filter(r"localhost:\d+", "localhost:[PORT]");
     ctx.add_path_filter(&repo_root().join(".venv"), "[VENV]");
     let cores = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let queue = Mutex::new(files.clone());

@@ -220,9 +220,6 @@ fn download<'a>(
                     url: url.clone(),
                     expected,
                     actual,
-                    folder: cached
-                        .parent()
-                        .map_or_else(|| cached.clone(), Path::to_path_buf),
                     file: cached,
                 });
             }

@@ -55,13 +55,12 @@ pub enum WebpiError {
         actual: String,
         file: PathBuf,
     },
-    #[error("the cached copy {} of {url} has SHA1 {actual}, the feed says {expected}: WebPI's cache is stale and nothing was installed; delete {} (or run `iiswsgi clean-webpi --cache`) and install again", file.display(), folder.display())]
+    #[error("the cached copy {} of {url} has SHA1 {actual}, the feed says {expected}: WebPI's cache is stale and nothing was installed; delete {} (or run `iiswsgi clean-webpi --cache`) and install again", file.display(), file.parent().unwrap_or(file).display())]
     StaleCache {
         url: String,
         expected: String,
         actual: String,
         file: PathBuf,
-        folder: PathBuf,
     },
     #[error("cannot write {}: {source}", path.display())]
     Write {
