@@ -21,15 +21,8 @@ fn iiswsgi(py: Python<'_>) -> Vec<String> {
 }
 
 pub(crate) fn run(py: Python<'_>, a: SimReplayArgs) -> i32 {
-    let root = match a.root {
-        Some(r) => r,
-        None => match tempfile::Builder::new().prefix("iiswsgi-replay-").tempdir() {
-            Ok(t) => t.keep().join("root"),
-            Err(e) => {
-                eprintln!("iiswsgi sim replay: error: cannot make a temporary folder: {e}");
-                return 2;
-            }
-        },
+    let Some(root) = crate::sim::root_or_temp(a.root, "replay") else {
+        return 2;
     };
     let root = std::path::absolute(&root).unwrap_or(root);
     let result = if a.source.is_dir() {
