@@ -65,6 +65,12 @@ pub(crate) fn run_install(py: Python<'_>, a: InstallArgs) -> i32 {
         Err(e) => {
             let e = crate::report(e);
             r.progress(&format!("error: {e}"));
+            if r.log_path().is_absolute() {
+                r.progress(&format!(
+                    "every step and its output: {}",
+                    r.log_path().display()
+                ));
+            }
             if a.json {
                 println!("{}", serde_json::json!({ "error": e }));
             }

@@ -12,6 +12,8 @@ use iiswsgi_gateway::{GatewayError, ServeOptions};
 use pyo3::prelude::*;
 
 mod install;
+#[cfg(unix)]
+mod replay;
 mod sim;
 
 /// The Python running this process (`sys.executable`).

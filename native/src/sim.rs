@@ -51,6 +51,13 @@ pub(crate) fn run(py: Python<'_>, cmd: SimCommand) -> i32 {
             eprintln!("iiswsgi sim deploy: error: the simulated IIS needs a Unix host (on Windows, use IIS itself)");
             2
         }
+        #[cfg(unix)]
+        SimCommand::Replay(a) => crate::replay::run(py, a),
+        #[cfg(not(unix))]
+        SimCommand::Replay(_) => {
+            eprintln!("iiswsgi sim replay: error: the simulated IIS needs a Unix host (on Windows, use IIS itself)");
+            2
+        }
         SimCommand::Msdeploy(a) => match iiswsgi_sim::machine::SimMachine::open(&a.root) {
             Ok(m) => {
                 let opts = iiswsgi_sim::msdeploy::SimOptions {
@@ -90,13 +97,10 @@ fn status(a: &iiswsgi_cli::SimStatusArgs) -> i32 {
     let st = match iiswsgi_sim::status::collect(&a.root) {
         Ok(st) => st,
         Err(e) => {
-            let mut msg = e.to_string();
-            let mut src = std::error::Error::source(&e);
-            while let Some(s) = src {
-                msg = format!("{msg}: {s}");
-                src = s.source();
-            }
-            eprintln!("iiswsgi sim status: error: {msg}");
+            eprintln!(
+                "iiswsgi sim status: error: {}",
+                iiswsgi_iisconfig::error_chain(&e)
+            );
             return 1;
         }
     };
@@ -153,18 +157,34 @@ fn serve(py: Python<'_>, a: iiswsgi_cli::SimServeArgs) -> i32 {
     }
 }
 
+/// `--root`, or a new folder `root` in a kept temporary folder (its logs
+/// are what the user reads after a failure); None (said on stderr) when it
+/// cannot be made.
+#[cfg(unix)]
+pub(crate) fn root_or_temp(
+    root: Option<std::path::PathBuf>,
+    cmd: &str,
+) -> Option<std::path::PathBuf> {
+    match root {
+        Some(r) => Some(r),
+        None => match tempfile::Builder::new()
+            .prefix(&format!("iiswsgi-{cmd}-"))
+            .tempdir()
+        {
+            Ok(t) => Some(t.keep().join("root")),
+            Err(e) => {
+                eprintln!("iiswsgi sim {cmd}: error: cannot make a temporary folder: {e}");
+                None
+            }
+        },
+    }
+}
+
 #[cfg(unix)]
 fn deploy(py: Python<'_>, a: iiswsgi_cli::SimDeployArgs) -> i32 {
     let started = std::time::Instant::now();
-    let root = match a.root {
-        Some(r) => r,
-        None => match tempfile::Builder::new().prefix("iiswsgi-sim-").tempdir() {
-            Ok(t) => t.keep().join("root"),
-            Err(e) => {
-                eprintln!("iiswsgi sim deploy: error: cannot make a temporary folder: {e}");
-                return 1;
-            }
-        },
+    let Some(root) = root_or_temp(a.root, "deploy") else {
+        return 1;
     };
     let opts = iiswsgi_sim::deploy::DeployOptions {
         project: iiswsgi_sim::deploy::project_dir(a.project.as_deref()),

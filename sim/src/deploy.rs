@@ -57,6 +57,8 @@ pub struct Deployed {
     /// The application's path in its site (`/PyramidIISApp`).
     pub app_path: String,
     pub site: String,
+    /// The feed WebPI installed from.
+    pub feed_url: String,
 }
 
 /// Runs `f` as a stage, reporting its start, end and time.
@@ -101,33 +103,7 @@ pub fn prepare(
     let machine = stage("machine", progress, |p| new_or_open(opts, p))?;
     let product = packaged.name.clone();
     stage("webpi install", progress, |p| {
-        let mut args = vec![
-            "install".to_owned(),
-            "--products".into(),
-            product.clone(),
-            "--feeds".into(),
-            feed.url.clone(),
-            "--accept-eula".into(),
-        ];
-        if opts.iis_express {
-            args.push("--iis-express".into());
-        }
-        for kv in &opts.params {
-            args.push("--param".into());
-            args.push(kv.clone());
-        }
-        let code = crate::webpi::run(&machine, &args, &mut |l| p(&format!("  {l}")));
-        if code != 0 {
-            let log = crate::webpi::cache_root(&machine)
-                .ok()
-                .map(|c| c.join("logs").join("install"));
-            return Err(StageError {
-                stage: "webpi install",
-                reason: format!("WebPI exited with code {code} (Web Deploy, its runCommand or `iiswsgi install` failed: the lines above say which)"),
-                log,
-            });
-        }
-        Ok(())
+        webpi_install(&machine, &product, &feed.url, opts, p)
     })?;
     let host = iiswsgi_iisconfig::ApplicationHost::load(
         &machine
@@ -153,7 +129,61 @@ pub fn prepare(
         product,
         app_path,
         site,
+        feed_url: feed.url,
     })
+}
+
+/// `webpi install` of `product` from `feed_url` with the options' target and
+/// parameters; WebPI's lines go to `p`. A failure names the log WebPI
+/// pointed at (its last `Log:` line), else the install logs' folder.
+pub fn webpi_install(
+    machine: &SimMachine,
+    product: &str,
+    feed_url: &str,
+    opts: &DeployOptions,
+    p: &mut dyn FnMut(&str),
+) -> Result<(), StageError> {
+    let mut args = vec![
+        "install".to_owned(),
+        "--products".into(),
+        product.to_owned(),
+        "--feeds".into(),
+        feed_url.to_owned(),
+        "--accept-eula".into(),
+    ];
+    if opts.iis_express {
+        args.push("--iis-express".into());
+    }
+    for kv in &opts.params {
+        args.push("--param".into());
+        args.push(kv.clone());
+    }
+    let (mut last_log, mut error) = (None, None);
+    let code = crate::webpi::run(machine, &args, &mut |l| {
+        if let Some(w) = l.strip_prefix("Log: ") {
+            last_log = machine.host_path(w).ok();
+        }
+        if let Some(e) = l.strip_prefix("Error: ") {
+            error = Some(e.to_owned());
+        }
+        p(&format!("  {l}"));
+    });
+    if code != 0 {
+        let log = last_log.or_else(|| {
+            crate::webpi::cache_root(machine)
+                .ok()
+                .map(|c| c.join("logs").join("install"))
+        });
+        return Err(StageError {
+            stage: "webpi install",
+            reason: match error {
+                Some(e) => format!("WebPI exited with code {code}: {e}"),
+                None => format!("WebPI exited with code {code} (Web Deploy, its runCommand or `iiswsgi install` failed: the lines above say which)"),
+            },
+            log,
+        });
+    }
+    Ok(())
 }
 
 fn new_or_open(opts: &DeployOptions, p: &mut dyn FnMut(&str)) -> Result<SimMachine, StageError> {

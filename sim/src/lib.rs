@@ -25,6 +25,8 @@ pub mod machine;
 pub mod model;
 pub mod msdeploy;
 pub mod platform;
+#[cfg(unix)]
+pub mod scenario;
 pub mod status;
 pub mod webpi;
 

@@ -168,6 +168,21 @@ impl SmokeClient for SimSmoke {
         {
             cmd.env(k, v);
         }
+        // The gateway logs nothing to stderr under IIS: its log during the
+        // smoke test goes to a file, shown when the process does not answer.
+        let log = self
+            .machine
+            .host_path(&format!(
+                "{}\\iiswsgi-smoke.log",
+                self.machine
+                    .var("TEMP")
+                    .unwrap_or_else(|| "C:\\Windows\\Temp".into())
+            ))
+            .ok();
+        if let Some(l) = &log {
+            let _ = std::fs::remove_file(l);
+            cmd.env("WSGI_LOG", l);
+        }
         let mut p = crate::spawn::spawn_pipe(&mut cmd, crate::spawn::Output::Capture)
             .map_err(|e| smoke_err(format!("cannot start {}: {e}", exe.display())))?;
         let _ = p.client.socket().set_read_timeout(Some(self.timeout));
@@ -181,9 +196,11 @@ impl SmokeClient for SimSmoke {
             .client
             .request(&crate::fcgi::RequestSpec::new(params, Vec::new()));
         let _ = p.client.shutdown();
-        let (_, _, stderr) =
-            crate::spawn::wait_output(&mut p.child, std::time::Duration::from_secs(5))
-                .unwrap_or_default();
+        let waited = crate::spawn::wait_output(&mut p.child, std::time::Duration::from_secs(5));
+        let (status, stderr) = match waited {
+            Ok((s, _, e)) => (Some(s), e),
+            Err(_) => (None, String::new()),
+        };
         match result {
             Ok(r) => Ok(SmokeResponse {
                 status: r.status,
@@ -191,12 +208,42 @@ impl SmokeClient for SimSmoke {
                 body: r.body,
                 stderr: r.stderr,
             }),
-            Err(e) => Err(smoke_err(format!(
-                "no FastCGI response: {e}; the process wrote: {}",
-                stderr.trim()
+            Err(e) => Err(smoke_err(no_answer(
+                &e.to_string(),
+                status,
+                &stderr,
+                log.as_deref(),
             ))),
         }
     }
+}
+
+/// Why a smoke test got no answer: the error, how the process ended, what
+/// it wrote, and the end of its log (the traceback of an import error).
+#[cfg(unix)]
+fn no_answer(
+    e: &str,
+    status: Option<std::process::ExitStatus>,
+    stderr: &str,
+    log: Option<&Path>,
+) -> String {
+    let ended = match status.and_then(|s| s.code()) {
+        Some(c) => format!("the process exited with code {c} before answering"),
+        None => "the process did not answer".to_owned(),
+    };
+    let mut m = format!("no FastCGI response ({e}): {ended}");
+    if !stderr.trim().is_empty() {
+        m.push_str(&format!("; it wrote: {}", stderr.trim()));
+    }
+    let text = log
+        .and_then(|l| std::fs::read_to_string(l).ok())
+        .unwrap_or_default();
+    if let (Some(l), false) = (log, text.trim().is_empty()) {
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(30)..].join("\n");
+        m.push_str(&format!("; the end of its log {}:\n{tail}", l.display()));
+    }
+    m
 }
 
 #[cfg(not(unix))]

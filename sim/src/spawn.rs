@@ -43,6 +43,9 @@ pub fn spawn_pipe(cmd: &mut Command, output: Output) -> io::Result<PipeProcess> 
         .stdout(stdio(output))
         .stderr(stdio(output))
         .spawn()?;
+    // `cmd` keeps the child's end open until it is dropped; without this
+    // the web server's end never sees the process go away.
+    cmd.stdin(Stdio::null());
     Ok(PipeProcess {
         child,
         client: Client::new(ours),

@@ -193,6 +193,9 @@ pub enum SimCommand {
     /// Show a simulated machine: sites, applications, FastCGI pools and their live processes, last requests, logs.
     #[command(after_help = SIM_STATUS_EXAMPLES)]
     Status(SimStatusArgs),
+    /// Rebuild an install on a fresh simulated machine, every stage shown: from a scenario file or WebPI's install log folder.
+    #[command(after_help = SIM_REPLAY_EXAMPLES)]
+    Replay(SimReplayArgs),
 }
 
 const SIM_STATUS_EXAMPLES: &str = "\
@@ -213,6 +216,40 @@ pub struct SimStatusArgs {
     /// Print the status as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+const SIM_REPLAY_EXAMPLES: &str = "\
+A scenario (.toml): the project copied into the machine and broken as the
+scenario says, sim deploy's stages, the requests; exit 0 when everything the
+scenario expects was seen (a fault scenario passes when its failure is seen),
+1 with each expectation not met, 2 when the scenario cannot be read.
+
+WebPI's install log folder (%LOCALAPPDATA%\\Microsoft\\Web Platform Installer\\logs\\install\\<time>):
+the same feeds, products (in order), target (IIS or IIS Express) and parameters
+installed on a fresh machine, with WebPI's, Web Deploy's and iiswsgi install's
+output; a feed or package the log names that cannot be read here is taken from
+the folder when a file of the same name is there. Exit: WebPI's (0 installed,
+1 failed).
+
+Examples:
+  iiswsgi sim replay harness/scenarios/missing_dependency.toml
+  iiswsgi sim replay ./customer-logs/2024-05-01T10.22.31 --root /tmp/replay
+  iiswsgi sim replay ./customer-logs/2024-05-01T10.22.31 --feed ./dist/app-1.0.webpi.xml";
+
+#[derive(Args, Debug)]
+pub struct SimReplayArgs {
+    /// A scenario file (.toml), or WebPI's install log folder (logs\install\<time>).
+    #[arg(value_name = "LOG_OR_DIR")]
+    pub source: PathBuf,
+    /// The fresh machine's folder, absent or empty (default: a new temporary folder, kept for its logs).
+    #[arg(long, value_name = "ROOT")]
+    pub root: Option<PathBuf>,
+    /// A feed to install from instead of the one the log names (repeatable).
+    #[arg(long = "feed", value_name = "URL_OR_PATH")]
+    pub feeds: Vec<String>,
+    /// The local address the scenario's requests are served on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    pub listen: std::net::IpAddr,
 }
 
 const SIM_SERVE_EXAMPLES: &str = "\

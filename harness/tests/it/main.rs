@@ -32,6 +32,8 @@ mod logging;
 #[cfg(unix)]
 mod protocol;
 #[cfg(unix)]
+mod scenarios;
+#[cfg(unix)]
 mod sim_serve;
 #[cfg(unix)]
 mod sim_status;

@@ -244,21 +244,11 @@ async fn publish(st: Arc<FrontState>, mappings: Vec<Mapping>) {
             state.processes = processes;
             match state.write(st.machine.root()) {
                 Ok(()) => written = true,
-                Err(e) => tracing::warn!("{e}: {}", error_chain(&e)),
+                Err(e) => tracing::warn!("{}", iiswsgi_iisconfig::error_chain(&e)),
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut parts = Vec::new();
-    let mut src = e.source();
-    while let Some(s) = src {
-        parts.push(s.to_string());
-        src = s.source();
-    }
-    parts.join(": ")
 }
 
 async fn accept_loop(

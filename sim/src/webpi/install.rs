@@ -182,6 +182,7 @@ fn download<'a>(
     feed: &LoadedFeed,
     entry: &'a Entry,
     cache: &Path,
+    log: &mut Log,
     out: &mut dyn FnMut(&str),
 ) -> Result<Downloaded<'a>, WebpiError> {
     let none = || WebpiError::NoInstaller {
@@ -205,13 +206,31 @@ fn download<'a>(
         .join(&entry.product_id)
         .join(expected.to_ascii_uppercase())
         .join(name);
-    let have = std::fs::read(&cached)
-        .ok()
-        .filter(|b| hex(&sha1::Sha1::digest(b)) == expected);
-    let bytes = match have {
-        Some(b) => b,
-        None => {
+    // A cached copy is used as it is (WebPI does not download again what
+    // its cache holds), so a stale one fails the check.
+    let bytes = match std::fs::read(&cached) {
+        Ok(b) => {
+            log.line(&format!(
+                "DownloadManager Information: 0 : Using cached file at {} instead of downloading from {url}",
+                cached.display()
+            ));
+            let actual = hex(&sha1::Sha1::digest(&b));
+            if actual != expected {
+                return Err(WebpiError::StaleCache {
+                    url: url.clone(),
+                    expected,
+                    actual,
+                    file: cached,
+                });
+            }
+            b
+        }
+        Err(_) => {
             out(&format!("Started downloading: '{}'", title(entry)));
+            log.line(&format!(
+                "DownloadManager Information: 0 : Downloading {url} to {}",
+                cached.display()
+            ));
             let b = fetch::get(&loc, &|w| machine.host_path(w).ok())?;
             super::write(&cached, &b)?;
             b
@@ -336,6 +355,7 @@ fn parameters(
     pkg: &msdeploy::package::Package,
     a: &WebpiArgs,
     log: &mut Log,
+    out: &mut dyn FnMut(&str),
 ) -> Result<Vec<SetParam>, WebpiError> {
     let given = |name: &str| {
         a.params
@@ -363,6 +383,11 @@ fn parameters(
                     .to_owned();
                 if a.iis_express || machine.config.machine.iis_express {
                     let site = express_site(machine, &app)?;
+                    if !site.eq_ignore_ascii_case(&app) {
+                        let msg = format!("IIS Express already has a site named '{app}': the application is installed as the new site '{site}' (give --param \"{}={app}\" to install into the existing site instead)", p.name);
+                        log.line(&msg);
+                        out(&msg);
+                    }
                     log.line(&format!("Created the IIS Express site '{site}'"));
                     site
                 } else {
@@ -396,6 +421,7 @@ fn install_one(
     d: &Downloaded<'_>,
     a: &WebpiArgs,
     log: &mut Log,
+    out: &mut dyn FnMut(&str),
 ) -> Result<(), String> {
     log.line(&format!("Installer: {}", d.url));
     log.line(&format!(
@@ -407,7 +433,8 @@ fn install_one(
     ));
     let pkg = msdeploy::package::Package::open(&d.file)
         .map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
-    let set = parameters(machine, &pkg, a, log).map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
+    let set =
+        parameters(machine, &pkg, a, log, out).map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
     log.line("Web Deploy (msdeploy) output:");
     let mut lines = Vec::new();
     let result = {
@@ -447,6 +474,7 @@ pub fn install(
     a: &WebpiArgs,
     feeds: &[LoadedFeed],
     cache: &Path,
+    webpi_log: &mut Log,
     out: &mut dyn FnMut(&str),
 ) -> Result<i32, WebpiError> {
     let mut planner = Planner {
@@ -464,11 +492,19 @@ pub fn install(
     // Everything downloaded and checked before anything is installed.
     let mut downloads = Vec::new();
     for (feed, entry) in &plan {
-        downloads.push(download(machine, &feeds[*feed], entry, cache, out)?);
+        downloads.push(download(
+            machine,
+            &feeds[*feed],
+            entry,
+            cache,
+            webpi_log,
+            out,
+        )?);
     }
-    let dir = cache.join("logs").join("install").join(stamp());
+    let dir = super::logs::install_log_dir(cache, &stamp());
     let mut installed = Vec::new();
-    for d in &downloads {
+    let total = downloads.len();
+    for (n, d) in downloads.iter().enumerate() {
         let t = title(d.entry);
         out(&format!("Started installing: '{t}'"));
         let mut log = Log {
@@ -480,9 +516,36 @@ pub fn install(
                 machine.config.machine.name
             )],
         };
+        let express = a.iis_express || machine.config.machine.iis_express;
+        let products: Vec<(String, String)> = a
+            .products
+            .iter()
+            .map(|p| {
+                let t = find(feeds, p).map_or_else(|| p.clone(), |(_, e)| title(e));
+                (t, p.clone())
+            })
+            .collect();
+        let asked: Vec<String> = feeds
+            .iter()
+            .filter(|f| {
+                a.feeds
+                    .iter()
+                    .any(|u| fetch::locate(u, None).is_ok_and(|l| l == f.location))
+            })
+            .map(|f| fetch::display(&f.location))
+            .collect();
+        for l in super::logs::replay_lines(&super::logs::Recorded {
+            feeds: asked,
+            products,
+            iis_express: express,
+            params: a.params.clone(),
+            sequence: (n + 1, total),
+        }) {
+            log.line(&l);
+        }
         let is_msdeploy = installer(d.entry).is_some_and(|i| i.msdeploy.is_some());
         let result = if is_msdeploy {
-            install_one(machine, d, a, &mut log)
+            install_one(machine, d, a, &mut log, out)
         } else {
             log.line("Not a Web Deploy package: the simulator does not run installers; the product is recorded as installed in sim.toml's inventory");
             Ok(())

@@ -11,6 +11,7 @@
 
 pub mod fetch;
 pub mod install;
+pub mod logs;
 
 use std::path::PathBuf;
 
@@ -50,6 +51,13 @@ pub enum WebpiError {
     #[error("SHA1 mismatch for {product}: the feed says {expected}, the downloaded file {} has {actual}; nothing was installed (rebuild the feed with `iiswsgi feed`, or clear the cache with `iiswsgi clean-webpi --cache`)", file.display())]
     Sha1Mismatch {
         product: String,
+        expected: String,
+        actual: String,
+        file: PathBuf,
+    },
+    #[error("the cached copy {} of {url} has SHA1 {actual}, the feed says {expected}: WebPI's cache is stale and nothing was installed; delete {} (or run `iiswsgi clean-webpi --cache`) and install again", file.display(), file.parent().unwrap_or(file).display())]
+    StaleCache {
+        url: String,
         expected: String,
         actual: String,
         file: PathBuf,
@@ -239,13 +247,22 @@ fn list(feeds: &[LoadedFeed], out: &mut dyn FnMut(&str)) {
     }
 }
 
-/// Runs WebPI's command line; output lines go to `out`; the exit code.
+/// Runs WebPI's command line; output lines go to `out`; the exit code. An
+/// error is also written to `logs\webpi\webpi#.txt`, which is named after
+/// it (an install that failed names its own log before).
 pub fn run(machine: &SimMachine, args: &[String], out: &mut dyn FnMut(&str)) -> i32 {
-    match run_inner(machine, args, out) {
+    let mut log_path = None;
+    match run_inner(machine, args, out, &mut log_path) {
         Ok(code) => code,
         Err(e) => {
             tracing::debug!(error = %e, "webpi failed");
             out(&format!("Error: {}", iiswsgi_iisconfig::error_chain(&e)));
+            if let (Some(p), false) = (log_path, matches!(e, WebpiError::Install { .. })) {
+                let shown = machine
+                    .windows_path(&p)
+                    .unwrap_or_else(|_| p.display().to_string());
+                out(&format!("Log: {shown}"));
+            }
             1
         }
     }
@@ -255,18 +272,22 @@ fn run_inner(
     machine: &SimMachine,
     args: &[String],
     out: &mut dyn FnMut(&str),
+    log_path: &mut Option<PathBuf>,
 ) -> Result<i32, WebpiError> {
     let a = webpi_args::parse(args)?;
     let cache = cache_root(machine)?;
     let mut log = webpi_log(&cache);
-    let feeds = load_feeds(machine, &a.feeds, &cache, &mut log);
-    log.save()?;
-    let feeds = feeds?;
-    match a.action {
+    *log_path = Some(log.path.clone());
+    let result = load_feeds(machine, &a.feeds, &cache, &mut log).and_then(|feeds| match a.action {
         Action::List => {
             list(&feeds, out);
             Ok(0)
         }
-        Action::Install => install::install(machine, &a, &feeds, &cache, out),
+        Action::Install => install::install(machine, &a, &feeds, &cache, &mut log, out),
+    });
+    if let Err(e) = &result {
+        log.line(&format!("DownloadManager Error: 0 : {e}"));
     }
+    log.save()?;
+    result
 }

@@ -14,6 +14,8 @@ mod msdeploy_cases;
 mod msdeploy_support;
 mod props;
 #[cfg(unix)]
+mod scenario;
+#[cfg(unix)]
 mod serve;
 #[cfg(unix)]
 mod serve_faults;
