@@ -131,7 +131,7 @@ fn processes(o: &mut String, list: &[super::LiveProcess], now: u64, st: &Status)
     for p in list {
         let _ = writeln!(
             o,
-            "    pid {:<8} {} request(s)  age {}  {}",
+            "    pid {}  {} request(s)  age {}  {}",
             p.pid,
             p.requests,
             age(now, p.started),
