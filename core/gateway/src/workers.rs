@@ -180,14 +180,24 @@ pub fn supervise(
         }
         std::thread::sleep(Duration::from_millis(100));
     }
+    stop_workers(&mut pool, settings.graceful_timeout.value + STOP_MARGIN);
+    if let Bind::Unix(path) = bind {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// SIGTERM to every worker, then waits for them, killing those still
+/// running after `patience`.
+fn stop_workers(pool: &mut [(Child, Instant)], patience: Duration) {
     tracing::info!(
         "stopping {} workers after their requests in flight",
         pool.len()
     );
-    for (c, _) in &pool {
+    for (c, _) in pool.iter() {
         signal(c, libc::SIGTERM);
     }
-    let deadline = Instant::now() + settings.graceful_timeout.value + STOP_MARGIN;
+    let deadline = Instant::now() + patience;
     for (c, _) in pool.iter_mut() {
         while matches!(c.try_wait(), Ok(None)) {
             if Instant::now() > deadline {
@@ -198,10 +208,6 @@ pub fn supervise(
         }
         let _ = c.wait();
     }
-    if let Bind::Unix(path) = bind {
-        let _ = std::fs::remove_file(path);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

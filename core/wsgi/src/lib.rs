@@ -173,22 +173,33 @@ pub fn serve_request(
         drop(st);
         return Outcome::of(Ending::Complete, &state);
     };
-    let head_sent = response::lock(&state).head_sent;
-    if is_channel_error(py, &err) {
-        tracing::warn!("request ended early: {}", load::exception_line(py, &err));
-        return Outcome::of(Ending::ChannelFailed, &state);
+    failed(py, &err, &state, channel.as_ref())
+}
+
+/// The outcome of a request whose application (or channel) raised `err`:
+/// a 500 when the head can still be replaced, else a body cut short.
+fn failed(
+    py: Python<'_>,
+    err: &PyErr,
+    state: &response::Shared,
+    channel: &dyn RequestChannel,
+) -> Outcome {
+    let head_sent = response::lock(state).head_sent;
+    if is_channel_error(py, err) {
+        tracing::warn!("request ended early: {}", load::exception_line(py, err));
+        return Outcome::of(Ending::ChannelFailed, state);
     }
-    let tb = load::format_traceback(py, &err);
+    let tb = load::format_traceback(py, err);
     // A head that was only buffered can still be replaced by a 500.
     let head_sent = head_sent && !channel.discard_pending();
     if head_sent {
         tracing::error!(
             "the application failed after the response head was sent; the body is cut short:\n{tb}"
         );
-        return Outcome::of(Ending::Truncated, &state);
+        return Outcome::of(Ending::Truncated, state);
     }
     tracing::error!("the application failed; answering 500:\n{tb}");
-    let ending = match py.detach(|| send_error_response(channel.as_ref(), &tb)) {
+    let ending = match py.detach(|| send_error_response(channel, &tb)) {
         Ok(()) => Ending::Complete,
         Err(_) => Ending::ChannelFailed,
     };
