@@ -2,8 +2,11 @@
 //! (`conformance:app`, two Python processes) behind `iiswsgi sim serve`
 //! (IIS's model: one process per request, `maxInstances`) and behind nginx
 //! (`iiswsgi serve --bind unix:… --workers`), driven over keep-alive HTTP/1.1
-//! connections in the same run. The simulator must not be the bottleneck
-//! of a test that uses it: the target is ≥ 0.8× nginx.
+//! connections in the same run, in alternating rounds. Both fronts log each
+//! request (the simulator its W3C log, nginx its access log, both written
+//! in batches). The simulator must not be the bottleneck of a test that
+//! uses it: the target is ≥ 0.8× nginx; the CPU time per request of each
+//! front process shows it regardless of the machine's load.
 
 use std::fmt::Write as _;
 use std::io;
@@ -41,6 +44,46 @@ fn cpu_of(pids: &[u32]) -> u64 {
     pids.iter().map(|&p| crate::bench::cpu_us(p)).sum()
 }
 
+/// What measured windows gave: every latency, their length, and the CPU
+/// time of the front and of the gateway over them.
+#[derive(Debug, Default)]
+pub struct Sample {
+    pub lat: Vec<u32>,
+    pub secs: f64,
+    pub front_cpu_us: u64,
+    pub gateway_cpu_us: u64,
+}
+
+impl Sample {
+    fn add(&mut self, o: Sample) {
+        self.lat.extend(o.lat);
+        self.secs += o.secs;
+        self.front_cpu_us += o.front_cpu_us;
+        self.gateway_cpu_us += o.gateway_cpu_us;
+    }
+
+    /// The figures of the table.
+    pub fn cell(&self) -> FrontCell {
+        let mut lat = self.lat.clone();
+        lat.sort_unstable();
+        let n = lat.len();
+        let pct = |p: f64| {
+            lat.get(((n as f64 * p) as usize).min(n.saturating_sub(1)))
+                .copied()
+                .unwrap_or(0)
+        };
+        let per_req = |us: u64| us as f64 / n.max(1) as f64;
+        FrontCell {
+            rate: n as f64 / self.secs.max(f64::EPSILON),
+            p50_us: pct(0.5).into(),
+            p99_us: pct(0.99).into(),
+            front_cpu_us: per_req(self.front_cpu_us),
+            gateway_cpu_us: per_req(self.gateway_cpu_us),
+            error: None,
+        }
+    }
+}
+
 /// `conns` keep-alive connections requesting `path` for `duration` after
 /// `warmup`; the CPU time of `watched` over the measured window.
 pub fn drive_http(
@@ -49,7 +92,7 @@ pub fn drive_http(
     conns: usize,
     (warmup, duration): (Duration, Duration),
     watched: &Watched<'_>,
-) -> io::Result<FrontCell> {
+) -> io::Result<Sample> {
     let start = Instant::now() + warmup;
     let end = start + duration;
     let threads: Vec<_> = (0..conns)
@@ -86,27 +129,18 @@ pub fn drive_http(
     let cpu_start = (crate::bench::cpu_us(watched.front), cpu_of(&gateway));
     std::thread::sleep(end.saturating_duration_since(Instant::now()));
     let cpu_end = (crate::bench::cpu_us(watched.front), cpu_of(&gateway));
-    let mut all = Vec::new();
+    let mut lat = Vec::new();
     for t in threads {
-        all.extend(
+        lat.extend(
             t.join()
                 .map_err(|_| io::Error::other("driver panicked"))??,
         );
     }
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0)
-    };
-    let per_req = |a: u64, b: u64| b.saturating_sub(a) as f64 / all.len().max(1) as f64;
-    Ok(FrontCell {
-        rate: all.len() as f64 / duration.as_secs_f64(),
-        p50_us: pct(0.5).into(),
-        p99_us: pct(0.99).into(),
-        front_cpu_us: per_req(cpu_start.0, cpu_end.0),
-        gateway_cpu_us: per_req(cpu_start.1, cpu_end.1),
-        error: None,
+    Ok(Sample {
+        lat,
+        secs: duration.as_secs_f64(),
+        front_cpu_us: cpu_end.0.saturating_sub(cpu_start.0),
+        gateway_cpu_us: cpu_end.1.saturating_sub(cpu_start.1),
     })
 }
 
@@ -204,7 +238,7 @@ pub fn nginx_front(work: &Path, processes: usize) -> io::Result<NginxFront> {
     let port = free_port()?;
     let root = std::env::var("USER").map_or(true, |u| u == "root");
     let conf = format!(
-        "{user}daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log off;\n keepalive_requests 1000000;\n client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n upstream gateway {{ server unix:{s}; keepalive 8; }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   include /etc/nginx/fastcgi_params;\n   fastcgi_param SCRIPT_NAME \"\";\n   fastcgi_param PATH_INFO $uri;\n   fastcgi_keep_conn on;\n   fastcgi_pass gateway;\n  }}\n }}\n}}\n",
+        "{user}daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log {d}/access.log combined buffer=64k flush=250ms;\n keepalive_requests 1000000;\n client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n upstream gateway {{ server unix:{s}; keepalive 8; }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   include /etc/nginx/fastcgi_params;\n   fastcgi_param SCRIPT_NAME \"\";\n   fastcgi_param PATH_INFO $uri;\n   fastcgi_keep_conn on;\n   fastcgi_pass gateway;\n  }}\n }}\n}}\n",
         user = if root { "user root;\n" } else { "" },
         d = dir.display(),
         s = sock.display(),
@@ -233,17 +267,36 @@ const WORKLOADS: [(&str, &str); 2] = [
     ("1 MiB", "/stream?size=1048576&chunk=65536"),
 ];
 
-fn measure(
-    base: &str,
-    path: &str,
-    conns: usize,
-    times: (Duration, Duration),
-    watched: &Watched<'_>,
-) -> FrontCell {
-    drive_http(base, path, conns, times, watched).unwrap_or_else(|e| FrontCell {
-        error: Some(e.to_string()),
-        ..FrontCell::default()
-    })
+/// The cell's measurements alternate between the fronts in this many
+/// rounds (in turn first), so that both see the same neighbours' load.
+const ROUNDS: u32 = 4;
+
+/// One front of the cell, as measured so far.
+struct Front<'a> {
+    label: &'static str,
+    base: String,
+    watched: Watched<'a>,
+    /// What nginx's error log said on failure.
+    error_log: Option<PathBuf>,
+    got: Result<Sample, String>,
+}
+
+impl Front<'_> {
+    fn measure(&mut self, path: &str, conns: usize, times: (Duration, Duration)) {
+        let Ok(acc) = &mut self.got else { return };
+        match drive_http(&self.base, path, conns, times, &self.watched) {
+            Ok(s) => acc.add(s),
+            Err(e) => {
+                let log = self
+                    .error_log
+                    .as_ref()
+                    .and_then(|p| std::fs::read_to_string(p).ok())
+                    .and_then(|l| l.lines().last().map(|l| format!("; error.log: {l}")))
+                    .unwrap_or_default();
+                self.got = Err(format!("{e}{log}"));
+            }
+        }
+    }
 }
 
 /// A process and its descendants (the gateway's workers).
@@ -253,11 +306,31 @@ fn tree(pid: u32) -> Vec<u32> {
     all
 }
 
-fn failed_cell(e: &io::Error) -> FrontCell {
-    FrontCell {
-        error: Some(e.to_string()),
-        ..Default::default()
-    }
+fn row(table: &mut String, name: &str, f: &Front<'_>, nginx_rate: Option<f64>) -> bool {
+    let (c, error) = match &f.got {
+        Ok(s) => (s.cell(), None),
+        Err(e) => (FrontCell::default(), Some(e.clone())),
+    };
+    eprintln!(
+        "==> {name} · {}: {:.0} req/s, front {:.1} µs CPU/request {}",
+        f.label,
+        c.rate,
+        c.front_cpu_us,
+        error.as_deref().unwrap_or("")
+    );
+    let ratio = match nginx_rate {
+        Some(n) if error.is_none() && n > 0.0 => format!("{:.2}×", c.rate / n),
+        _ => "–".into(),
+    };
+    let rate = error
+        .as_ref()
+        .map_or_else(|| format!("{:.0}", c.rate), |e| format!("FAILED ({e})"));
+    let _ = writeln!(
+        table,
+        "| {name} | {} | {rate} | {} µs | {} µs | {:.1} µs | {:.1} µs | {ratio} |",
+        f.label, c.p50_us, c.p99_us, c.front_cpu_us, c.gateway_cpu_us
+    );
+    error.is_some()
 }
 
 /// Runs the cell; the markdown table and whether anything failed.
@@ -273,63 +346,68 @@ pub fn run_fronts(
     let mut failed = false;
     let sim = sim_front(work, conns);
     let nginx = nginx_front(work, conns);
+    let sim_gateway = || {
+        sim.as_ref()
+            .map(|s| crate::simserve::descendants(s.pid()))
+            .unwrap_or_default()
+    };
+    let nginx_gateway = || {
+        nginx
+            .as_ref()
+            .map(|n| tree(n.gateway.id()))
+            .unwrap_or_default()
+    };
     for (name, path) in WORKLOADS {
-        let s = match &sim {
-            Ok(s) => {
-                let gateway = || crate::simserve::descendants(s.pid());
-                let watched = Watched {
-                    front: s.pid(),
-                    gateway: &gateway,
-                };
-                measure(s.url("http/"), path, conns, (warmup, duration), &watched)
-            }
-            Err(e) => failed_cell(e),
-        };
-        let n = match &nginx {
-            Ok(n) => {
-                let gateway = || tree(n.gateway.id());
-                let watched = Watched {
-                    front: n.nginx.id(),
-                    gateway: &gateway,
-                };
-                let mut c = measure(&n.base, path, conns, (warmup, duration), &watched);
-                if let Some(e) = &mut c.error {
-                    let log = std::fs::read_to_string(work.join("nginx-front/error.log"))
-                        .unwrap_or_default();
-                    e.push_str(&format!(
-                        "; nginx error.log: {}",
-                        log.lines().last().unwrap_or_default()
-                    ));
-                }
-                c
-            }
-            Err(e) => failed_cell(e),
-        };
-        for (front, c) in [
-            ("nginx → iiswsgi --bind", &n),
-            ("iiswsgi sim serve → iiswsgi (IIS pipe)", &s),
-        ] {
-            eprintln!(
-                "==> {name} · {front}: {:.0} req/s, front {:.1} µs CPU/request {}",
-                c.rate,
-                c.front_cpu_us,
-                c.error.as_deref().unwrap_or("")
-            );
-            failed |= c.error.is_some();
-            let ratio = if c.error.is_none() && n.error.is_none() && n.rate > 0.0 {
-                format!("{:.2}×", c.rate / n.rate)
+        let mut fronts = [
+            Front {
+                label: "nginx → iiswsgi --bind",
+                base: nginx.as_ref().map(|n| n.base.clone()).unwrap_or_default(),
+                watched: Watched {
+                    front: nginx.as_ref().map_or(0, |n| n.nginx.id()),
+                    gateway: &nginx_gateway,
+                },
+                error_log: Some(work.join("nginx-front/error.log")),
+                got: nginx
+                    .as_ref()
+                    .map(|_| Sample::default())
+                    .map_err(|e| e.to_string()),
+            },
+            Front {
+                label: "iiswsgi sim serve → iiswsgi (IIS pipe)",
+                base: sim
+                    .as_ref()
+                    .map(|s| s.url("http/").to_owned())
+                    .unwrap_or_default(),
+                watched: Watched {
+                    front: sim.as_ref().map_or(0, SimServe::pid),
+                    gateway: &sim_gateway,
+                },
+                error_log: None,
+                got: sim
+                    .as_ref()
+                    .map(|_| Sample::default())
+                    .map_err(|e| e.to_string()),
+            },
+        ];
+        for round in 0..ROUNDS {
+            // Each front warms up once; later rounds only reconnect.
+            let warm = if round == 0 {
+                warmup
             } else {
-                "–".into()
+                warmup.min(Duration::from_millis(200))
             };
-            let rate = c
-                .error
-                .as_ref()
-                .map_or_else(|| format!("{:.0}", c.rate), |e| format!("FAILED ({e})"));
-            let _ = writeln!(
-                table,
-                "| {name} | {front} | {rate} | {} µs | {} µs | {:.1} µs | {:.1} µs | {ratio} |",
-                c.p50_us, c.p99_us, c.front_cpu_us, c.gateway_cpu_us
-            );
+            let times = (warm, duration / ROUNDS);
+            if round % 2 == 0 {
+                fronts[1].measure(path, conns, times);
+                fronts[0].measure(path, conns, times);
+            } else {
+                fronts[0].measure(path, conns, times);
+                fronts[1].measure(path, conns, times);
+            }
+        }
+        let nginx_rate = fronts[0].got.as_ref().ok().map(|s| s.cell().rate);
+        for f in &fronts {
+            failed |= row(&mut table, name, f, nginx_rate);
         }
     }
     (table, failed)

@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use iiswsgi_fastcgi::proto::{self, RecordType, Role, HEADER_LEN};
 use iiswsgi_fastcgi::server::ServerEvent;
@@ -60,11 +60,22 @@ pub enum Failure {
     ClientGone,
 }
 
+/// Bytes asked of the process's transport per read (a 1 MiB reply in a
+/// few reads rather than sixteen).
+const READ_SIZE: usize = 256 * 1024;
+
+/// Bytes reserved for a body whose length the head does not give, and the
+/// most reserved for one that it gives.
+const BODY_RESERVE: (usize, usize) = (64 * 1024, 4 << 20);
+
 struct Reply {
     head_buf: Vec<u8>,
     head: Option<Head>,
-    pending: Vec<Bytes>,
-    pending_len: u64,
+    /// Body bytes not yet released, in one buffer: released as one chunk
+    /// (split off, so the allocation is shared, not copied), and reserved
+    /// at the head's `Content-Length` so that a buffered body costs one
+    /// allocation, which the allocator keeps for the next one.
+    pending: BytesMut,
     committed: bool,
     stderr: Vec<u8>,
 }
@@ -74,28 +85,38 @@ impl Reply {
         Reply {
             head_buf: Vec::new(),
             head: None,
-            pending: Vec::new(),
-            pending_len: 0,
+            pending: BytesMut::new(),
             committed: false,
             stderr: Vec::new(),
         }
     }
 
-    fn stdout(&mut self, data: &[u8]) {
+    fn set_head(&mut self, head: Head, limit: u64) {
+        let declared = head
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("Content-Length"))
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+        let want = match declared {
+            Some(n) => n.min(limit.max(BODY_RESERVE.0 as u64)),
+            None => BODY_RESERVE.0 as u64,
+        };
+        let want = usize::try_from(want).unwrap_or(BODY_RESERVE.1);
+        self.pending.reserve(want.min(BODY_RESERVE.1));
+        self.head = Some(head);
+    }
+
+    fn stdout(&mut self, data: &[u8], limit: u64) {
         if self.head.is_some() {
-            self.pending_len += data.len() as u64;
-            self.pending.push(Bytes::copy_from_slice(data));
+            self.pending.extend_from_slice(data);
             return;
         }
         self.head_buf.extend_from_slice(data);
         if let Some(end) = self.head_buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            self.head = Some(parse_head(&self.head_buf[..end]));
-            let rest = self.head_buf.split_off(end + 4);
+            let head = parse_head(&self.head_buf[..end]);
+            self.set_head(head, limit);
+            self.pending.extend_from_slice(&self.head_buf[end + 4..]);
             self.head_buf.clear();
-            if !rest.is_empty() {
-                self.pending_len += rest.len() as u64;
-                self.pending.push(Bytes::from(rest));
-            }
         }
     }
 
@@ -105,23 +126,21 @@ impl Reply {
             if self.head.is_none() && end {
                 // No blank line: IIS takes it all as the body of a 200.
                 let body = std::mem::take(&mut self.head_buf);
-                self.head = Some(parse_head(b""));
-                self.pending_len += body.len() as u64;
-                self.pending.push(Bytes::from(body));
+                self.set_head(parse_head(b""), limit);
+                self.pending.extend_from_slice(&body);
             }
             let Some(head) = self.head.clone() else {
                 return;
             };
-            if !(end || limit == 0 || self.pending_len > limit) {
+            if !(end || limit == 0 || self.pending.len() as u64 > limit) {
                 return;
             }
             self.committed = true;
             let _ = tx.send(Event::Head(head)).await;
         }
-        for b in self.pending.drain(..) {
-            let _ = tx.send(Event::Data(b)).await;
+        if !self.pending.is_empty() {
+            let _ = tx.send(Event::Data(self.pending.split().freeze())).await;
         }
-        self.pending_len = 0;
     }
 }
 
@@ -195,7 +214,9 @@ async fn read_replies<R: AsyncRead + Unpin>(
                 Err(e) => return Err(Failure::InvalidData(e.to_string())),
             };
             match ev {
-                ServerEvent::Stdout { data, .. } if !data.is_empty() => reply.stdout(data),
+                ServerEvent::Stdout { data, .. } if !data.is_empty() => {
+                    reply.stdout(data, job.buffer_limit)
+                }
                 ServerEvent::Stderr { data, .. } if !data.is_empty() => match job.stderr_mode {
                     StderrMode::IgnoreAndReturn200 => {}
                     StderrMode::TerminateProcess => return Err(Failure::StderrTerminate),
@@ -215,7 +236,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
             }
             reply.flush(tx, job.buffer_limit, false).await;
         }
-        let slot = p.codec.read_buf().spare(64 * 1024);
+        let slot = p.codec.read_buf().spare(READ_SIZE);
         let n = match tokio::time::timeout(job.activity_timeout, r.read(slot)).await {
             Err(_) => return Err(Failure::ActivityTimeout),
             Ok(Err(_)) | Ok(Ok(0)) => return Err(Failure::Exited),
