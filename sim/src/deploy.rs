@@ -177,7 +177,7 @@ pub fn webpi_install(
         return Err(StageError {
             stage: "webpi install",
             reason: match error {
-                Some(e) => format!("WebPI exited with code {code}: {e}"),
+                Some(e) => format!("WebPI exited with code {code}: {}", e.trim_end_matches('.')),
                 None => format!("WebPI exited with code {code} (Web Deploy, its runCommand or `iiswsgi install` failed: the lines above say which)"),
             },
             log,

@@ -227,11 +227,12 @@ fn no_answer(
     stderr: &str,
     log: Option<&Path>,
 ) -> String {
-    let ended = match status.and_then(|s| s.code()) {
-        Some(c) => format!("the process exited with code {c} before answering"),
-        None => "the process did not answer".to_owned(),
+    let mut m = match status.and_then(|s| s.code()) {
+        Some(c) => {
+            format!("no FastCGI response: the process exited with code {c} before answering")
+        }
+        None => format!("no FastCGI response ({e}): the process did not answer"),
     };
-    let mut m = format!("no FastCGI response ({e}): {ended}");
     if !stderr.trim().is_empty() {
         m.push_str(&format!("; it wrote: {}", stderr.trim()));
     }

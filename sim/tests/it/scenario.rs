@@ -111,3 +111,59 @@ proptest! {
         prop_assert_eq!(back, r);
     }
 }
+
+/// The checker reports each unmet expectation, and nothing when all are met.
+#[test]
+fn every_unmet_expectation_is_reported() {
+    use iiswsgi_sim::deploy::StageError;
+    use iiswsgi_sim::scenario::client::Answer;
+    use iiswsgi_sim::scenario::{check::check, Outcome};
+    let text = format!(
+        "{}\n[[request]]\npath = \"/\"\nstatus = 200\ntext = [\"Hello\"]\n\n[[expect.files]]\nglob = \"logs/*.txt\"\ncontains = [\"ok\"]\nonce = [\"one\"]\nabsent = [\"bad\"]\n",
+        BASE.replace("where_to_look = [\"b\"]", "where_to_look = [\"b.log\"]")
+    );
+    let loaded = model::parse(&scenario_file(), &text).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("logs")).unwrap();
+    std::fs::write(root.path().join("logs/x.txt"), "ok one").unwrap();
+    let good = Outcome {
+        transcript: vec!["a".into(), "  Log: C:\\b.log".into()],
+        exit_code: 0,
+        failure: None,
+        answers: vec![vec![Ok(Answer {
+            status: 200,
+            body: "Hello".into(),
+        })]],
+        root: root.path().to_path_buf(),
+    };
+    assert_eq!(check(&loaded, &good), Vec::<String>::new());
+    std::fs::write(root.path().join("logs/y.txt"), "one bad").unwrap();
+    let bad = Outcome {
+        transcript: vec!["Log: elsewhere".into()],
+        exit_code: 1,
+        failure: Some(StageError {
+            stage: "webpi install",
+            reason: "x".into(),
+            log: Some(root.path().join("missing.txt")),
+        }),
+        answers: vec![vec![Ok(Answer {
+            status: 500,
+            body: "oops".into(),
+        })]],
+        root: root.path().to_path_buf(),
+    };
+    let diffs = check(&loaded, &bad).join("\n");
+    for want in [
+        "exit code: expected 0, got 1",
+        "failing stage: expected None, got Some(\"webpi install\")",
+        "missing.txt to read, which does not exist",
+        "output: expected a line containing \"a\"",
+        "where to look: no line names \"b.log\"",
+        "status expected Some(200), got 500",
+        "body lacks \"Hello\": oops",
+        "\"one\" expected once, found 2 times",
+        "contains \"bad\"",
+    ] {
+        assert!(diffs.contains(want), "{want:?} in:\n{diffs}");
+    }
+}
