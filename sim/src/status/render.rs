@@ -67,6 +67,12 @@ pub(super) fn text(st: &Status, now: u64) -> String {
             );
         }
     }
+    fastcgi(&mut o, st, now);
+    requests_and_logs(&mut o, st);
+    o
+}
+
+fn fastcgi(o: &mut String, st: &Status, now: u64) {
     let _ = writeln!(o, "\nFastCGI applications");
     if st.fastcgi.is_empty() {
         let _ = writeln!(o, "  none registered");
@@ -83,15 +89,18 @@ pub(super) fn text(st: &Status, now: u64) -> String {
             "    maxInstances {}  instanceMaxRequests {}  activityTimeout {}  requestTimeout {}  idleTimeout {}",
             app.max_instances, app.instance_max_requests, app.activity_timeout, app.request_timeout, app.idle_timeout
         );
-        processes(&mut o, &app.processes, now, st);
+        processes(o, &app.processes, now, st);
     }
     if !st.other_processes.is_empty() {
         let _ = writeln!(
             o,
             "  processes of pools no longer registered (being recycled):"
         );
-        processes(&mut o, &st.other_processes, now, st);
+        processes(o, &st.other_processes, now, st);
     }
+}
+
+fn requests_and_logs(o: &mut String, st: &Status) {
     let _ = writeln!(o, "\nLast requests");
     if st.last_requests.is_empty() {
         let _ = writeln!(o, "  none logged");
@@ -117,7 +126,6 @@ pub(super) fn text(st: &Status, now: u64) -> String {
         let _ = writeln!(o, "    {}", l.windows);
         let _ = writeln!(o, "    {}", l.host.display());
     }
-    o
 }
 
 fn processes(o: &mut String, list: &[super::LiveProcess], now: u64, st: &Status) {
