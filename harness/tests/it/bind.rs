@@ -217,6 +217,8 @@ fn workers_exit_when_the_supervisor_is_killed() {
     }
 }
 
+/// Linux: the workers' command lines are read from /proc.
+#[cfg(target_os = "linux")]
 #[test]
 fn workers_are_started_with_the_supervisors_own_arguments() {
     let dir = tmp();
