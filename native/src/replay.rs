@@ -45,7 +45,7 @@ pub(crate) fn run(py: Python<'_>, a: SimReplayArgs) -> i32 {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("iiswsgi sim replay: error: {e}");
+            eprintln!("iiswsgi sim replay: error: {}", crate::report(e));
             2
         }
     }

@@ -97,10 +97,7 @@ fn status(a: &iiswsgi_cli::SimStatusArgs) -> i32 {
     let st = match iiswsgi_sim::status::collect(&a.root) {
         Ok(st) => st,
         Err(e) => {
-            eprintln!(
-                "iiswsgi sim status: error: {}",
-                iiswsgi_iisconfig::error_chain(&e)
-            );
+            eprintln!("iiswsgi sim status: error: {}", crate::report(e));
             return 1;
         }
     };

@@ -34,7 +34,7 @@ pub enum ServeError {
     Machine(#[from] MachineError),
     #[error(transparent)]
     Config(#[from] iiswsgi_iisconfig::ConfigError),
-    #[error("cannot listen on {addr} for the binding {binding}: {source}")]
+    #[error("cannot listen on {addr} for the binding {binding}")]
     Listen {
         addr: SocketAddr,
         binding: String,

@@ -139,7 +139,7 @@ pub fn serve_with<R: Send + 'static>(
     let result = rt.block_on(async {
         let server = crate::front::Server::bind(&opts)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+            .map_err(|e| fail(iiswsgi_iisconfig::error_chain(&e)))?;
         for m in &server.mappings {
             mapped(&m.to_string());
         }
