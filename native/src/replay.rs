@@ -33,6 +33,12 @@ pub(crate) fn run(py: Python<'_>, a: SimReplayArgs) -> i32 {
             iiswsgi: iiswsgi(py),
         };
         py.detach(|| replay::replay_dir(&a.source, &opts, &mut say))
+    } else if !a.feeds.is_empty() {
+        eprintln!(
+            "iiswsgi sim replay: error: --feed applies to a log folder; a scenario builds its own feed from its project ({})",
+            a.source.display()
+        );
+        return 2;
     } else {
         let opts = scenario::RunOptions {
             root,
