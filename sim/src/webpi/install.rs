@@ -468,6 +468,40 @@ fn install_one(
     }
 }
 
+/// What a replay needs from the install log: the feeds asked for, the
+/// products in order, the target and the parameters.
+fn recorded_lines(
+    machine: &SimMachine,
+    a: &WebpiArgs,
+    feeds: &[LoadedFeed],
+    sequence: (usize, usize),
+) -> Vec<String> {
+    let products: Vec<(String, String)> = a
+        .products
+        .iter()
+        .map(|p| {
+            let t = find(feeds, p).map_or_else(|| p.clone(), |(_, e)| title(e));
+            (t, p.clone())
+        })
+        .collect();
+    let asked: Vec<String> = feeds
+        .iter()
+        .filter(|f| {
+            a.feeds
+                .iter()
+                .any(|u| fetch::locate(u, None).is_ok_and(|l| l == f.location))
+        })
+        .map(|f| fetch::display(&f.location))
+        .collect();
+    super::logs::replay_lines(&super::logs::Recorded {
+        feeds: asked,
+        products,
+        iis_express: a.iis_express || machine.config.machine.iis_express,
+        params: a.params.clone(),
+        sequence,
+    })
+}
+
 /// Installs the products of `a` from `feeds`.
 pub fn install(
     machine: &SimMachine,
@@ -516,31 +550,7 @@ pub fn install(
                 machine.config.machine.name
             )],
         };
-        let express = a.iis_express || machine.config.machine.iis_express;
-        let products: Vec<(String, String)> = a
-            .products
-            .iter()
-            .map(|p| {
-                let t = find(feeds, p).map_or_else(|| p.clone(), |(_, e)| title(e));
-                (t, p.clone())
-            })
-            .collect();
-        let asked: Vec<String> = feeds
-            .iter()
-            .filter(|f| {
-                a.feeds
-                    .iter()
-                    .any(|u| fetch::locate(u, None).is_ok_and(|l| l == f.location))
-            })
-            .map(|f| fetch::display(&f.location))
-            .collect();
-        for l in super::logs::replay_lines(&super::logs::Recorded {
-            feeds: asked,
-            products,
-            iis_express: express,
-            params: a.params.clone(),
-            sequence: (n + 1, total),
-        }) {
+        for l in recorded_lines(machine, a, feeds, (n + 1, total)) {
             log.line(&l);
         }
         let is_msdeploy = installer(d.entry).is_some_and(|i| i.msdeploy.is_some());
