@@ -150,6 +150,7 @@ pub fn webpi_install(
         "--feeds".into(),
         feed_url.to_owned(),
         "--accept-eula".into(),
+        "--progress".into(),
     ];
     if opts.iis_express {
         args.push("--iis-express".into());

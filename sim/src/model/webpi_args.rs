@@ -1,6 +1,6 @@
 //! WebPI's command line, in iiswsgi's spelling (`list --feeds URL…`,
 //! `install --products A,B --feeds URL… [--iis-express] [--param N=V…]
-//! [--accept-eula]`) and in WebPICmd.exe's (`/List /ListOption:Available
+//! [--accept-eula] [--progress]`) and in WebPICmd.exe's (`/List /ListOption:Available
 //! /Feeds:URL`, `/Install /Products:A,B /Feeds:URL /IISExpress /AcceptEULA`).
 
 /// What to do.
@@ -20,6 +20,10 @@ pub struct WebpiArgs {
     /// `--param NAME=VALUE`, in order.
     pub params: Vec<(String, String)>,
     pub accept_eula: bool,
+    /// iiswsgi's own (`--progress`): show Web Deploy's sync, its runCommand
+    /// and the installer's steps as they run, each with its time (WebPICmd
+    /// shows only "Started installing" and "Install completed").
+    pub progress: bool,
 }
 
 /// A command line WebPI would refuse.
@@ -82,6 +86,7 @@ pub fn parse(args: &[String]) -> Result<WebpiArgs, WebpiArgError> {
         iis_express: false,
         params: Vec::new(),
         accept_eula: false,
+        progress: false,
     };
     let mut action = None;
     let mut i = 0;
@@ -147,6 +152,7 @@ pub fn parse(args: &[String]) -> Result<WebpiArgs, WebpiArgError> {
             }
             "--iis-express" => out.iis_express = true,
             "--accept-eula" => out.accept_eula = true,
+            "--progress" => out.progress = true,
             _ => return Err(WebpiArgError::Unknown(a.clone())),
         }
     }

@@ -437,8 +437,16 @@ fn install_one(
         parameters(machine, &pkg, a, log, out).map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
     log.line("Web Deploy (msdeploy) output:");
     let mut lines = Vec::new();
+    let mut stages = a
+        .progress
+        .then(|| super::progress::Stages::start(&pkg_name(d), out));
     let result = {
-        let mut sink = |l: &str| lines.push(l.to_owned());
+        let mut sink = |l: &str| {
+            if let Some(s) = stages.as_mut() {
+                s.line(l, out);
+            }
+            lines.push(l.to_owned());
+        };
         let mut emit = Emit {
             sink: &mut sink,
             verbose: true,
@@ -451,6 +459,9 @@ fn install_one(
     };
     for l in lines {
         log.line(&l);
+    }
+    if let Some(s) = stages {
+        s.finish(result.is_ok(), out);
     }
     match result {
         Ok(sum) => {
@@ -466,6 +477,12 @@ fn install_one(
             Err(e)
         }
     }
+}
+
+fn pkg_name(d: &Downloaded<'_>) -> String {
+    d.file
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
 /// What a replay needs from the install log: the feeds asked for, the

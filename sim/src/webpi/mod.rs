@@ -12,6 +12,7 @@
 pub mod fetch;
 pub mod install;
 pub mod logs;
+mod progress;
 
 use std::path::PathBuf;
 
