@@ -439,7 +439,7 @@ fn install_one(
     let mut lines = Vec::new();
     let mut stages = a
         .progress
-        .then(|| super::progress::Stages::start(&pkg_name(d), out));
+        .then(|| super::progress::Stages::start(&d.file, out));
     let result = {
         let mut sink = |l: &str| {
             if let Some(s) = stages.as_mut() {
@@ -477,12 +477,6 @@ fn install_one(
             Err(e)
         }
     }
-}
-
-fn pkg_name(d: &Downloaded<'_>) -> String {
-    d.file
-        .file_name()
-        .map_or_else(String::new, |n| n.to_string_lossy().into_owned())
 }
 
 /// What a replay needs from the install log: the feeds asked for, the

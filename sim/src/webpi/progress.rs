@@ -7,6 +7,7 @@
 //! `Info: Updating runCommand (…).` and `iiswsgi install` writes its steps
 //! to stderr, which Web Deploy shows as `Warning: iiswsgi install: …`.
 
+use std::path::Path;
 use std::time::Instant;
 
 pub(super) struct Stages {
