@@ -20,10 +20,11 @@ fn secs(t: Instant) -> String {
 }
 
 impl Stages {
-    pub(super) fn start(package: &str, out: &mut dyn FnMut(&str)) -> Stages {
-        out(&format!(
-            "[msdeploy] -verb:sync -source:package={package} ..."
-        ));
+    pub(super) fn start(package: &Path, out: &mut dyn FnMut(&str)) -> Stages {
+        let name = package
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        out(&format!("[msdeploy] -verb:sync -source:package={name} ..."));
         Stages {
             sync: Instant::now(),
             run_command: None,
