@@ -15,7 +15,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
-use iiswsgi_iisconfig::{Handler, Site};
+use iiswsgi_iisconfig::{Application, Handler, Site};
 use tokio::sync::mpsc;
 
 use super::{FrontState, Listener};
@@ -257,6 +257,48 @@ fn translated(app_physical: &str, rest: &str) -> String {
     }
 }
 
+/// The server variables of a FastCGI request, encoded as PARAMS content
+/// (`None`, logged, if they cannot be: a name or value past 2 GiB).
+fn params(
+    st: &FrontState,
+    li: &Listener,
+    (site, app): (&Site, &Application),
+    ctx: &Ctx<'_>,
+    handler: &Handler,
+    content_length: Option<u64>,
+) -> Option<Vec<u8>> {
+    let app_physical = application_root(app)
+        .map(|w| st.paths.get(&st.machine, &w))
+        .unwrap_or_default();
+    let rest = ctx
+        .path
+        .get(app.path.trim_end_matches('/').len()..)
+        .unwrap_or_default();
+    let path_translated = translated(&app_physical, rest);
+    let vars = RequestVars {
+        site_id: site.id,
+        app_path: app.path.trim_end_matches('/'),
+        app_physical: &app_physical,
+        path_translated: &path_translated,
+        method: ctx.method,
+        path: &ctx.path,
+        query: ctx.query,
+        https: li.protocol == "https",
+        local_addr: &li.ip,
+        server_port: li.port,
+        server_name: ctx.host.rsplit_once(':').map_or(ctx.host, |(h, _)| h),
+        remote_addr: ctx.peer_ip,
+        remote_port: ctx.peer.port(),
+        protocol: protocol(ctx.version),
+        headers: &ctx.headers,
+        content_length,
+        allow_path_info: handler.allow_path_info,
+    };
+    encoded_server_variables(&vars)
+        .map_err(|e| tracing::warn!("{}: the server variables cannot be encoded: {e}", ctx.path))
+        .ok()
+}
+
 async fn route(
     st: &Arc<FrontState>,
     li: &Listener,
@@ -302,39 +344,8 @@ async fn route(
         } else {
             Some(content_length.unwrap_or(0))
         };
-        let app_physical = application_root(app)
-            .map(|w| st.paths.get(&st.machine, &w))
-            .unwrap_or_default();
-        let rest = ctx
-            .path
-            .get(app.path.trim_end_matches('/').len()..)
-            .unwrap_or_default();
-        let path_translated = translated(&app_physical, rest);
-        let vars = RequestVars {
-            site_id: site.id,
-            app_path: app.path.trim_end_matches('/'),
-            app_physical: &app_physical,
-            path_translated: &path_translated,
-            method: ctx.method,
-            path: &ctx.path,
-            query: ctx.query,
-            https: li.protocol == "https",
-            local_addr: &li.ip,
-            server_port: li.port,
-            server_name: ctx.host.rsplit_once(':').map_or(ctx.host, |(h, _)| h),
-            remote_addr: ctx.peer_ip,
-            remote_port: ctx.peer.port(),
-            protocol: protocol(ctx.version),
-            headers: &ctx.headers,
-            content_length,
-            allow_path_info: handler.allow_path_info,
-        };
-        let params = match encoded_server_variables(&vars) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::warn!("{}: the server variables cannot be encoded: {e}", ctx.path);
-                return failed(&IisError::generic_500(&handler.name));
-            }
+        let Some(params) = params(st, li, (site, app), ctx, handler, content_length) else {
+            return failed(&IisError::generic_500(&handler.name));
         };
         let job = Job {
             params,
