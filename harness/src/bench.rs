@@ -1,4 +1,4 @@
-//! The benchmark: a closed-loop FastCGI load generator built on the codec's
+//! The benchmark: a closed-loop `FastCGI` load generator built on the codec's
 //! web-server side, and the peers it measures in one run.
 //!
 //! Every response is checked (status and exact body length); a cell with an
@@ -93,11 +93,11 @@ pub const FLASK: Workload = Workload {
 pub const WORKLOADS: [Workload; 6] = [HELLO, STREAM, FRESH, FILE, UPLOAD, FLASK];
 
 /// The parameters IIS sends (site-root application); `physical` replaces
-/// APPL_PHYSICAL_PATH (wfastcgi reads its web.config from there).
+/// `APPL_PHYSICAL_PATH` (wfastcgi reads its web.config from there).
 pub fn params(w: &Workload, physical: Option<&Path>) -> Vec<(Vec<u8>, Vec<u8>)> {
     let mut p = crate::iis_params(w.method, "", w.path, "", w.body_len);
     if let Some(dir) = physical {
-        for (k, v) in p.iter_mut() {
+        for (k, v) in &mut p {
             if k == b"APPL_PHYSICAL_PATH" {
                 *v = dir.display().to_string().into_bytes();
             }
@@ -232,7 +232,7 @@ pub fn drive(
 pub enum Peer {
     /// A Rust responder without Python over the same transport: the ceiling.
     Ceiling,
-    /// wfastcgi 3.0.0 (PyPI) in IIS's model.
+    /// wfastcgi 3.0.0 (`PyPI`) in IIS's model.
     Wfastcgi,
     /// flup 1.0.3's threaded server on a unix socket.
     Flup,
@@ -279,6 +279,10 @@ impl Env {
         std::fs::write(self.data_file(), vec![b'f'; MIB])
     }
 
+    #[allow(
+        clippy::unused_self,
+        reason = "a method of the benchmark's environment like its siblings"
+    )]
     fn pythonpath(&self, with_stub: bool) -> String {
         let mut parts = vec![fixtures_apps().display().to_string()];
         if with_stub {
@@ -287,7 +291,7 @@ impl Env {
         parts.join(":")
     }
 
-    /// The web.config wfastcgi reads from APPL_PHYSICAL_PATH (the fixtures folder
+    /// The web.config wfastcgi reads from `APPL_PHYSICAL_PATH` (the fixtures folder
     /// is shared, so each workload gets its own folder).
     fn wfastcgi_site(&self, w: &Workload) -> io::Result<PathBuf> {
         let dir = self.work.join(format!("wfastcgi-{}", w.callable));
@@ -369,7 +373,7 @@ impl Env {
         cmd.spawn().map(ChildGuard)
     }
 
-    /// APPL_PHYSICAL_PATH for wfastcgi's requests.
+    /// `APPL_PHYSICAL_PATH` for wfastcgi's requests.
     pub fn physical_path(&self, peer: Peer, w: &Workload) -> Option<PathBuf> {
         (peer == Peer::Wfastcgi).then(|| self.work.join(format!("wfastcgi-{}", w.callable)))
     }

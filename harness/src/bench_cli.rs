@@ -83,7 +83,7 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
+        .map(std::num::NonZero::get)
         .unwrap_or(0);
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     let mem = std::fs::read_to_string("/proc/meminfo")
@@ -181,8 +181,8 @@ fn run(o: &Options) -> Result<(String, bool), String> {
     Ok((table, failed))
 }
 
-fn wanted(name: &str, filter: &Option<String>) -> bool {
-    filter.as_deref().is_none_or(|f| name.starts_with(f))
+fn wanted(name: &str, filter: Option<&str>) -> bool {
+    filter.is_none_or(|f| name.starts_with(f))
 }
 
 /// The table of workloads × gateways; true if a cell failed.
@@ -192,9 +192,15 @@ fn workloads(o: &Options, env: &Env, table: &mut String) -> bool {
         table,
         "| workload | gateway | req/s | p50 | p99 | CPU/request | peak RSS/process | × ceiling | × wfastcgi |\n|---|---|---:|---:|---:|---:|---:|---:|---:|"
     );
-    for w in WORKLOADS.into_iter().filter(|w| wanted(w.name, &o.only)) {
+    for w in WORKLOADS
+        .into_iter()
+        .filter(|w| wanted(w.name, o.only.as_deref()))
+    {
         let mut cells: Vec<(Peer, Cell)> = Vec::new();
-        for peer in PEERS.into_iter().filter(|p| wanted(p.label(), &o.peer)) {
+        for peer in PEERS
+            .into_iter()
+            .filter(|p| wanted(p.label(), o.peer.as_deref()))
+        {
             // Flask has no Rust equivalent: its ceiling is the hello responder.
             let wl: Workload = if peer == Peer::Ceiling && w.module != "bench_app" {
                 Workload {

@@ -34,7 +34,7 @@ pub struct FrontCell {
 
 /// The processes whose CPU time a measurement charges to a front: the
 /// front's own, and the gateway's (looked up after the warm-up, since
-/// `sim serve` starts its FastCGI processes on the first requests).
+/// `sim serve` starts its `FastCGI` processes on the first requests).
 pub struct Watched<'a> {
     pub front: u32,
     pub gateway: &'a dyn Fn() -> Vec<u32>,
@@ -370,7 +370,7 @@ pub fn run_fronts(
                 got: nginx
                     .as_ref()
                     .map(|_| Sample::default())
-                    .map_err(|e| e.to_string()),
+                    .map_err(std::string::ToString::to_string),
             },
             Front {
                 label: "iiswsgi sim serve → iiswsgi (IIS pipe)",
@@ -386,7 +386,7 @@ pub fn run_fronts(
                 got: sim
                     .as_ref()
                     .map(|_| Sample::default())
-                    .map_err(|e| e.to_string()),
+                    .map_err(std::string::ToString::to_string),
             },
         ];
         for round in 0..ROUNDS {

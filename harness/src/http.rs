@@ -1,6 +1,7 @@
 //! A small blocking HTTP/1.1 client for the tests and the benchmark:
 //! keep-alive connections, `Content-Length` and chunked responses.
 
+use std::fmt::Write as _;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
@@ -45,7 +46,7 @@ impl HttpConn {
             .to_owned();
         let s = TcpStream::connect(addr)?;
         s.set_nodelay(true)?;
-        s.set_read_timeout(Some(Duration::from_secs(120)))?;
+        s.set_read_timeout(Some(Duration::from_mins(2)))?;
         Ok(HttpConn {
             r: BufReader::new(s.try_clone()?),
             w: s,
@@ -62,14 +63,14 @@ impl HttpConn {
     ) -> io::Result<()> {
         let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\n");
         for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
+            let _ = write!(head, "{k}: {v}\r\n");
         }
         if !headers
             .iter()
             .any(|(k, _)| k.eq_ignore_ascii_case("content-length"))
             && (method == "POST" || method == "PUT" || !body.is_empty())
         {
-            head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+            let _ = write!(head, "Content-Length: {}\r\n", body.len());
         }
         head.push_str("\r\n");
         self.w.write_all(head.as_bytes())?;

@@ -1,7 +1,13 @@
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "benchmark and test statistics: counts and durations as f64 for rates and percentiles, and back"
+)]
 //! Drives the gateway as a web server does: IIS's model (on Unix one end of
 //! a socketpair as the process's STDIN, on Windows IIS's named pipe and
 //! shutdown event) or a `--bind` socket, through the web-server side of the
-//! project's FastCGI codec.
+//! project's `FastCGI` codec.
 
 #[cfg(unix)]
 pub mod bench;
@@ -150,7 +156,7 @@ impl GatewayCommand {
     /// `python -m iiswsgi serve ARGS...` with the fixtures importable and logging to `log`.
     pub fn serve(args: &[&str], log: &Path) -> Self {
         let mut all = vec!["-m".to_string(), "iiswsgi".into(), "serve".into()];
-        all.extend(args.iter().map(|s| s.to_string()));
+        all.extend(args.iter().map(std::string::ToString::to_string));
         GatewayCommand {
             args: all,
             env: vec![
@@ -162,17 +168,20 @@ impl GatewayCommand {
         }
     }
 
+    #[must_use]
     pub fn env(mut self, k: &str, v: &str) -> Self {
         self.env.retain(|(a, _)| a != k);
         self.env.push((k.into(), v.into()));
         self
     }
 
+    #[must_use]
     pub fn without_env(mut self, k: &str) -> Self {
         self.env.retain(|(a, _)| a != k);
         self
     }
 
+    #[must_use]
     pub fn cwd(mut self, d: &Path) -> Self {
         self.cwd = d.to_path_buf();
         self
@@ -227,7 +236,7 @@ impl GatewayCommand {
         })
     }
 
-    /// Starts it with a listening socket at `sock` as STDIN, as FastCGI
+    /// Starts it with a listening socket at `sock` as STDIN, as `FastCGI`
     /// spawners (and IIS's `protocol="Tcp"`) do.
     #[cfg(unix)]
     pub fn spawn_listening(&self, sock: &Path) -> io::Result<ChildGuard> {
@@ -327,7 +336,7 @@ pub fn wait_for_children(pid: u32, n: usize, timeout: Duration) -> io::Result<Ve
     }
 }
 
-/// IIS-shaped requests on a FastCGI client (the application at the site root).
+/// IIS-shaped requests on a `FastCGI` client (the application at the site root).
 pub trait IisGet {
     fn get(&mut self, path: &str, query: &str) -> io::Result<Response>;
 }

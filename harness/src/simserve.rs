@@ -2,7 +2,7 @@
 //! the benchmark: a machine made with `sim new` and configured with
 //! `sim appcmd` and a web.config; the mapping lines read from stdout; the
 //! log collected from stderr; stopped with SIGTERM (then killed) when the
-//! guard drops, so no FastCGI process outlives a test.
+//! guard drops, so no `FastCGI` process outlives a test.
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -63,7 +63,7 @@ pub fn register_fastcgi(
     )
 }
 
-/// Writes a web.config with a `path="*"` FastCgiModule handler and `<appSettings>`.
+/// Writes a web.config with a `path="*"` `FastCgiModule` handler and `<appSettings>`.
 pub fn write_web_config(
     dir: &Path,
     script_processor: &str,
@@ -118,7 +118,9 @@ impl SimServe {
             let log = Arc::clone(&log);
             std::thread::spawn(move || {
                 for line in BufReader::new(err).lines().map_while(Result::ok) {
-                    let mut l = log.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut l = log
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     l.push_str(&line);
                     l.push('\n');
                 }
@@ -167,7 +169,10 @@ impl SimServe {
 
     /// What `sim serve` logged so far.
     pub fn log(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.log
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Waits up to `limit` for `sim serve` to exit by itself (`--once`); its

@@ -184,7 +184,7 @@ fn main(py: Python<'_>, argv: Vec<String>) -> i32 {
     }
 }
 
-/// Serves an already loaded application (the PasteDeploy server runner).
+/// Serves an already loaded application (the `PasteDeploy` server runner).
 #[pyfunction]
 #[pyo3(signature = (app, bind=None, log=None, log_level=None, script_name=None, restart_regex=None, max_conns=None))]
 #[allow(clippy::too_many_arguments)]

@@ -1,4 +1,4 @@
-//! `iiswsgi sim replay LOG_OR_DIR`: a scenario file or WebPI's install log
+//! `iiswsgi sim replay LOG_OR_DIR`: a scenario file or `WebPI`'s install log
 //! folder, rebuilt on a fresh simulated machine with every stage shown.
 
 use iiswsgi_cli::SimReplayArgs;

@@ -192,9 +192,10 @@ fn backup(file: &Path, inv: &Invocation) -> Result<Outcome, AppcmdError> {
         .id
         .clone()
         .or_else(|| inv.get("name").map(str::to_owned));
-    let file_name = file
-        .file_name()
-        .map_or_else(|| "applicationHost.config".into(), |n| n.to_owned());
+    let file_name = file.file_name().map_or_else(
+        || "applicationHost.config".into(),
+        std::borrow::ToOwned::to_owned,
+    );
     match (inv.verb, name) {
         (Verb::List, id) => {
             let mut names: Vec<String> = std::fs::read_dir(&dir)

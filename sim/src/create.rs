@@ -3,6 +3,7 @@
 //! folders, an appcmd shim, and `sim.toml`.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use crate::machine::{MachineError, MachineInfo, SimConfig, SimMachine, SIM_TOML};
@@ -169,10 +170,7 @@ fn write_shim(machine: &SimMachine, opts: &NewMachine, appcmd: &str) -> Result<(
         shim.push(' ');
         shim.push_str(&sh_quote(w));
     }
-    shim.push_str(&format!(
-        " sim appcmd --root {} \"$@\"\n",
-        sh_quote(&root_abs)
-    ));
+    let _ = writeln!(shim, " sim appcmd --root {} \"$@\"", sh_quote(&root_abs));
     let shim_path = host(appcmd)?;
     write(&shim_path, &shim)?;
     #[cfg(unix)]

@@ -1,8 +1,8 @@
 //! `iiswsgi sim deploy`: a project from its source tree to serving under the
 //! simulated IIS, through every stage a Windows user goes through: `init`
 //! (only the templates the project lacks), `package`, `feed`, a simulated
-//! machine, WebPI's install of the feed (Web Deploy, runCommand, `iiswsgi
-//! install`: virtualenv, dependencies, web.config, FastCGI registration,
+//! machine, `WebPI`'s install of the feed (Web Deploy, runCommand, `iiswsgi
+//! install`: virtualenv, dependencies, web.config, `FastCGI` registration,
 //! smoke test), then `sim serve` answering the application's page.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ pub struct DeployOptions {
     /// The machine (made fresh when absent or empty; reused when it holds one).
     pub root: PathBuf,
     pub iis_express: bool,
-    /// WebPI parameters, `NAME=VALUE`.
+    /// `WebPI` parameters, `NAME=VALUE`.
     pub params: Vec<String>,
     /// The Python the machine's `py` runs, and the `iiswsgi` command line.
     pub python: PathBuf,
@@ -57,7 +57,7 @@ pub struct Deployed {
     /// The application's path in its site (`/PyramidIISApp`).
     pub app_path: String,
     pub site: String,
-    /// The feed WebPI installed from.
+    /// The feed `WebPI` installed from.
     pub feed_url: String,
 }
 
@@ -134,7 +134,7 @@ pub fn prepare(
 }
 
 /// `webpi install` of `product` from `feed_url` with the options' target and
-/// parameters; WebPI's lines go to `p`. A failure names the log WebPI
+/// parameters; `WebPI`'s lines go to `p`. A failure names the log `WebPI`
 /// pointed at (its last `Log:` line), else the install logs' folder.
 pub fn webpi_install(
     machine: &SimMachine,
@@ -231,7 +231,7 @@ pub fn check(url: &str) -> Result<(u16, String), String> {
     let (addr, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
-    let resp = http::get(url, addr, addr, &path, std::time::Duration::from_secs(120))
+    let resp = http::get(url, addr, addr, &path, std::time::Duration::from_mins(2))
         .map_err(|e| iiswsgi_iisconfig::error_chain(&e))?;
     let body = String::from_utf8_lossy(&resp.body);
     let first = body
@@ -298,10 +298,15 @@ pub fn serve(
                 let r = rx
                     .await
                     .unwrap_or_else(|_| Err("the check did not finish".into()));
-                *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                *slot
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
             })
             .await;
-        let r = checked.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let r = checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         match r {
             Some(Ok((status, first))) if (200..400).contains(&status) => Ok(Some((status, first))),
             Some(Ok((status, first))) => Err(StageError {

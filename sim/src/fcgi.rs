@@ -1,5 +1,5 @@
-//! A blocking FastCGI client: the web server's side of a connection, as IIS
-//! drives it (one request at a time, ids cycling 1..=255, KEEP_CONN), on the
+//! A blocking `FastCGI` client: the web server's side of a connection, as IIS
+//! drives it (one request at a time, ids cycling 1..=255, `KEEP_CONN`), on the
 //! web-server side of the project's codec, over any [`Transport`]: a Unix
 //! stream socket, or on Windows IIS's end of the named pipe
 //! ([`crate::pipe::PipeStream`]).
@@ -49,7 +49,7 @@ impl RequestSpec {
     }
 }
 
-/// A byte stream a FastCGI client can run over.
+/// A byte stream a `FastCGI` client can run over.
 pub trait Transport: Read + Write + Send + Sized + 'static {
     /// A second handle on the same stream (the request writer's).
     fn try_clone(&self) -> io::Result<Self>;
@@ -81,7 +81,7 @@ pub type Stream = UnixStream;
 #[cfg(windows)]
 pub type Stream = crate::pipe::PipeStream;
 
-/// A FastCGI client connection (the web server's side).
+/// A `FastCGI` client connection (the web server's side).
 pub struct Client<S: Transport = Stream> {
     sock: S,
     codec: ServerConnection,
@@ -157,7 +157,7 @@ impl<S: Transport> Client<S> {
         resp
     }
 
-    /// Reads records until END_REQUEST for `id`.
+    /// Reads records until `END_REQUEST` for `id`.
     pub fn read_response(&mut self, id: u16) -> io::Result<Response> {
         let mut resp = Response::default();
         let (app_status, protocol_status) = self.read_records(id, |stream, data| match stream {
@@ -173,7 +173,7 @@ impl<S: Transport> Client<S> {
         Ok(resp)
     }
 
-    /// Reads records until END_REQUEST for `id` keeping only the response
+    /// Reads records until `END_REQUEST` for `id` keeping only the response
     /// head: what a load generator needs, without copying bodies.
     pub fn read_summary(&mut self, id: u16) -> io::Result<Summary> {
         let mut head = Vec::new();
@@ -201,7 +201,7 @@ impl<S: Transport> Client<S> {
     }
 
     /// Hands the STDOUT and STDERR data of request `id` to `data` until its
-    /// END_REQUEST; returns the END_REQUEST's appStatus and protocolStatus.
+    /// `END_REQUEST`; returns the `END_REQUEST`'s appStatus and protocolStatus.
     fn read_records(
         &mut self,
         id: u16,

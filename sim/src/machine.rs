@@ -64,7 +64,7 @@ pub struct MachineInfo {
     pub iis_express: bool,
     /// The applicationHost.config, as a Windows path.
     pub apphost: String,
-    /// Products the machine has, for WebPI's dependency checks.
+    /// Products the machine has, for `WebPI`'s dependency checks.
     #[serde(default)]
     pub inventory: Vec<String>,
 }

@@ -1,7 +1,13 @@
-//! IIS's end of a FastCGI named pipe on Windows: the client end that IIS
+//! IIS's end of a `FastCGI` named pipe on Windows: the client end that IIS
 //! opens with `CreateFileW(…, FILE_FLAG_OVERLAPPED)` before the process
 //! starts (reference `iis-fastcgi.md` §1.2), read and written with
 //! overlapped I/O, one manual-reset event per operation.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "Win32's integer types at the FFI edge: buffer lengths and codes converted where the API takes them"
+)]
 #![allow(unsafe_code)]
 
 use std::io::{self, Read, Write};
@@ -38,7 +44,7 @@ pub(crate) fn event(inheritable: bool) -> io::Result<OwnedHandle> {
         bInheritHandle: i32::from(inheritable),
     };
     // SAFETY: valid attributes; manual reset, not signalled, no name.
-    let h = unsafe { CreateEventW(&sa, 1, 0, ptr::null()) };
+    let h = unsafe { CreateEventW(&raw const sa, 1, 0, ptr::null()) };
     owned(h).ok_or_else(io::Error::last_os_error)
 }
 
@@ -64,7 +70,7 @@ impl PipeStream {
     fn raw(&self) -> io::Result<HANDLE> {
         self.handle
             .as_ref()
-            .map(|h| h.as_raw_handle())
+            .map(std::os::windows::io::AsRawHandle::as_raw_handle)
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the pipe is closed"))
     }
 
@@ -93,7 +99,7 @@ impl PipeStream {
             // SAFETY: cancels this operation and waits for it to settle.
             unsafe {
                 CancelIoEx(h, ov);
-                GetOverlappedResult(h, ov, &mut n, 1);
+                GetOverlappedResult(h, ov, &raw mut n, 1);
             }
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -104,7 +110,7 @@ impl PipeStream {
             return Err(io::Error::last_os_error());
         }
         // SAFETY: the operation of `ov` on `h` has completed.
-        if unsafe { GetOverlappedResult(h, ov, &mut n, 1) } == 0 {
+        if unsafe { GetOverlappedResult(h, ov, &raw mut n, 1) } == 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(n)
@@ -126,7 +132,7 @@ impl Read for PipeStream {
         let mut n = 0u32;
         // SAFETY: `buf` and `ov` outlive the operation: it completes (or is
         // cancelled and settled) before this function returns.
-        let ok = unsafe { ReadFile(h, buf.as_mut_ptr(), len, &mut n, &mut ov) };
+        let ok = unsafe { ReadFile(h, buf.as_mut_ptr(), len, &raw mut n, &raw mut ov) };
         let timeout = match self.timeout_ms.load(Ordering::Relaxed) {
             0 => None,
             ms => Some(Duration::from_millis(ms)),
@@ -151,7 +157,7 @@ impl Write for PipeStream {
         let mut ov = self.ov();
         let mut n = 0u32;
         // SAFETY: as in `read`: the operation completes before returning.
-        let ok = unsafe { WriteFile(h, buf.as_ptr(), len, &mut n, &mut ov) };
+        let ok = unsafe { WriteFile(h, buf.as_ptr(), len, &raw mut n, &raw mut ov) };
         if ok != 0 {
             return Ok(n as usize);
         }
@@ -170,7 +176,7 @@ impl Transport for PipeStream {
         // SAFETY: duplicates our own valid handle within this process.
         let ok = unsafe {
             let me = GetCurrentProcess();
-            DuplicateHandle(me, h, me, &mut dup, 0, 0, DUPLICATE_SAME_ACCESS)
+            DuplicateHandle(me, h, me, &raw mut dup, 0, 0, DUPLICATE_SAME_ACCESS)
         };
         if ok == 0 {
             return Err(io::Error::last_os_error());

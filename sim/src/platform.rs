@@ -2,7 +2,7 @@
 //! administration through the appcmd emulator in process (the same argument
 //! lists the Windows backend sends to appcmd.exe), commands through the
 //! machine's program map, the machine's environment and paths, and a smoke
-//! test that starts the registered FastCGI process as IIS does (STDIN a
+//! test that starts the registered `FastCGI` process as IIS does (STDIN a
 //! socketpair, IIS's server variables) and sends it one request.
 //!
 //! Host processes get the host's environment (its `PATH` above all: pip and
@@ -127,7 +127,7 @@ impl CommandRunner for SimRunner {
     }
 }
 
-/// The smoke test through the FastCGI process started as IIS starts it.
+/// The smoke test through the `FastCGI` process started as IIS starts it.
 #[derive(Debug, Clone)]
 pub struct SimSmoke {
     pub machine: SimMachine,
@@ -227,6 +227,7 @@ fn no_answer(
     stderr: &str,
     log: Option<&Path>,
 ) -> String {
+    use std::fmt::Write as _;
     let mut m = match status.and_then(|s| s.code()) {
         Some(c) => {
             format!("no FastCGI response: the process exited with code {c} before answering")
@@ -234,7 +235,7 @@ fn no_answer(
         None => format!("no FastCGI response ({e}): the process did not answer"),
     };
     if !stderr.trim().is_empty() {
-        m.push_str(&format!("; it wrote: {}", stderr.trim()));
+        let _ = write!(m, "; it wrote: {}", stderr.trim());
     }
     let text = log
         .and_then(|l| std::fs::read_to_string(l).ok())
@@ -242,7 +243,7 @@ fn no_answer(
     if let (Some(l), false) = (log, text.trim().is_empty()) {
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(30)..].join("\n");
-        m.push_str(&format!("; the end of its log {}:\n{tail}", l.display()));
+        let _ = write!(m, "; the end of its log {}:\n{tail}", l.display());
     }
     m
 }
@@ -270,7 +271,7 @@ pub fn platform(root: &Path) -> Result<Platform, MachineError> {
         }),
         smoke: Arc::new(SimSmoke {
             machine: machine.clone(),
-            timeout: std::time::Duration::from_secs(60),
+            timeout: std::time::Duration::from_mins(1),
         }),
         machine: Arc::new(machine),
     })

@@ -1,4 +1,4 @@
-//! Starting a FastCGI process as IIS starts it (reference `iis-fastcgi.md`
+//! Starting a `FastCGI` process as IIS starts it (reference `iis-fastcgi.md`
 //! §1.1): STDIN is IIS's end of the transport. On Unix the stand-in for the
 //! named pipe is one end of a socketpair; for `protocol="Tcp"` a listening
 //! socket. IIS gives the process invalid stdout and stderr handles; here they
@@ -53,7 +53,7 @@ pub fn spawn_pipe(cmd: &mut Command, output: Output) -> io::Result<PipeProcess> 
 }
 
 /// Starts `cmd` with a listening socket at `sock` as STDIN, as IIS's
-/// `protocol="Tcp"` and FastCGI spawners do.
+/// `protocol="Tcp"` and `FastCGI` spawners do.
 pub fn spawn_listening(cmd: &mut Command, sock: &Path, output: Output) -> io::Result<Child> {
     let listener = UnixListener::bind(sock)?;
     cmd.stdin(Stdio::from(std::os::fd::OwnedFd::from(listener)))

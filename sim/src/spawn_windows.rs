@@ -1,4 +1,4 @@
-//! Starting a FastCGI process as IIS starts it, on Windows, with IIS's own
+//! Starting a `FastCGI` process as IIS starts it, on Windows, with IIS's own
 //! calls (reference `iis-fastcgi.md` §1.1–§1.2):
 //!
 //! 1. `CreateNamedPipeW(\\.\pipe\IISFCGI-<id>, FILE_FLAG_OVERLAPPED |
@@ -7,15 +7,21 @@
 //!    connected before the process exists;
 //! 3. an inheritable manual-reset event for `_FCGI_SHUTDOWN_EVENT_`;
 //! 4. `CreateProcessW` with `STARTF_USESTDHANDLES` (stdin = the pipe's
-//!    server end, stdout = stderr = `INVALID_HANDLE_VALUE`), CREATE_SUSPENDED
-//!    | DETACHED_PROCESS | CREATE_UNICODE_ENVIRONMENT |
-//!    EXTENDED_STARTUPINFO_PRESENT, `PROC_THREAD_ATTRIBUTE_HANDLE_LIST` =
+//!    server end, stdout = stderr = `INVALID_HANDLE_VALUE`), `CREATE_SUSPENDED`
+//!    | `DETACHED_PROCESS` | `CREATE_UNICODE_ENVIRONMENT` |
+//!    `EXTENDED_STARTUPINFO_PRESENT`, `PROC_THREAD_ATTRIBUTE_HANDLE_LIST` =
 //!    [pipe, event], and an environment starting with
 //!    `_FCGI_SHUTDOWN_EVENT_=<handle>` and `_FCGI_X_PIPE_=<name>`;
 //! 5. `ResumeThread`; our copy of the server end is closed.
 //!
 //! IIS gives the process no stdout or stderr, so nothing is ever captured
 //! here: [`wait_output`] returns empty strings, as IIS would see.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "Win32's integer types at the FFI edge: buffer lengths and codes converted where the API takes them"
+)]
 #![allow(unsafe_code)]
 
 use std::ffi::OsString;
@@ -74,7 +80,7 @@ impl Child {
         }
         let mut code = 0u32;
         // SAFETY: valid handle and out pointer.
-        if unsafe { GetExitCodeProcess(self.process.as_raw_handle(), &mut code) } == 0 {
+        if unsafe { GetExitCodeProcess(self.process.as_raw_handle(), &raw mut code) } == 0 {
             return Err(io::Error::last_os_error());
         }
         Ok(Some(ExitStatus::from_raw(code)))
@@ -173,7 +179,7 @@ fn pipe_pair() -> io::Result<(String, OwnedHandle, OwnedHandle)> {
             0x1000,
             0x1000,
             0,
-            &sa,
+            &raw const sa,
         )
     };
     let srv = owned(srv).ok_or_else(io::Error::last_os_error)?;
@@ -242,7 +248,7 @@ fn command_line(cmd: &Command) -> Vec<u16> {
     wide(&line)
 }
 
-/// Starts `cmd` as IIS starts a FastCGI process in `protocol="NamedPipe"`
+/// Starts `cmd` as IIS starts a `FastCGI` process in `protocol="NamedPipe"`
 /// mode (steps 1–5 above). `cmd`'s program, arguments, environment changes
 /// and working folder are used; its stdio settings are not (IIS's are).
 pub fn spawn_pipe(cmd: &mut Command, _output: Output) -> io::Result<PipeProcess> {
@@ -263,11 +269,11 @@ pub fn spawn_pipe(cmd: &mut Command, _output: Output) -> io::Result<PipeProcess>
     let inherit: [HANDLE; 2] = [srv.as_raw_handle(), shutdown_event.as_raw_handle()];
     let mut size = 0usize;
     // SAFETY: the size query, with a null list, as documented.
-    unsafe { InitializeProcThreadAttributeList(ptr::null_mut(), 1, 0, &mut size) };
+    unsafe { InitializeProcThreadAttributeList(ptr::null_mut(), 1, 0, &raw mut size) };
     let mut attrs = vec![0u8; size];
     let list = attrs.as_mut_ptr() as LPPROC_THREAD_ATTRIBUTE_LIST;
     // SAFETY: `list` points to `size` writable bytes.
-    if unsafe { InitializeProcThreadAttributeList(list, 1, 0, &mut size) } == 0 {
+    if unsafe { InitializeProcThreadAttributeList(list, 1, 0, &raw mut size) } == 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: `inherit` outlives CreateProcessW and the list's deletion.
@@ -336,8 +342,8 @@ fn create_process(
             flags,
             block.as_ptr().cast(),
             cwd.map_or(ptr::null(), <[u16]>::as_ptr),
-            &si.StartupInfo,
-            &mut pi,
+            &raw const si.StartupInfo,
+            &raw mut pi,
         )
     };
     if ok == 0 {

@@ -32,25 +32,25 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the FastCGI gateway: IIS's pipe or a FastCGI socket on STDIN, or --bind.
+    /// Run the `FastCGI` gateway: IIS's pipe or a `FastCGI` socket on STDIN, or --bind.
     #[command(after_help = SERVE_EXAMPLES)]
     Serve(ServeOptions),
-    /// Write Manifest.xml.in, Parameters.xml, web.config.in and iis_install.stamp.in for a project.
+    /// Write Manifest.xml.in, Parameters.xml, web.config.in and `iis_install.stamp.in` for a project.
     #[command(
         after_help = "Example:\n  iiswsgi init myproject        # then adjust the four files and run `iiswsgi package myproject`"
     )]
     Init(InitArgs),
-    /// Build Manifest.xml, iis_install.stamp and the Web Deploy package zip (last line of stdout: its path).
+    /// Build Manifest.xml, `iis_install.stamp` and the Web Deploy package zip (last line of stdout: its path).
     #[command(
         after_help = "Example:\n  iiswsgi package . --dist-dir dist    # prints dist/<name>-<version>.msdeploy.zip"
     )]
     Package(PackageArgs),
-    /// Write the WebPI feed for built packages (last line of stdout: its file:// URL, for WebPI's \"add feed\").
+    /// Write the `WebPI` feed for built packages (last line of stdout: its file:// URL, for `WebPI`'s \"add feed\").
     #[command(
         after_help = "Example:\n  iiswsgi feed . --package ../other-app --url-template 'https://downloads.example.org/{msdeploy_file}'\n\nURL template fields: {name} {version} {letter} {msdeploy_file} {msdeploy_package} {msdeploy_package_url}"
     )]
     Feed(FeedArgs),
-    /// Delete WebPI's cached copies of these packages and of their feed.
+    /// Delete `WebPI`'s cached copies of these packages and of their feed.
     #[command(
         name = "clean-webpi",
         after_help = "Example:\n  iiswsgi clean-webpi . --cache \"%LOCALAPPDATA%\\Microsoft\\Web Platform Installer\""
@@ -59,7 +59,7 @@ pub enum Command {
     /// Install the application on this machine's IIS (what the package's runCommand runs).
     #[command(after_help = INSTALL_EXAMPLES)]
     Install(InstallArgs),
-    /// Remove the application's FastCGI registrations from IIS.
+    /// Remove the application's `FastCGI` registrations from IIS.
     #[command(after_help = "Example:\n  iiswsgi uninstall C:\\inetpub\\wwwroot\\myapp")]
     Uninstall(UninstallArgs),
     /// The simulated IIS machine: create one, and run IIS's tools on it.
@@ -99,14 +99,14 @@ Examples (arguments as appcmd.exe takes them; quote for your shell):
 /// Which IIS to talk to.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
-    /// `windows` (appcmd.exe), `sim` (the simulated IIS at IISWSGI_SIM_ROOT), `none`, or `auto`.
+    /// `windows` (appcmd.exe), `sim` (the simulated IIS at `IISWSGI_SIM_ROOT`), `none`, or `auto`.
     #[arg(long, value_name = "BACKEND")]
     pub backend: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct InstallArgs {
-    /// The application folder (default: APPL_PHYSICAL_PATH, else searched through IIS).
+    /// The application folder (default: `APPL_PHYSICAL_PATH`, else searched through IIS).
     #[arg(long, value_name = "DIR")]
     pub app_dir: Option<PathBuf>,
     /// Only the application whose pyproject.toml has this [project] name.
@@ -115,7 +115,7 @@ pub struct InstallArgs {
     /// The virtualenv (default: .venv in the application folder).
     #[arg(long, value_name = "DIR")]
     pub venv: Option<PathBuf>,
-    /// Install even without iis_install.stamp (re-install).
+    /// Install even without `iis_install.stamp` (re-install).
     #[arg(long)]
     pub ignore_stamp: bool,
     /// The path the smoke test requests, under the application (default /).
@@ -178,22 +178,22 @@ pub enum SimCommand {
     /// Run appcmd.exe's commands on a simulated machine (same syntax, output and exit codes).
     #[command(after_help = SIM_APPCMD_EXAMPLES)]
     Appcmd(SimAppcmdArgs),
-    /// Serve the machine's sites over HTTP as IIS does: its bindings, routing, FastCGI module, logs.
+    /// Serve the machine's sites over HTTP as IIS does: its bindings, routing, `FastCGI` module, logs.
     #[command(after_help = SIM_SERVE_EXAMPLES)]
     Serve(SimServeArgs),
-    /// Deploy a project to a simulated IIS as a Windows user would: package, feed, WebPI install, serve.
+    /// Deploy a project to a simulated IIS as a Windows user would: package, feed, `WebPI` install, serve.
     #[command(after_help = SIM_DEPLOY_EXAMPLES)]
     Deploy(SimDeployArgs),
     /// Run Web Deploy's msdeploy.exe on a simulated machine (sync a package, list its parameters).
     #[command(after_help = SIM_MSDEPLOY_EXAMPLES)]
     Msdeploy(SimMsdeployArgs),
-    /// Run the Web Platform Installer (WebPICmd) on a simulated machine: list feeds, install products.
+    /// Run the Web Platform Installer (`WebPICmd`) on a simulated machine: list feeds, install products.
     #[command(after_help = SIM_WEBPI_EXAMPLES)]
     Webpi(SimWebpiArgs),
-    /// Show a simulated machine: sites, applications, FastCGI pools and their live processes, last requests, logs.
+    /// Show a simulated machine: sites, applications, `FastCGI` pools and their live processes, last requests, logs.
     #[command(after_help = SIM_STATUS_EXAMPLES)]
     Status(SimStatusArgs),
-    /// Rebuild an install on a fresh simulated machine, every stage shown: from a scenario file or WebPI's install log folder.
+    /// Rebuild an install on a fresh simulated machine, every stage shown: from a scenario file or `WebPI`'s install log folder.
     #[command(after_help = SIM_REPLAY_EXAMPLES)]
     Replay(SimReplayArgs),
 }
@@ -210,7 +210,7 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct SimStatusArgs {
-    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    /// The simulated machine (default: `IISWSGI_SIM_ROOT`).
     #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
     pub root: PathBuf,
     /// Print the status as JSON.
@@ -238,7 +238,7 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct SimReplayArgs {
-    /// A scenario file (.toml), or WebPI's install log folder (logs\install\<time>).
+    /// A scenario file (.toml), or `WebPI`'s install log folder (logs\install\<time>).
     #[arg(value_name = "LOG_OR_DIR")]
     pub source: PathBuf,
     /// The fresh machine's folder, absent or empty (default: a new temporary folder, kept for its logs).
@@ -269,20 +269,20 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct SimServeArgs {
-    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    /// The simulated machine (default: `IISWSGI_SIM_ROOT`).
     #[arg(env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
     pub root: PathBuf,
     /// The local address to listen on.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
     pub listen: std::net::IpAddr,
-    /// Serve a binding's port on a given local port (repeatable): BINDING_PORT=LOCAL_PORT.
+    /// Serve a binding's port on a given local port (repeatable): `BINDING_PORT=LOCAL_PORT`.
     #[arg(long = "port", value_name = "BINDING=LOCAL", value_parser = parse_port_map)]
     pub ports: Vec<(u16, u16)>,
-    /// Capture the FastCGI processes' stdout and stderr into the log (IIS discards them).
+    /// Capture the `FastCGI` processes' stdout and stderr into the log (IIS discards them).
     #[arg(long)]
     pub show_process_output: bool,
     /// Stop once the first request has been answered: its connection closes after the
-    /// response (`Connection: close`), every FastCGI process is shut down as IIS shuts
+    /// response (`Connection: close`), every `FastCGI` process is shut down as IIS shuts
     /// it down, the W3C log is written, and the exit status is 0.
     #[arg(long)]
     pub once: bool,
@@ -326,7 +326,7 @@ pub struct SimDeployArgs {
     /// Deploy to IIS Express instead of full IIS.
     #[arg(long)]
     pub iis_express: bool,
-    /// A WebPI parameter (repeatable): NAME=VALUE.
+    /// A `WebPI` parameter (repeatable): NAME=VALUE.
     #[arg(long = "param", value_name = "NAME=VALUE")]
     pub params: Vec<String>,
     /// Stop after the application's page answered.
@@ -342,10 +342,10 @@ pub struct SimDeployArgs {
 
 #[derive(Args, Debug)]
 pub struct SimMsdeployArgs {
-    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    /// The simulated machine (default: `IISWSGI_SIM_ROOT`).
     #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
     pub root: PathBuf,
-    /// Give runCommand's process APPL_PHYSICAL_PATH (Windows does not: what iiswsgi 0.3's author asked Microsoft for).
+    /// Give runCommand's process `APPL_PHYSICAL_PATH` (Windows does not: what iiswsgi 0.3's author asked Microsoft for).
     #[arg(long)]
     pub set_appl_physical_path: bool,
     /// msdeploy's arguments: -verb:… -source:… -dest:… [-setParam:…] [-skip:…] [-whatif] [-verbose].
@@ -355,10 +355,10 @@ pub struct SimMsdeployArgs {
 
 #[derive(Args, Debug)]
 pub struct SimWebpiArgs {
-    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    /// The simulated machine (default: `IISWSGI_SIM_ROOT`).
     #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
     pub root: PathBuf,
-    /// WebPI's arguments: list --feeds URL… | install --products ID[,ID…] --feeds URL… [--iis-express] [--param NAME=VALUE…] [--accept-eula], or WebPICmd's /List, /Install /Products:… /Feeds:….
+    /// `WebPI`'s arguments: list --feeds URL… | install --products ID[,ID…] --feeds URL… [--iis-express] [--param NAME=VALUE…] [--accept-eula], or `WebPICmd`'s /List, /Install /Products:… /Feeds:….
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0.., value_name = "ARGS")]
     pub args: Vec<String>,
 }
@@ -377,7 +377,7 @@ pub struct SimNewArgs {
 
 #[derive(Args, Debug)]
 pub struct SimAppcmdArgs {
-    /// The simulated machine (default: IISWSGI_SIM_ROOT).
+    /// The simulated machine (default: `IISWSGI_SIM_ROOT`).
     #[arg(long, env = "IISWSGI_SIM_ROOT", value_name = "ROOT")]
     pub root: PathBuf,
     /// appcmd's arguments: VERB OBJECT [ID] [/name:value ...].
@@ -408,7 +408,7 @@ pub struct PackageArgs {
     /// the application: `iiswsgi install` then installs offline from them).
     #[arg(long)]
     pub wheels: bool,
-    /// The target's CPython version for --wheels (default: PythonXY of webpi-dependencies, else 3.11).
+    /// The target's `CPython` version for --wheels (default: `PythonXY` of webpi-dependencies, else 3.11).
     #[arg(long, value_name = "X.Y", requires = "wheels")]
     pub wheels_python: Option<String>,
     /// Print the result as JSON.
@@ -426,7 +426,7 @@ pub struct FeedArgs {
     /// Where DIR's package is and the feed goes (default: DIR/dist).
     #[arg(long, value_name = "D")]
     pub dist_dir: Option<PathBuf>,
-    /// installerURL template; overrides [tool.iiswsgi] msdeploy_url_template.
+    /// installerURL template; overrides [tool.iiswsgi] `msdeploy_url_template`.
     #[arg(long, value_name = "T")]
     pub url_template: Option<String>,
     /// Print the result as JSON.
@@ -441,7 +441,7 @@ pub struct CleanArgs {
     /// Another project whose cached package to delete (repeatable).
     #[arg(long = "package", value_name = "DIR")]
     pub packages: Vec<PathBuf>,
-    /// The WebPI cache (default on Windows: %LOCALAPPDATA%\\Microsoft\\Web Platform Installer).
+    /// The `WebPI` cache (default on Windows: %LOCALAPPDATA%\\Microsoft\\Web Platform Installer).
     #[arg(long, value_name = "PATH")]
     pub cache: Option<PathBuf>,
     /// DIR's dist folder, where its feed was written (default: DIR/dist).

@@ -1,4 +1,4 @@
-//! `iiswsgi clean-webpi`: forget what WebPI cached for these packages, so that
+//! `iiswsgi clean-webpi`: forget what `WebPI` cached for these packages, so that
 //! a rebuilt package and feed are fetched again: `installers\<app>` (the
 //! downloaded zips) and the cached feed files whose `<id>` is this feed's.
 
@@ -67,13 +67,10 @@ pub fn clean_webpi(
     let lookup = crate::expand::env_lookup();
     let cache =
         cache.map(|c| PathBuf::from(crate::expand::expand(&c.to_string_lossy(), &lookup).text));
-    let cache = match cache.or_else(default_cache) {
-        Some(c) => c,
-        None => {
-            return Err(DeployError::Usage(
+    let Some(cache) = cache.or_else(default_cache) else {
+        return Err(DeployError::Usage(
                 "no WebPI cache location: pass --cache PATH (the default, %LOCALAPPDATA%\\Microsoft\\Web Platform Installer, exists only on Windows)".into(),
-            ))
-        }
+            ));
     };
     let main = Project::load(dir)?;
     let mut projects = vec![main.clone()];

@@ -71,6 +71,10 @@ impl DeployError {
 }
 
 /// 1-based line of byte offset `pos` in `text`.
+#[allow(
+    clippy::naive_bytecount,
+    reason = "a line count for error messages needs no bytecount dependency"
+)]
 pub fn line_of(text: &str, pos: usize) -> usize {
     text.as_bytes()[..pos.min(text.len())]
         .iter()

@@ -52,19 +52,22 @@ impl Expander<'_> {
     }
 
     /// Writes the value of `name`, or `reference` as written when it has none.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers build the reference text for this call"
+    )]
     fn substitute(&mut self, name: &str, reference: String) {
         self.note();
-        match Some(name)
+        if let Some(v) = Some(name)
             .filter(|n| !n.is_empty())
             .and_then(|n| (self.lookup)(n))
         {
-            Some(v) => self.out.push_str(&v),
-            None => {
-                if !name.is_empty() && !name.contains(char::is_whitespace) {
-                    self.unexpanded.push((self.line, reference.clone()));
-                }
-                self.out.push_str(&reference);
+            self.out.push_str(&v);
+        } else {
+            if !name.is_empty() && !name.contains(char::is_whitespace) {
+                self.unexpanded.push((self.line, reference.clone()));
             }
+            self.out.push_str(&reference);
         }
         self.line += name.matches('\n').count();
     }
@@ -88,16 +91,13 @@ impl Expander<'_> {
     /// Handles a reference opened at `i` whose name starts at `from` and
     /// ends before `end`; without an `end`, the marker at `i` is text.
     fn closed(&mut self, i: usize, from: usize, end: char, written: fn(&str) -> String) -> usize {
-        match self.until(from, end) {
-            Some(name) => {
-                let next = from + name.chars().count() + 1;
-                self.substitute(&name, written(&name));
-                next
-            }
-            None => {
-                self.out.push(self.chars[i]);
-                i + 1
-            }
+        if let Some(name) = self.until(from, end) {
+            let next = from + name.chars().count() + 1;
+            self.substitute(&name, written(&name));
+            next
+        } else {
+            self.out.push(self.chars[i]);
+            i + 1
         }
     }
 

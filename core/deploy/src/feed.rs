@@ -1,4 +1,4 @@
-//! `iiswsgi feed`: the WebPI (Atom) feed for built packages.
+//! `iiswsgi feed`: the `WebPI` (Atom) feed for built packages.
 
 use std::path::{Path, PathBuf};
 
@@ -10,7 +10,7 @@ use crate::format::feed::{Author, Dependency, Text};
 use crate::package::{dist_dir, sha1_file, write_atomic};
 use crate::project::Project;
 
-/// WebPI's feed schema version (not the product's).
+/// `WebPI`'s feed schema version (not the product's).
 pub const WEBPI_FILE_VERSION: &str = "4.0.1.0";
 
 /// One package in the feed.
@@ -57,15 +57,14 @@ pub fn format_template(template: &str, fields: &[(&str, String)]) -> Result<Stri
             }
             '{' => {
                 let name: String = chars.by_ref().take_while(|&d| d != '}').collect();
-                match fields.iter().find(|(k, _)| *k == name) {
-                    Some((_, v)) => out.push_str(v),
-                    None => {
-                        let known: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-                        return Err(format!(
-                            "unknown field {{{name}}} (known: {})",
-                            known.join(", ")
-                        ));
-                    }
+                if let Some((_, v)) = fields.iter().find(|(k, _)| *k == name) {
+                    out.push_str(v);
+                } else {
+                    let known: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+                    return Err(format!(
+                        "unknown field {{{name}}} (known: {})",
+                        known.join(", ")
+                    ));
                 }
             }
             _ => out.push(c),
@@ -109,6 +108,10 @@ pub fn rfc3339(secs: i64) -> String {
 }
 
 /// The feed's time: `SOURCE_DATE_EPOCH` when set (reproducible builds), else now.
+#[allow(
+    clippy::cast_possible_wrap,
+    reason = "seconds since 1970 fit in i64 for the next 292 billion years"
+)]
 pub fn now() -> String {
     let secs = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
@@ -155,12 +158,11 @@ fn installer_url(
         ("msdeploy_package", abs_zip.display().to_string()),
         ("msdeploy_package_url", file_url(&abs_zip)),
     ];
-    let template = match url_template.or(proj.tool.msdeploy_url_template.as_deref()) {
-        Some(t) => t.to_string(),
-        None => {
-            warnings.push(format!("{}: no msdeploy_url_template in [tool.iiswsgi] and no --url-template: the installerURL is the local file URL", file.display()));
-            "{msdeploy_package_url}".to_string()
-        }
+    let template = if let Some(t) = url_template.or(proj.tool.msdeploy_url_template.as_deref()) {
+        t.to_string()
+    } else {
+        warnings.push(format!("{}: no msdeploy_url_template in [tool.iiswsgi] and no --url-template: the installerURL is the local file URL", file.display()));
+        "{msdeploy_package_url}".to_string()
     };
     let url = format_template(&template, &fields).map_err(|e| {
         let source = if url_template.is_some() {
@@ -316,6 +318,12 @@ fn feed_head(main: &Project, feed_url: &str, updated: &str) -> model::Feed {
 }
 
 /// Reads, hashes and sizes a project's built package.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    clippy::cast_precision_loss,
+    reason = "a file size in KiB, rounded for the feed's display field"
+)]
 fn package_of(
     proj: &Project,
     pdist: &Path,

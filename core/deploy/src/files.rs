@@ -36,7 +36,13 @@ fn default_skip_dir(rel: &str, path: &Path) -> bool {
 }
 
 fn default_keep(rel: &str) -> bool {
-    !(rel.ends_with(".pyc") || rel.ends_with(".pyo") || ROOT_EXCLUDES.contains(&rel))
+    !(std::path::Path::new(rel)
+        .extension()
+        .is_some_and(|ext| ext.eq_ignore_ascii_case("pyc"))
+        || std::path::Path::new(rel)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("pyo"))
+        || ROOT_EXCLUDES.contains(&rel))
 }
 
 /// A glob with this module's rule for patterns without `/`.

@@ -29,7 +29,7 @@ fn module_of(rel: &str) -> Option<String> {
         .then(|| parts.join("."))
 }
 
-/// Looks for the WSGI application: a PasteDeploy ini with `[app:main]`, then a
+/// Looks for the WSGI application: a `PasteDeploy` ini with `[app:main]`, then a
 /// module assigning a Flask app, Django's `get_wsgi_application()`, or
 /// `app`/`application`.
 pub fn find_app(dir: &Path, files: &[String]) -> Option<String> {
@@ -41,10 +41,12 @@ pub fn find_app(dir: &Path, files: &[String]) -> Option<String> {
         }
     }
     let mut best: Option<(u8, String)> = None;
-    for rel in files
-        .iter()
-        .filter(|f| f.ends_with(".py") && f.matches('/').count() <= 2)
-    {
+    for rel in files.iter().filter(|f| {
+        std::path::Path::new(f)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("py"))
+            && f.matches('/').count() <= 2
+    }) {
         let Some(module) = module_of(rel) else {
             continue;
         };
@@ -213,7 +215,7 @@ const WEB_CONFIG_SKELETON: &str = r#"<?xml version="1.0" encoding="utf-8"?>
 </configuration>
 "#;
 
-/// `web.config.in`: one FastCgiModule handler for every path and the
+/// `web.config.in`: one `FastCgiModule` handler for every path and the
 /// `<fastCgi><application>` it names.
 fn web_config_template(full_path: &str, arguments: &str) -> Result<String, DeployError> {
     let mut config = WebConfig::parse(Path::new(WEB_CONFIG_IN), WEB_CONFIG_SKELETON)?;

@@ -1,14 +1,14 @@
-//! Packaging for IIS: Web Deploy (MSDeploy) packages and WebPI feeds from a
+//! Packaging for IIS: Web Deploy (`MSDeploy`) packages and `WebPI` feeds from a
 //! `pyproject.toml`, built natively on any OS (no msdeploy.exe, no fciv.exe).
 //!
 //! * [`init::init`] writes the templates (`Manifest.xml.in`, `Parameters.xml`,
 //!   `web.config.in`, `iis_install.stamp.in`);
 //! * [`package::package`] validates them and builds `Manifest.xml`, the stamp
 //!   and the reproducible package zip;
-//! * [`feed::feed`] writes the WebPI feed for built packages;
-//! * [`clean::clean_webpi`] removes WebPI's cached copies;
+//! * [`feed::feed`] writes the `WebPI` feed for built packages;
+//! * [`clean::clean_webpi`] removes `WebPI`'s cached copies;
 //! * [`format`](mod@format) reads and writes the formats (manifest, parameters,
-//!   provider-options blob, WebPI feed) as typed models.
+//!   provider-options blob, `WebPI` feed) as typed models.
 #![forbid(unsafe_code)]
 
 pub mod clean;

@@ -22,7 +22,7 @@ pub fn is_valid_name(name: &str) -> bool {
 
 /// The name as it appears in file names: each run of `-`, `_` and `.`
 /// becomes `_` (as in wheel and sdist names), so `<name>-<version>` splits
-/// unambiguously. The case is kept: WebPI shows it, and Windows file names
+/// unambiguously. The case is kept: `WebPI` shows it, and Windows file names
 /// ignore it anyway.
 pub fn file_name_part(name: &str) -> String {
     let mut out = String::with_capacity(name.len());

@@ -1,4 +1,4 @@
-//! `Parameters.xml` validation: what WebPI and Web Deploy would reject or
+//! `Parameters.xml` validation: what `WebPI` and Web Deploy would reject or
 //! silently get wrong, found before anything is built.
 
 use std::path::Path;

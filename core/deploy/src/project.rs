@@ -72,20 +72,20 @@ pub struct Tool {
     pub license_url: Option<String>,
     pub display_url: Option<String>,
     pub help_url: Option<String>,
-    /// A TOML date or a string (WebPI's `published`).
+    /// A TOML date or a string (`WebPI`'s `published`).
     #[serde(default, deserialize_with = "string_or_datetime")]
     pub published: Option<String>,
     pub icon_url: Option<String>,
     pub screenshot_url: Option<String>,
-    /// A file whose presence tells WebPI the product is installed (`<discoveryHint>`).
+    /// A file whose presence tells `WebPI` the product is installed (`<discoveryHint>`).
     pub discovery_file: Option<String>,
     pub msdeploy_url_template: Option<String>,
-    /// The page WebPI opens after the install (`<msDeploy><startPage>`).
+    /// The page `WebPI` opens after the install (`<msDeploy><startPage>`).
     pub start_page: Option<String>,
-    /// WebPI productIds the package depends on, besides `WDeploy`.
+    /// `WebPI` productIds the package depends on, besides `WDeploy`.
     #[serde(default, rename = "webpi-dependencies", alias = "webpi_dependencies")]
     pub webpi_dependencies: Vec<String>,
-    /// WebPI productIds offered with the package.
+    /// `WebPI` productIds offered with the package.
     #[serde(default, rename = "webpi-related", alias = "webpi_related")]
     pub webpi_related: Vec<String>,
     /// Globs of files to add to the package's defaults.
@@ -111,7 +111,7 @@ pub struct InstallHooks {
     /// Before web.config is written (after the dependencies are installed).
     #[serde(default)]
     pub before: Vec<String>,
-    /// After the FastCGI registration and before the smoke test (a database
+    /// After the `FastCGI` registration and before the smoke test (a database
     /// migration, collecting static files).
     #[serde(default)]
     pub after: Vec<String>,
@@ -171,7 +171,7 @@ impl Project {
         let (name, version, normalized_version) =
             name_and_version(&path, &text, p.name, p.version, &p.dynamic)?;
         let long_description = match p.readme {
-            Some(Readme::Path(f)) | Some(Readme::Table { file: Some(f), .. }) => {
+            Some(Readme::Path(f) | Readme::Table { file: Some(f), .. }) => {
                 Some(read_text(&inside(dir, &path, &f)?)?)
             }
             Some(Readme::Table { text: Some(t), .. }) => Some(t),

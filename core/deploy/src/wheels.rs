@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use crate::error::{read_text, DeployError};
 
 /// The target's Python version: the first `PythonXY` of `[tool.iiswsgi]
-/// webpi-dependencies` (what WebPI installs beside the package), else 3.11.
+/// webpi-dependencies` (what `WebPI` installs beside the package), else 3.11.
 pub fn target_python_version(dir: &Path) -> String {
     let text = std::fs::read_to_string(dir.join("pyproject.toml")).unwrap_or_default();
     let table: toml::Table = toml::from_str(&text).unwrap_or_default();
@@ -53,7 +53,7 @@ pub fn requirements(dir: &Path) -> Result<Vec<String>, DeployError> {
 }
 
 /// Downloads the wheels into `dir/wheels` with `python -m pip download`
-/// for `win_amd64` and CPython `version`; pip's output goes to `progress`.
+/// for `win_amd64` and `CPython` `version`; pip's output goes to `progress`.
 pub fn download(
     dir: &Path,
     python: &Path,

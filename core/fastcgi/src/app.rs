@@ -1,10 +1,10 @@
-//! The application side: what a FastCGI responder (the gateway) runs.
+//! The application side: what a `FastCGI` responder (the gateway) runs.
 
 use crate::nv::{self, PairStream, Params};
 use crate::proto::{self, ProtocolStatus, RecordType, Role, KEEP_CONN, NULL_REQUEST_ID};
 use crate::{expect_len, Error, ReadBuf};
 
-/// What the application tells GET_VALUES, and limits on input.
+/// What the application tells `GET_VALUES`, and limits on input.
 #[derive(Clone, Debug)]
 pub struct AppConfig {
     /// `FCGI_MAX_CONNS`: connections this process accepts at once.
@@ -38,16 +38,20 @@ pub struct Request {
 /// What the web server asked for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum AppEvent<'a> {
-    /// BEGIN_REQUEST and the whole PARAMS stream have arrived.
+    /// `BEGIN_REQUEST` and the whole PARAMS stream have arrived.
     Request(Request),
     /// A piece of the request body.
     Stdin { request_id: u16, data: &'a [u8] },
     /// The empty STDIN record: the body is complete.
     StdinEnd { request_id: u16 },
-    /// The web server aborted the request; answer with END_REQUEST soon.
+    /// The web server aborted the request; answer with `END_REQUEST` soon.
     Abort { request_id: u16 },
 }
 
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent flags of one request as the protocol defines them"
+)]
 #[derive(Debug)]
 struct Active {
     id: u16,
@@ -59,20 +63,20 @@ struct Active {
 }
 
 /// Application-side connection state. This implementation serves one request
-/// at a time per connection (`FCGI_MPXS_CONNS=0`): a BEGIN_REQUEST while another
-/// request is active is answered with END_REQUEST `CANT_MPX_CONN`.
+/// at a time per connection (`FCGI_MPXS_CONNS=0`): a `BEGIN_REQUEST` while another
+/// request is active is answered with `END_REQUEST` `CANT_MPX_CONN`.
 #[derive(Debug)]
 pub struct AppConnection {
     config: AppConfig,
     rbuf: ReadBuf,
     out: Vec<u8>,
     active: Option<Active>,
-    /// Requests refused at BEGIN_REQUEST whose remaining records are skipped.
+    /// Requests refused at `BEGIN_REQUEST` whose remaining records are skipped.
     ignored: Vec<u16>,
 }
 
 /// The live state of request `id`; `None` when its records are to be skipped:
-/// refused, already answered, or never begun (the FastCGI specification, §3.3:
+/// refused, already answered, or never begun (the `FastCGI` specification, §3.3:
 /// records for a request id that is not active are ignored).
 fn live<'a>(
     active: &'a mut Option<Active>,
@@ -142,14 +146,14 @@ impl AppConnection {
     }
 
     /// Ends the response of `request_id`: appends the empty STDOUT record and
-    /// END_REQUEST (REQUEST_COMPLETE, `app_status`) to `out`. Returns true when
+    /// `END_REQUEST` (`REQUEST_COMPLETE`, `app_status`) to `out`. Returns true when
     /// the connection must be closed afterwards (see [`AppConnection::end_request`]).
     pub fn finish_response(&mut self, out: &mut Vec<u8>, request_id: u16, app_status: u32) -> bool {
         proto::write_stream_end(out, RecordType::Stdout, request_id);
         self.end_request(out, request_id, app_status)
     }
 
-    /// Appends END_REQUEST (REQUEST_COMPLETE) for `request_id` to `out` and ends
+    /// Appends `END_REQUEST` (`REQUEST_COMPLETE`) for `request_id` to `out` and ends
     /// the request. Returns true when the connection must be closed afterwards
     /// (the web server did not set `FCGI_KEEP_CONN`).
     pub fn end_request(&mut self, out: &mut Vec<u8>, request_id: u16, app_status: u32) -> bool {

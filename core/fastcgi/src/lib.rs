@@ -1,4 +1,4 @@
-//! A sans-IO FastCGI 1.0 codec for both roles.
+//! A sans-IO `FastCGI` 1.0 codec for both roles.
 //!
 //! * [`app::AppConnection`] is the application side (what a gateway runs): feed it
 //!   the bytes read from the web server, take [`app::AppEvent`]s out, and write the
@@ -166,6 +166,10 @@ impl ReadBuf {
     }
 }
 
+#[allow(
+    clippy::trivially_copy_pass_by_ref,
+    reason = "mirrors the other header checks, which take the header by reference"
+)]
 fn expect_len(header: &Header, expected: usize) -> Result<(), Error> {
     let len = usize::from(header.content_length);
     if len == expected {

@@ -1,4 +1,4 @@
-//! Name-value pairs: the body of PARAMS, GET_VALUES and GET_VALUES_RESULT.
+//! Name-value pairs: the body of PARAMS, `GET_VALUES` and `GET_VALUES_RESULT`.
 //!
 //! Each length is one byte when below 128, otherwise four bytes big-endian with
 //! the high bit set. Names and values are bytes, never assumed to be UTF-8.
@@ -24,6 +24,10 @@ impl Params {
         Self::default()
     }
 
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "lengths are bounded by the PARAMS limit, far below 4 GiB"
+    )]
     fn push(&mut self, name: &[u8], value: &[u8]) {
         let a = self.data.len();
         self.data.extend_from_slice(name);
@@ -84,6 +88,10 @@ impl<N: AsRef<[u8]>, V: AsRef<[u8]>> FromIterator<(N, V)> for Params {
     }
 }
 
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "each length is checked against its encoding's range just before the cast"
+)]
 fn push_len(out: &mut Vec<u8>, len: usize) -> Result<(), Error> {
     if len < 0x80 {
         // Checked just above: fits in 7 bits.
@@ -154,7 +162,7 @@ fn parse_pair(
     Ok(Some((start..start + name_len, start + name_len..end, end)))
 }
 
-/// Decodes a complete, self-contained body of pairs (GET_VALUES and its result).
+/// Decodes a complete, self-contained body of pairs (`GET_VALUES` and its result).
 pub fn decode_pairs(body: &[u8]) -> Result<Vec<Pair>, Error> {
     let mut p = PairStream::new(usize::MAX);
     p.feed(body)?;

@@ -1,4 +1,4 @@
-//! Wire constants and fixed-layout bodies of FastCGI 1.0 (the spec's §8, `fastcgi.h`).
+//! Wire constants and fixed-layout bodies of `FastCGI` 1.0 (the spec's §8, `fastcgi.h`).
 
 /// Length of a record header.
 pub const HEADER_LEN: usize = 8;
@@ -11,10 +11,10 @@ pub const MAX_CONTENT_LEN: usize = 0xFFFF;
 pub const WRITE_CHUNK: usize = 0xFFF8;
 /// Request id of management records.
 pub const NULL_REQUEST_ID: u16 = 0;
-/// `FCGI_KEEP_CONN` flag of BEGIN_REQUEST.
+/// `FCGI_KEEP_CONN` flag of `BEGIN_REQUEST`.
 pub const KEEP_CONN: u8 = 1;
 
-/// Names of the GET_VALUES variables.
+/// Names of the `GET_VALUES` variables.
 pub const MAX_CONNS: &[u8] = b"FCGI_MAX_CONNS";
 /// See [`MAX_CONNS`].
 pub const MAX_REQS: &[u8] = b"FCGI_MAX_REQS";
@@ -151,7 +151,7 @@ impl From<Role> for u16 {
     }
 }
 
-/// `protocolStatus` of END_REQUEST.
+/// `protocolStatus` of `END_REQUEST`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProtocolStatus {
     RequestComplete,
@@ -186,6 +186,7 @@ impl From<ProtocolStatus> for u8 {
 }
 
 /// Padding that brings `content_len` to a multiple of 8.
+#[allow(clippy::cast_possible_truncation, reason = "the result is in 0..8")]
 pub fn padding_for(content_len: usize) -> u8 {
     // The result is in 0..8, so the cast is lossless.
     ((8 - content_len % 8) % 8) as u8
@@ -228,6 +229,10 @@ pub fn write_stream(out: &mut Vec<u8>, record_type: RecordType, request_id: u16,
 /// with gather I/O sends each header, the content from its own buffers, and
 /// `padding` zero bytes, so the content is never copied. `len == 0` gives no
 /// records (the empty record that ends a stream is [`write_stream_end`]'s).
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "a chunk is at most WRITE_CHUNK bytes"
+)]
 pub fn stream_frames(
     record_type: RecordType,
     request_id: u16,
@@ -265,6 +270,10 @@ pub struct Frame {
 pub const PADDING: [u8; 8] = [0; 8];
 
 /// Walks several buffers as one byte stream, a given number of bytes at a time.
+#[allow(
+    clippy::struct_field_names,
+    reason = "parts and part: the buffers and the index into them"
+)]
 struct Parts<'p, 'a> {
     parts: &'p [&'a [u8]],
     part: usize,
@@ -360,7 +369,7 @@ pub fn write_stream_end(out: &mut Vec<u8>, record_type: RecordType, request_id: 
     write_record(out, record_type, request_id, &[]);
 }
 
-/// Appends a BEGIN_REQUEST record.
+/// Appends a `BEGIN_REQUEST` record.
 pub fn write_begin_request(out: &mut Vec<u8>, request_id: u16, role: Role, flags: u8) {
     let r = u16::from(role).to_be_bytes();
     write_record(
@@ -371,7 +380,7 @@ pub fn write_begin_request(out: &mut Vec<u8>, request_id: u16, role: Role, flags
     );
 }
 
-/// Appends an END_REQUEST record.
+/// Appends an `END_REQUEST` record.
 pub fn write_end_request(
     out: &mut Vec<u8>,
     request_id: u16,
@@ -387,7 +396,7 @@ pub fn write_end_request(
     );
 }
 
-/// Appends an UNKNOWN_TYPE record naming `unknown`.
+/// Appends an `UNKNOWN_TYPE` record naming `unknown`.
 pub fn write_unknown_type(out: &mut Vec<u8>, unknown: u8) {
     write_record(
         out,

@@ -49,7 +49,7 @@ impl ServerConnection {
         &self.active
     }
 
-    /// Appends BEGIN_REQUEST (RESPONDER unless `role` says otherwise).
+    /// Appends `BEGIN_REQUEST` (RESPONDER unless `role` says otherwise).
     pub fn begin_request(
         &mut self,
         out: &mut Vec<u8>,
@@ -110,7 +110,7 @@ impl ServerConnection {
         proto::write_record(out, RecordType::AbortRequest, request_id, &[]);
     }
 
-    /// Appends GET_VALUES asking for `names`.
+    /// Appends `GET_VALUES` asking for `names`.
     pub fn get_values<N: AsRef<[u8]>>(
         &mut self,
         out: &mut Vec<u8>,

@@ -1,11 +1,11 @@
-//! One FastCGI connection: decode requests, run each through a [`Handler`]
+//! One `FastCGI` connection: decode requests, run each through a [`Handler`]
 //! (the WSGI bridge in the gateway, any Rust handler in tests), encode the
 //! response. One request at a time (IIS never multiplexes; nginx neither).
 //!
 //! The codec (`iiswsgi-fastcgi`) owns the protocol: record framing, the
 //! request's state (body complete, aborted, ended) and how a response ends.
 //! This module owns the I/O: reads, gather writes, read timeouts, and the body
-//! bytes set aside while it looks for an ABORT_REQUEST.
+//! bytes set aside while it looks for an `ABORT_REQUEST`.
 
 use std::io::{self, IoSlice};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -46,7 +46,7 @@ const READ_SIZE: usize = 128 * 1024;
 /// Bytes asked of the stream while waiting for a request: enough for the
 /// parameters of most, without pinning a large buffer per idle connection.
 const IDLE_READ_SIZE: usize = 16 * 1024;
-/// Unread body bytes set aside while looking for an ABORT_REQUEST during a
+/// Unread body bytes set aside while looking for an `ABORT_REQUEST` during a
 /// response; past this the web server's ABORT would be behind more body bytes
 /// and the gateway stops looking (memory stays bounded).
 const SPILL_MAX: usize = 1024 * 1024;
@@ -214,7 +214,9 @@ struct Channel {
 
 impl Channel {
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -346,7 +348,7 @@ impl RequestChannel for Channel {
     }
 }
 
-/// Reads what the web server sent while the response streams: an ABORT_REQUEST
+/// Reads what the web server sent while the response streams: an `ABORT_REQUEST`
 /// for the request fails the send; body bytes are kept for the application.
 fn check_abort(req: &mut ReqState, codec: &mut AppConnection, io: &mut Io) -> io::Result<()> {
     if !io.read(codec, true)? {
@@ -360,7 +362,7 @@ fn check_abort(req: &mut ReqState, codec: &mut AppConnection, io: &mut Io) -> io
         match ev {
             AppEvent::Abort { request_id } if request_id == id => return Err(gone()),
             AppEvent::Stdin { request_id, data } if request_id == id => {
-                req.spill.extend_from_slice(data)
+                req.spill.extend_from_slice(data);
             }
             _ => {}
         }
@@ -371,16 +373,15 @@ fn check_abort(req: &mut ReqState, codec: &mut AppConnection, io: &mut Io) -> io
 /// `METHOD /path?query` of a request, for log lines about it.
 fn describe(params: &Params) -> String {
     let text = |k: &[u8]| String::from_utf8_lossy(params.get(k).unwrap_or_default()).into_owned();
-    let uri = match params.get(b"REQUEST_URI") {
-        Some(u) => String::from_utf8_lossy(u).into_owned(),
-        None => {
-            let q = text(b"QUERY_STRING");
-            let path = text(b"PATH_INFO");
-            if q.is_empty() {
-                path
-            } else {
-                format!("{path}?{q}")
-            }
+    let uri = if let Some(u) = params.get(b"REQUEST_URI") {
+        String::from_utf8_lossy(u).into_owned()
+    } else {
+        let q = text(b"QUERY_STRING");
+        let path = text(b"PATH_INFO");
+        if q.is_empty() {
+            path
+        } else {
+            format!("{path}?{q}")
         }
     };
     format!("{} {uri}", text(b"REQUEST_METHOD"))
@@ -388,7 +389,9 @@ fn describe(params: &Params) -> String {
 
 /// Waits for the next request on the connection; `Err(end)` when it ends instead.
 fn next_request(inner: &Mutex<Inner>) -> io::Result<Result<Request, ConnEnd>> {
-    let mut guard = inner.lock().unwrap_or_else(|e| e.into_inner());
+    let mut guard = inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let g = &mut *guard;
     loop {
         match g.codec.poll().map_err(protocol_error)? {
@@ -437,7 +440,7 @@ pub fn serve_connection(
             Err(end) => return Ok(end),
         };
         // Only a request being served holds a slot; a parked connection does not.
-        let _slot = opts.slots.as_ref().map(|s| s.acquire());
+        let _slot = opts.slots.as_ref().map(super::slots::Slots::acquire);
         let what = describe(&request.params);
         let Some(token) = handler.begin(what.clone()) else {
             return Ok(ConnEnd::Stopping);
@@ -460,7 +463,7 @@ fn log_request(what: &str, result: &io::Result<(Outcome, bool)>, took: Duration)
     let ms = took.as_secs_f64() * 1000.0;
     match result {
         Ok((o, _)) if o.ending == Ending::Complete => {
-            tracing::debug!("{what} -> {} {} bytes {ms:.1} ms", o.status, o.body_bytes)
+            tracing::debug!("{what} -> {} {} bytes {ms:.1} ms", o.status, o.body_bytes);
         }
         Ok((o, _)) => tracing::debug!(
             "{what} -> {} {} bytes {ms:.1} ms ({:?})",
@@ -481,7 +484,9 @@ fn run_one(
 ) -> io::Result<(Outcome, bool)> {
     let id = request.request_id;
     let serial = {
-        let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut g = inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         g.serial += 1;
         let serial = g.serial;
         g.req = Some(ReqState {
@@ -499,7 +504,9 @@ fn run_one(
         serial,
     });
     let outcome = handler.handle(request, channel);
-    let mut g = inner.lock().unwrap_or_else(|e| e.into_inner());
+    let mut g = inner
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let g = &mut *g;
     let broken = g.req.take().and_then(|r| r.broken);
     // A body cut short by the application's error: a non-zero appStatus lets the

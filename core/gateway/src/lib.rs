@@ -1,6 +1,6 @@
 //! The gateway process: finds its transport (IIS's pipe on STDIN, a listening
 //! socket on STDIN, or `--bind`), loads the WSGI application, and serves
-//! FastCGI requests through the WSGI bridge until told to stop.
+//! `FastCGI` requests through the WSGI bridge until told to stop.
 
 pub mod conn;
 pub mod lifecycle;
@@ -56,31 +56,31 @@ pub enum GatewayError {
 }
 
 /// How to serve: the `iiswsgi serve` arguments themselves (the CLI flattens
-/// this struct), so each option is defined once. The PasteDeploy runner
+/// this struct), so each option is defined once. The `PasteDeploy` runner
 /// builds one from its `[server]` options.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct ServeOptions {
     /// The WSGI application: `module:callable`, wfastcgi's dotted `module.callable`
-    /// (a `()` after a name calls it), or `config:PATH.ini[#name]` (PasteDeploy).
-    /// Default: WSGI_HANDLER from the environment or from web.config <appSettings>.
+    /// (a `()` after a name calls it), or `config:PATH.ini[#name]` (`PasteDeploy`).
+    /// Default: `WSGI_HANDLER` from the environment or from web.config <appSettings>.
     pub app: Option<String>,
     /// Listen instead of using STDIN: `unix:PATH` or `tcp:HOST:PORT`.
     #[arg(long, value_name = "ADDRESS")]
     pub bind: Option<Bind>,
-    /// Log file (default: WSGI_LOG, else %IIS_USER_HOME%\Logs\..., else the temporary directory).
+    /// Log file (default: `WSGI_LOG`, else %`IIS_USER_HOME%\Logs`\..., else the temporary directory).
     #[arg(long, value_name = "PATH")]
     pub log: Option<PathBuf>,
-    /// Log filter, e.g. `info`, `debug`, `iiswsgi_gateway=debug` (default: IISWSGI_LOG_LEVEL or info).
+    /// Log filter, e.g. `info`, `debug`, `iiswsgi_gateway=debug` (default: `IISWSGI_LOG_LEVEL` or info).
     #[arg(long, value_name = "FILTER")]
     pub log_level: Option<String>,
-    /// The application's mount point; overrides the one derived from IIS's APPL_MD_PATH.
+    /// The application's mount point; overrides the one derived from IIS's `APPL_MD_PATH`.
     #[arg(long, value_name = "PATH")]
     pub script_name: Option<String>,
     /// Restart (exit after the request in flight) when a file under the application
     /// directory matching this regex changes; empty disables. Default as wfastcgi's.
     #[arg(long, value_name = "REGEX")]
     pub restart_regex: Option<String>,
-    /// The application directory (default: IIS's APPL_PHYSICAL_PATH of the first request).
+    /// The application directory (default: IIS's `APPL_PHYSICAL_PATH` of the first request).
     #[arg(long, visible_alias = "chdir", value_name = "DIR")]
     pub app_dir: Option<PathBuf>,
     /// Requests served at once when listening (default 64); idle connections do not count.
@@ -111,13 +111,13 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         .map_err(|_| format!("{s:?} is not a whole number of seconds"))
 }
 
-/// The transport model, which decides `wsgi.multithread`/`multiprocess` and GET_VALUES.
+/// The transport model, which decides `wsgi.multithread`/`multiprocess` and `GET_VALUES`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// IIS's pipe (or a connected socket) on STDIN: one request at a time,
     /// concurrency from IIS's `maxInstances` processes.
     Pipe,
-    /// A listening socket on STDIN (IIS `protocol="Tcp"`, FastCGI spawners).
+    /// A listening socket on STDIN (IIS `protocol="Tcp"`, `FastCGI` spawners).
     StdinListener,
     /// `--bind`.
     Bind,
@@ -151,7 +151,9 @@ pub struct Server {
 
 impl Server {
     fn lock_app(&self) -> std::sync::MutexGuard<'_, AppSlot> {
-        self.app.lock().unwrap_or_else(|e| e.into_inner())
+        self.app
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The application, loading it on the first request when it is configured
@@ -221,7 +223,10 @@ impl Server {
             .filter(|s| s.from_web_config());
         let xou = Some(&settings.use_x_original_url).filter(|x| x.from_web_config());
         if sn.is_some() || xou.is_some() {
-            let mut model = self.model.lock().unwrap_or_else(|e| e.into_inner());
+            let mut model = self
+                .model
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let mut updated = ServerModel::clone(&model);
             if let Some(sn) = sn {
                 updated.script_name = Some(sn.value.clone());
@@ -242,6 +247,10 @@ impl Server {
     /// Changes into the application directory, puts it and web.config's
     /// `PYTHONPATH` on `sys.path`, and exports the other appSettings to
     /// `os.environ` (where not set already).
+    #[allow(
+        clippy::unused_self,
+        reason = "configures the interpreter for this server; kept a method like its siblings"
+    )]
     fn configure_python(
         &self,
         dir: Option<&Path>,
@@ -288,7 +297,10 @@ impl Server {
                     "restarting when a file under {} matching {pattern:?} changes",
                     dir.display()
                 );
-                *self.watcher.lock().unwrap_or_else(|e| e.into_inner()) = Some(w);
+                *self
+                    .watcher
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(w);
             }
             Err(e) => tracing::error!("{e}; restart on change is off"),
         }
@@ -302,7 +314,7 @@ impl conn::Handler for Server {
     }
 
     fn end(&self, token: u64) {
-        self.lifecycle.end(token)
+        self.lifecycle.end(token);
     }
 
     /// Runs one request. Returns an error when the process must stop (the
@@ -337,7 +349,12 @@ impl conn::Handler for Server {
                 return Err(io::Error::other(text));
             }
         };
-        let model = Arc::clone(&self.model.lock().unwrap_or_else(|e| e.into_inner()));
+        let model = Arc::clone(
+            &self
+                .model
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         Ok(Python::attach(|py| {
             let pairs: Vec<(&[u8], &[u8])> = params.iter().collect();
             iiswsgi_wsgi::serve_request(py, app.bind(py), &pairs, &model, channel)

@@ -34,7 +34,9 @@ impl Lifecycle {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Request `what` is about to run: its token, or `None` when the process
@@ -65,6 +67,10 @@ impl Lifecycle {
 
     /// Asks the process to stop; it exits at once when idle, else after the
     /// requests in flight, or with status 1 after the graceful timeout.
+    #[allow(
+        clippy::needless_pass_by_value,
+        reason = "callers format the reason for this call"
+    )]
     pub fn request_stop(&'static self, why: String) {
         let mut s = self.lock();
         if s.stop.is_none() {

@@ -39,7 +39,9 @@ struct FileWriter;
 
 impl Write for FileWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = target()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(f) = t.file.as_mut() {
             f.append(buf)?;
         }
@@ -124,42 +126,41 @@ pub fn init(
     mirror_stderr: bool,
 ) -> Result<PathBuf, GatewayError> {
     let mut skipped = Vec::new();
-    let (file, path) = match explicit {
-        Some(p) => (
+    let (file, path) = if let Some(p) = explicit {
+        (
             open_named(p).map_err(|source| GatewayError::Log {
                 path: p.to_path_buf(),
                 source,
             })?,
             p.to_path_buf(),
-        ),
-        None => {
-            let mut found = None;
-            let mut last = None;
-            for p in default_candidates() {
-                match open_default(&p) {
-                    Ok(f) => {
-                        found = Some((f, p));
-                        break;
-                    }
-                    Err(e) => {
-                        skipped.push(format!("cannot use the log file {}: {e}", p.display()));
-                        last = Some((p, e));
-                    }
+        )
+    } else {
+        let mut found = None;
+        let mut last = None;
+        for p in default_candidates() {
+            match open_default(&p) {
+                Ok(f) => {
+                    found = Some((f, p));
+                    break;
                 }
-            }
-            match (found, last) {
-                (Some(x), _) => x,
-                (None, Some((path, source))) => return Err(GatewayError::Log { path, source }),
-                (None, None) => {
-                    return Err(GatewayError::Fatal("no log file location to try".into()))
+                Err(e) => {
+                    skipped.push(format!("cannot use the log file {}: {e}", p.display()));
+                    last = Some((p, e));
                 }
             }
         }
+        match (found, last) {
+            (Some(x), _) => x,
+            (None, Some((path, source))) => return Err(GatewayError::Log { path, source }),
+            (None, None) => return Err(GatewayError::Fatal("no log file location to try".into())),
+        }
     };
     {
-        let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
+        let mut t = target()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         t.file = Some(file);
-        t.path = path.clone();
+        t.path.clone_from(&path);
         t.skipped = skipped;
     }
     let filter = || EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -184,7 +185,12 @@ pub fn init(
 
 /// Logs the default locations that were passed over (after the first line).
 pub fn report_skipped() {
-    let skipped = std::mem::take(&mut target().lock().unwrap_or_else(|e| e.into_inner()).skipped);
+    let skipped = std::mem::take(
+        &mut target()
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .skipped,
+    );
     for why in skipped {
         tracing::warn!("{why}; using the next location");
     }
@@ -196,7 +202,9 @@ pub fn retarget(path: &Path) -> Result<(), GatewayError> {
         path: path.to_path_buf(),
         source,
     })?;
-    let mut t = target().lock().unwrap_or_else(|e| e.into_inner());
+    let mut t = target()
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if t.path != path {
         let old = std::mem::replace(&mut t.path, path.to_path_buf());
         if let Some(f) = t.file.as_mut() {
@@ -213,7 +221,7 @@ pub fn retarget(path: &Path) -> Result<(), GatewayError> {
 pub fn current_path() -> PathBuf {
     target()
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
         .path
         .clone()
 }

@@ -25,7 +25,7 @@ const MAX_OPEN_CONNS: usize = 10_000;
 pub(crate) const SUPERVISOR_PID: &str = "IISWSGI_SUPERVISOR_PID";
 
 /// Serves until the web server goes away or a stop is requested. `app`
-/// overrides `options.app` with an already loaded application (PasteDeploy's
+/// overrides `options.app` with an already loaded application (`PasteDeploy`'s
 /// server runner).
 pub fn serve(
     py: Python<'_>,
@@ -286,6 +286,10 @@ fn listening_options(settings: &Settings) -> ConnOptions {
 
 /// Accepts connections, one thread each. A thread holds a serving slot only
 /// while it runs a request (see [`crate::slots`]).
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the accept loop owns the listening socket for its lifetime"
+)]
 fn accept_loop(server: &'static Server, listener: Listener) -> Result<(), GatewayError> {
     #[cfg(unix)]
     if let Some(n) = transport::unix::raise_open_files_limit() {
@@ -369,7 +373,7 @@ fn install_stop_handlers(server: &'static Server) {
         if transport::windows::watch_shutdown_event(move || {
             server
                 .lifecycle
-                .request_stop("IIS signalled _FCGI_SHUTDOWN_EVENT_".into())
+                .request_stop("IIS signalled _FCGI_SHUTDOWN_EVENT_".into());
         })
         .is_some()
         {

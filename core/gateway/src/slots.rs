@@ -26,9 +26,15 @@ impl Slots {
 
     /// Waits for a free slot.
     pub fn acquire(self: &Arc<Self>) -> Slot {
-        let mut n = self.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = self
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while *n >= self.max {
-            n = self.freed.wait(n).unwrap_or_else(|e| e.into_inner());
+            n = self
+                .freed
+                .wait(n)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
         }
         *n += 1;
         Slot(Arc::clone(self))
@@ -37,7 +43,11 @@ impl Slots {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let mut n = self.0.used.lock().unwrap_or_else(|e| e.into_inner());
+        let mut n = self
+            .0
+            .used
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         *n = n.saturating_sub(1);
         self.0.freed.notify_one();
     }

@@ -3,7 +3,7 @@
 //!
 //! The parent binds the socket, then starts N `python -m iiswsgi serve APP`
 //! children with the socket as their STDIN (the listening-socket mode, as a
-//! FastCGI spawner would), restarts a worker that dies, and on SIGTERM/SIGINT
+//! `FastCGI` spawner would), restarts a worker that dies, and on SIGTERM/SIGINT
 //! passes SIGTERM on and waits for every worker to finish its requests.
 //! Workers stop (finishing their requests in flight) when the supervisor dies,
 //! even by SIGKILL: Linux sends them SIGTERM (`PR_SET_PDEATHSIG`), and every
@@ -153,7 +153,7 @@ pub fn supervise(
     }
     let mut failures = 0u32;
     while !stop.load(Ordering::Relaxed) {
-        for slot in pool.iter_mut() {
+        for slot in &mut pool {
             let Ok(Some(status)) = slot.0.try_wait() else {
                 continue;
             };
@@ -167,7 +167,7 @@ pub fn supervise(
                     "workers keep exiting at start-up (last: {status}); see the log above"
                 );
                 stop.store(true, Ordering::Relaxed);
-                for (c, _) in pool.iter_mut() {
+                for (c, _) in &mut pool {
                     signal(c, libc::SIGTERM);
                     let _ = c.wait();
                 }

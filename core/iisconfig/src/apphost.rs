@@ -77,7 +77,7 @@ pub struct ApplicationHost {
 impl ApplicationHost {
     /// Parses and checks the text of `file`, including the rules IIS applies
     /// when it loads the file: site ids and names unique, application paths
-    /// unique in a site, FastCGI keys unique and values in range.
+    /// unique in a site, `FastCGI` keys unique and values in range.
     pub fn parse(file: &Path, text: &str) -> Result<ApplicationHost, ConfigError> {
         let doc = Document::parse_configuration(
             file,
@@ -158,6 +158,10 @@ impl ApplicationHost {
             })
         };
         let is_section = |p: &str| decls.iter().any(|d| d.path.eq_ignore_ascii_case(p));
+        #[allow(
+            clippy::items_after_statements,
+            reason = "the walk is local to this check and reads best next to its closures"
+        )]
         fn walk(
             e: &Element,
             prefix: &str,
@@ -343,7 +347,7 @@ impl ApplicationHost {
             .collect()
     }
 
-    /// The registered FastCGI applications (global section).
+    /// The registered `FastCGI` applications (global section).
     pub fn fastcgi_applications(&self) -> Result<Vec<FastCgiApplication>, ConfigError> {
         self.doc
             .root()
@@ -355,7 +359,7 @@ impl ApplicationHost {
             .collect()
     }
 
-    /// Registers a FastCGI application; an existing one with the same key is
+    /// Registers a `FastCGI` application; an existing one with the same key is
     /// a [`ErrorKind::Duplicate`] error unless `replace`.
     pub fn add_fastcgi_application(
         &mut self,
@@ -387,7 +391,7 @@ impl ApplicationHost {
         Ok(())
     }
 
-    /// Removes the FastCGI application with this key (case-insensitive).
+    /// Removes the `FastCGI` application with this key (case-insensitive).
     pub fn remove_fastcgi_application(
         &mut self,
         full_path: &str,

@@ -7,7 +7,7 @@ use std::path::Path;
 use crate::dom::Element;
 use crate::error::{ConfigError, ErrorKind};
 
-/// What IIS does with what a FastCGI process writes to FCGI_STDERR.
+/// What IIS does with what a `FastCGI` process writes to `FCGI_STDERR`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum StderrMode {
     #[default]
@@ -54,7 +54,7 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// One FastCGI process pool, keyed by `fullPath` + `arguments`.
+/// One `FastCGI` process pool, keyed by `fullPath` + `arguments`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FastCgiApplication {
     pub full_path: String,
@@ -216,7 +216,9 @@ impl FastCgiApplication {
             ));
         }
         let mut app = FastCgiApplication::new(full_path, e.attr("arguments").unwrap_or_default());
-        app.monitor_changes_to = e.attr("monitorChangesTo").unwrap_or_default().to_owned();
+        e.attr("monitorChangesTo")
+            .unwrap_or_default()
+            .clone_into(&mut app.monitor_changes_to);
         for (name, _, min, max) in NUMBERS {
             if let Some(v) = e.attr(name) {
                 let n: u32 = v
@@ -374,7 +376,7 @@ impl Handler {
         merged.into_iter().map(Handler::from_element).collect()
     }
 
-    /// Whether the handler runs through IIS's FastCgiModule.
+    /// Whether the handler runs through IIS's `FastCgiModule`.
     pub fn is_fastcgi(&self) -> bool {
         self.modules
             .split(',')

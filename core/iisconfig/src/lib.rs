@@ -2,7 +2,7 @@
 //! and `applicationHost.config`.
 //!
 //! Every XML file iiswsgi reads (web.config, applicationHost.config, Web
-//! Deploy manifests and parameters, WebPI feeds) goes through [`Document`]:
+//! Deploy manifests and parameters, `WebPI` feeds) goes through [`Document`]:
 //! well-formedness checked with the file and line in each error, DOCTYPEs
 //! refused, and written back with untouched parts byte-identical.
 

@@ -13,13 +13,12 @@ pub fn expand_percent(s: &str, var: &dyn Fn(&str) -> Option<String>) -> String {
         match after.find('%') {
             Some(end) if end > 0 => {
                 let name = &after[..end];
-                match var(name) {
-                    Some(v) => out.push_str(&v),
-                    None => {
-                        out.push('%');
-                        out.push_str(name);
-                        out.push('%');
-                    }
+                if let Some(v) = var(name) {
+                    out.push_str(&v);
+                } else {
+                    out.push('%');
+                    out.push_str(name);
+                    out.push('%');
                 }
                 rest = &after[end + 1..];
             }

@@ -163,7 +163,7 @@ impl WebConfig {
     }
 
     /// The `<fastCgi><application>` entries (IIS ignores them in a web.config:
-    /// the section is AppHostOnly; iiswsgi registers them with appcmd).
+    /// the section is `AppHostOnly`; iiswsgi registers them with appcmd).
     pub fn fastcgi_applications(&self) -> Result<Vec<FastCgiApplication>, ConfigError> {
         self.fastcgi_elements()
             .map(|e| FastCgiApplication::from_element(&self.file, e))
@@ -187,7 +187,7 @@ impl WebConfig {
             .append(app.to_element());
     }
 
-    /// Checks that every FastCgiModule handler's `scriptProcessor` equals
+    /// Checks that every `FastCgiModule` handler's `scriptProcessor` equals
     /// `fullPath|arguments` of a `<fastCgi><application>` of this file, as IIS
     /// selects the process pool; returns the applications.
     pub fn validate_handlers(&self) -> Result<Vec<FastCgiApplication>, ConfigError> {

@@ -31,12 +31,11 @@ pub fn latin1<'py>(py: Python<'py>, b: &[u8]) -> Bound<'py, PyString> {
         let ptr = pyo3::ffi::PyUnicode_DecodeLatin1(b.as_ptr().cast(), len, std::ptr::null());
         Bound::from_owned_ptr_or_err(py, ptr)
     };
-    match decoded.and_then(|o| o.cast_into::<PyString>().map_err(PyErr::from)) {
-        Ok(s) => s,
-        Err(_) => {
-            let text: String = b.iter().map(|&c| char::from(c)).collect();
-            PyString::new(py, &text)
-        }
+    if let Ok(s) = decoded.and_then(|o| o.cast_into::<PyString>().map_err(PyErr::from)) {
+        s
+    } else {
+        let text: String = b.iter().map(|&c| char::from(c)).collect();
+        PyString::new(py, &text)
     }
 }
 
@@ -82,12 +81,12 @@ pub fn percent_decode(s: &[u8]) -> Vec<u8> {
     out
 }
 
-/// SCRIPT_NAME and PATH_INFO for a request from IIS.
+/// `SCRIPT_NAME` and `PATH_INFO` for a request from IIS.
 ///
-/// IIS sends the full URL path in PATH_INFO (and in SCRIPT_NAME) for `path="*"`
+/// IIS sends the full URL path in `PATH_INFO` (and in `SCRIPT_NAME`) for `path="*"`
 /// handlers; the application's mount point comes from `APPL_MD_PATH`, or from an
 /// explicit setting. URL Rewrite's `X-Original-URL` (raw, percent-encoded) wins
-/// over PATH_INFO. A `?query` left inside the path is cut off.
+/// over `PATH_INFO`. A `?query` left inside the path is cut off.
 pub fn iis_paths(
     appl_md_path: &[u8],
     path_info: &[u8],
@@ -187,7 +186,9 @@ pub fn cgi_environ<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
     {
-        let mut guard = KEYS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = KEYS
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let cache = guard.get_or_insert_with(|| KeyCache {
             by_position: Vec::new(),
             map: HashMap::new(),
@@ -315,10 +316,13 @@ mod tests {
             paths(app, "/APP/foo", None, None),
             ("/APP".into(), "/foo".into())
         );
-        assert_eq!(paths(app, "/app", None, None), ("/app".into(), "".into()));
+        assert_eq!(
+            paths(app, "/app", None, None),
+            ("/app".into(), String::new())
+        );
         assert_eq!(
             paths(app, "/application", None, None),
-            ("".into(), "/application".into())
+            (String::new(), "/application".into())
         );
         assert_eq!(
             paths(app, "/app/x?y=1", None, None),
@@ -330,7 +334,7 @@ mod tests {
         );
         assert_eq!(
             paths("/LM/W3SVC/1/ROOT", "/fob/oar/baz", None, None),
-            ("".into(), "/fob/oar/baz".into())
+            (String::new(), "/fob/oar/baz".into())
         );
         assert_eq!(
             paths("/LM/W3SVC/1/ROOT", "/fob/oar/baz", None, Some("/fob/")),

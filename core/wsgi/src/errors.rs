@@ -36,10 +36,17 @@ impl LogStream {
     }
 }
 
+#[allow(
+    clippy::unused_self,
+    reason = "Python methods of a file-like object: pyo3 needs the receiver"
+)]
 #[pymethods]
 impl LogStream {
     fn write(&self, s: &str) -> usize {
-        let mut partial = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+        let mut partial = self
+            .partial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         partial.push_str(s);
         while let Some(i) = partial.find('\n') {
             let line: String = partial.drain(..=i).collect();
@@ -56,7 +63,10 @@ impl LogStream {
     }
 
     fn flush(&self) {
-        let mut partial = self.partial.lock().unwrap_or_else(|e| e.into_inner());
+        let mut partial = self
+            .partial
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if !partial.is_empty() {
             let line = std::mem::take(&mut *partial);
             self.emit(&line);

@@ -64,7 +64,7 @@ impl Input {
         // A panic while holding the lock leaves plain bytes behind: still usable.
         self.state
             .lock_py_attached(py)
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads at least one more byte into the buffer unless the body has ended;
@@ -118,6 +118,10 @@ fn size_arg(size: Option<i64>) -> Option<usize> {
     size.and_then(|s| usize::try_from(s).ok())
 }
 
+#[allow(
+    clippy::unused_self,
+    reason = "Python methods of a file-like object: pyo3 needs the receiver"
+)]
 #[pymethods]
 impl Input {
     /// `read(size=-1)`: up to `size` bytes, or everything left.

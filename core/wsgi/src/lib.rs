@@ -1,4 +1,4 @@
-//! The PEP 3333 bridge. It knows nothing of FastCGI: the transport hands it the
+//! The PEP 3333 bridge. It knows nothing of `FastCGI`: the transport hands it the
 //! request's CGI variables and a [`RequestChannel`] to read the body from and
 //! write the response to; [`serve_request`] runs the application.
 //!
@@ -23,7 +23,7 @@ pub use load::{load_app, LoadError};
 pub trait RequestChannel: Send + Sync {
     /// Appends more body bytes to `buf` and returns how many; 0 at the end of
     /// the body. `max` is a hint (a transport may hand over the rest of what it
-    /// holds, up to one FastCGI record more). Blocks until data arrives.
+    /// holds, up to one `FastCGI` record more). Blocks until data arrives.
     fn read_body(&self, buf: &mut Vec<u8>, max: usize) -> std::io::Result<usize>;
     /// Sends the CGI head (non-empty only on the first call) and a body chunk.
     /// With `flush` false the transport may hold the bytes until the response
@@ -32,7 +32,7 @@ pub trait RequestChannel: Send + Sync {
     /// Drops response bytes held back by `send(.., flush: false)`; false when
     /// part of the response has already been written (nothing can be taken back).
     fn discard_pending(&self) -> bool;
-    /// Diagnostic text for the web server (FastCGI STDERR, which IIS shows per
+    /// Diagnostic text for the web server (`FastCGI` STDERR, which IIS shows per
     /// its `stderrMode`).
     fn send_diagnostic(&self, text: &[u8]) -> std::io::Result<()>;
 }
@@ -92,6 +92,14 @@ pub fn send_error_response(channel: &dyn RequestChannel, diagnostic: &str) -> st
 }
 
 /// Builds the environ for `params`, calls `app`, and streams the response.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the request owns its channel; the response iterator keeps clones of it"
+)]
+#[allow(
+    clippy::items_after_statements,
+    reason = "the per-process wsgi.errors stream is declared where it is used"
+)]
 pub fn serve_request(
     py: Python<'_>,
     app: &Bound<'_, PyAny>,

@@ -1,6 +1,6 @@
 //! Finding the WSGI application: `module:callable`, wfastcgi's dotted
 //! `module.attr` (with optional `()` calls), or `config:PATH.ini[#name]` through
-//! PasteDeploy.
+//! `PasteDeploy`.
 
 use pyo3::exceptions::PyModuleNotFoundError;
 use pyo3::prelude::*;

@@ -28,7 +28,7 @@ pub(crate) struct State {
 pub(crate) const DIRECT_WRITE_MIN: usize = 32 * 1024;
 
 /// Appends `s` as latin-1 (PEP 3333). Other characters raise the
-/// `UnicodeEncodeError` that `s.encode("latin-1")` would, as mod_wsgi does;
+/// `UnicodeEncodeError` that `s.encode("latin-1")` would, as `mod_wsgi` does;
 /// `what` names the string in the log.
 fn push_latin1(out: &mut Vec<u8>, s: &str, what: &str) -> PyResult<()> {
     if s.is_ascii() {
@@ -60,7 +60,9 @@ fn push_latin1(out: &mut Vec<u8>, s: &str, what: &str) -> PyResult<()> {
 pub(crate) type Shared = Arc<Mutex<State>>;
 
 pub(crate) fn lock(state: &Shared) -> MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|e| e.into_inner())
+    state
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Sends a body chunk, preceded by the head if it has not gone out yet. The GIL
@@ -244,7 +246,7 @@ fn build_head(status: &str, headers: &Bound<'_, PyAny>) -> PyResult<(Vec<u8>, Op
 
 /// The error for an `exc_info` that is not `sys.exc_info()`'s 3-tuple: a
 /// `TypeError` (as for any wrong argument type) that is also a `RuntimeError`
-/// (what mod_wsgi raises), so that either `except` catches it.
+/// (what `mod_wsgi` raises), so that either `except` catches it.
 fn exc_info_error(py: Python<'_>) -> PyResult<PyErr> {
     static CLASS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     let class = CLASS.get_or_try_init(py, || -> PyResult<Py<PyAny>> {

@@ -44,9 +44,9 @@ fn raise_open_files_limit() {
     // SAFETY: FFI edge; `lim` is a valid rlimit for getrlimit to fill, and
     // setrlimit only reads it.
     unsafe {
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
             lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &raw const lim);
         }
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! The runCommand runs `iiswsgi install --app-name PyramidIISApp` (the
 //! on-target installer: virtualenv, pip from the index and iiswsgi's own
-//! wheel, web.config, FastCGI registration, smoke test), so a WebPI install
+//! wheel, web.config, `FastCGI` registration, smoke test), so a `WebPI` install
 //! ends in SUCCESS with the application registered; `sim deploy` runs every
 //! stage and checks the page through `sim serve`.
 

@@ -1,7 +1,7 @@
 //! The apps people deploy on IIS, each from `fixtures/` through the main
 //! job's command (`iiswsgi sim deploy PROJECT --root R --once`: init,
-//! package, feed, WebPI, Web Deploy, runCommand, `iiswsgi install` with a
-//! real virtualenv and pip, FastCGI registration, smoke test, `sim serve`),
+//! package, feed, `WebPI`, Web Deploy, runCommand, `iiswsgi install` with a
+//! real virtualenv and pip, `FastCGI` registration, smoke test, `sim serve`),
 //! then served again by `sim serve` on the same machine and asked for its
 //! own pages. Each test snapshots the web.config the installer wrote and
 //! what the install changed in applicationHost.config (a diff against a
@@ -18,7 +18,7 @@ use iiswsgi_harness::http::{HttpConn, HttpResponse};
 use iiswsgi_harness::simserve::SimServe;
 
 /// A fixture deployed on a fresh simulated machine.
-pub struct Deployed {
+pub(crate) struct Deployed {
     pub ctx: TestContext,
     pub root: PathBuf,
     /// The application's folder on the machine.
@@ -29,7 +29,7 @@ pub struct Deployed {
 /// `sim deploy --once`; `product` is its project name, which is also its
 /// application path (`Default Web Site/PRODUCT`). The time it took goes to
 /// the test's output.
-pub fn deploy(fixture: &str, product: &str) -> Deployed {
+pub(crate) fn deploy(fixture: &str, product: &str) -> Deployed {
     let mut ctx = TestContext::new();
     let project = ctx.path(fixture);
     iiswsgi_harness::copy_fixture(fixture, &project);
@@ -57,7 +57,7 @@ pub fn deploy(fixture: &str, product: &str) -> Deployed {
 
 /// Snapshots the web.config the installer wrote for `name` and the diff of
 /// applicationHost.config against a fresh machine's.
-pub fn snapshot_configs(ctx: &TestContext, root: &Path, app_dir: &Path, name: &str) {
+pub(crate) fn snapshot_configs(ctx: &TestContext, root: &Path, app_dir: &Path, name: &str) {
     let web_config = std::fs::read_to_string(app_dir.join("web.config")).unwrap();
     let fresh = ctx.path("fresh-machine");
     let out = ctx

@@ -337,7 +337,9 @@ fn hooks_run_in_the_virtualenv_and_a_failing_hook_fails_the_install() {
     let before = std::fs::read_to_string(app.join("before.txt")).unwrap();
     let (prefix, appl) = before.split_once('|').unwrap();
     assert!(
-        prefix.ends_with(".venv"),
+        std::path::Path::new(prefix)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("venv")),
         "the hook ran with the virtualenv's python: {prefix}"
     );
     assert_eq!(Path::new(appl), app.as_path());
@@ -351,7 +353,7 @@ fn hooks_run_in_the_virtualenv_and_a_failing_hook_fails_the_install() {
 /// into `wheels/`; with that folder in the package, `iiswsgi install` uses it
 /// alone (`--no-index`). On the simulated (Linux) machine the folder also
 /// gets iiswsgi's wheel for this host, as a Windows package carries
-/// iiswsgi's win_amd64 wheel.
+/// iiswsgi's `win_amd64` wheel.
 #[test]
 fn a_package_with_wheels_installs_offline() {
     let m = Machine::new(false);

@@ -59,7 +59,7 @@ fn web_config_only_configuration() {
         .spawn_pipe()
         .unwrap();
     let mut params = iis_params("GET", "", "/", "", 0);
-    for (k, v) in params.iter_mut() {
+    for (k, v) in &mut params {
         if k == b"APPL_PHYSICAL_PATH" {
             *v = format!("{}/", site.path().display()).into_bytes();
         }
@@ -113,7 +113,7 @@ fn import_failure_is_logged_and_exits_non_zero() {
     .unwrap();
     let mut gw = GatewayCommand::serve(&[], &log).spawn_pipe().unwrap();
     let mut params = iis_params("GET", "", "/", "", 0);
-    for (k, v) in params.iter_mut() {
+    for (k, v) in &mut params {
         if k == b"APPL_PHYSICAL_PATH" {
             *v = site.path().display().to_string().into_bytes();
         }
@@ -140,7 +140,7 @@ fn restart_on_change_after_the_request_in_flight() {
         .spawn_pipe()
         .unwrap();
     let mut params = iis_params("GET", "", "/hello", "", 0);
-    for (k, v) in params.iter_mut() {
+    for (k, v) in &mut params {
         if k == b"APPL_PHYSICAL_PATH" {
             *v = site.path().display().to_string().into_bytes();
         }
@@ -317,7 +317,7 @@ fn listening_socket_on_stdin_is_accepted_on() {
     assert_eq!(
         a.read_events(1).unwrap(),
         vec![
-            r#"GetValuesResult([([70, 67, 71, 73, 95, 77, 65, 88, 95, 67, 79, 78, 78, 83], [49, 48, 48, 48, 48])])"#
+            r"GetValuesResult([([70, 67, 71, 73, 95, 77, 65, 88, 95, 67, 79, 78, 78, 83], [49, 48, 48, 48, 48])])"
         ]
     );
     let pid = child.id().to_string();

@@ -24,7 +24,7 @@ fn an_unusable_default_log_falls_through_to_the_next_candidate() {
     assert!(status.success(), "{status}");
     let logs: Vec<_> = std::fs::read_dir(tmpdir.path())
         .unwrap()
-        .filter_map(|e| e.ok())
+        .filter_map(std::result::Result::ok)
         .map(|e| e.path())
         .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "log"))
         .collect();

@@ -1,8 +1,14 @@
 #![allow(clippy::unwrap_used)]
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "benchmark and test statistics: counts and durations as f64 for rates and percentiles, and back"
+)]
 //! End-to-end tests of the gateway process. They need the `iiswsgi` package
 //! installed in the Python named by `IISWSGI_PYTHON` (default: the repo's
 //! `.venv`), which `ci/test.sh` prepares; on Windows (`ci/windows.sh`, under
-//! Wine) the embeddable CPython with the win_amd64 wheel, driven through
+//! Wine) the embeddable `CPython` with the `win_amd64` wheel, driven through
 //! IIS's named pipe and shutdown event.
 
 // Not yet run on Windows (not Unix by nature): the CLI and simulator

@@ -139,7 +139,7 @@ fn http(
 ) -> (u16, Vec<(String, String)>, Vec<u8>) {
     {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        s.set_read_timeout(Some(Duration::from_mins(1))).unwrap();
         let head = format!(
             "{method} {path} HTTP/1.0\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
             body.len()

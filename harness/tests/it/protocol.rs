@@ -1,4 +1,4 @@
-//! FastCGI protocol edge cases in IIS's model (issue 8, point 2): ABORT while a
+//! `FastCGI` protocol edge cases in IIS's model (issue 8, point 2): ABORT while a
 //! response streams, records for inactive ids, truncated records, and the
 //! appStatus of a response cut short.
 
@@ -11,8 +11,8 @@ use iiswsgi_harness::{iis_params, PipeGateway, RequestSpec};
 
 use crate::pipe::start;
 
-/// Reads events of request `id` until END_REQUEST or `deadline`; returns the
-/// STDOUT bytes seen and the END_REQUEST's app status, if it came.
+/// Reads events of request `id` until `END_REQUEST` or `deadline`; returns the
+/// STDOUT bytes seen and the `END_REQUEST`'s app status, if it came.
 fn read_until_end(gw: &mut PipeGateway, id: u16, deadline: Instant) -> (usize, Option<u32>) {
     let mut stdout = 0usize;
     let sock = gw.client.socket().try_clone().unwrap();
@@ -24,7 +24,7 @@ fn read_until_end(gw: &mut PipeGateway, id: u16, deadline: Instant) -> (usize, O
         while let Some(ev) = codec.poll().unwrap() {
             match ev {
                 ServerEvent::Stdout { request_id, data } if request_id == id => {
-                    stdout += data.len()
+                    stdout += data.len();
                 }
                 ServerEvent::EndRequest {
                     request_id,

@@ -5,7 +5,7 @@
 //! seen as expected). Every failing scenario is reported with its unmet
 //! expectations and the end of its transcript; one does not hide another.
 //!
-//! And `sim replay` of WebPI's install log folder: a failed install (the
+//! And `sim replay` of `WebPI`'s install log folder: a failed install (the
 //! missing dependency) copied as a customer would send it, replayed on a
 //! fresh machine, fails the same way.
 

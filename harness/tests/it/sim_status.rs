@@ -1,5 +1,5 @@
 //! `iiswsgi sim status` on a machine that `sim serve` serves: the sites,
-//! the registered FastCGI application with its live process and requests,
+//! the registered `FastCGI` application with its live process and requests,
 //! the last requests of the W3C log, where each log is; then, once serve
 //! has stopped, that nothing runs.
 

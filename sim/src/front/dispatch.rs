@@ -1,6 +1,6 @@
 //! One HTTP request through IIS's pipeline: binding → site → application →
-//! configuration in effect → request filtering → handler → FastCgiModule or
-//! StaticFileModule; errors as IIS's pages; one W3C log line.
+//! configuration in effect → request filtering → handler → `FastCgiModule` or
+//! `StaticFileModule`; errors as IIS's pages; one W3C log line.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,7 +31,7 @@ pub type Body = UnsyncBoxBody<Bytes, std::io::Error>;
 
 type Driver = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// A FastCGI exchange in progress, polled by whoever holds it: the request
+/// A `FastCGI` exchange in progress, polled by whoever holds it: the request
 /// handler until the head is released, then the response body (so a
 /// request costs no task of its own). Dropped unfinished (the client went
 /// away), it is spawned to finish, so that its process goes back to the pool.
@@ -57,7 +57,7 @@ impl Drop for Exchange {
     }
 }
 
-/// The response body of a FastCGI request: what the exchange releases.
+/// The response body of a `FastCGI` request: what the exchange releases.
 struct ChannelBody {
     rx: mpsc::Receiver<Event>,
     exchange: Exchange,
@@ -257,7 +257,7 @@ fn translated(app_physical: &str, rest: &str) -> String {
     }
 }
 
-/// The server variables of a FastCGI request, encoded as PARAMS content
+/// The server variables of a `FastCGI` request, encoded as PARAMS content
 /// (`None`, logged, if they cannot be: a name or value past 2 GiB).
 fn params(
     st: &FrontState,
@@ -353,7 +353,7 @@ async fn route(
             content_length,
             max_body: effective.max_allowed_content_length,
             buffer_limit: handler.response_buffer_limit,
-            stderr_mode: Default::default(),
+            stderr_mode: iiswsgi_iisconfig::StderrMode::default(),
             activity_timeout: std::time::Duration::from_secs(70),
         };
         return fastcgi(st, ah, handler, job, &failed).await;

@@ -1,4 +1,4 @@
-//! IIS's StaticFile handler (StaticFileModule, DefaultDocumentModule): a
+//! IIS's `StaticFile` handler (`StaticFileModule`, DefaultDocumentModule): a
 //! file is sent with its MIME type, a folder gets its default document (a
 //! folder URL without a trailing slash is redirected first), else 404.
 
@@ -47,9 +47,9 @@ fn http_date(t: SystemTime) -> String {
     format!("{day}, {d:02} {month} {y:04} {h:02}:{mi:02}:{s:02} GMT")
 }
 
-/// StaticFileModule's `ETag`: the file's last write time as a Windows
+/// `StaticFileModule`'s `ETag`: the file's last write time as a Windows
 /// FILETIME (100 ns since 1601) in hex, then `:` and the configuration change
-/// number, always 0 since IIS 7 (Microsoft's "Configuring ETag" appendix).
+/// number, always 0 since IIS 7 (Microsoft's "Configuring `ETag`" appendix).
 /// The FILETIME's digits are written low 32 bits then high, as commonly
 /// described; the order is not verified against a real IIS.
 fn etag(t: SystemTime) -> String {
@@ -99,18 +99,16 @@ pub async fn serve(
                     .find_map(|d| find_ci(host, d).filter(|p| p.is_file()))
             })
             .flatten();
-        match doc {
-            Some(d) => file = d,
-            None => {
-                let mut e = IisError::not_found(&handler.name);
-                e.substatus = 0;
-                return Err(e);
-            }
+        if let Some(d) = doc {
+            file = d;
+        } else {
+            let mut e = IisError::not_found(&handler.name);
+            e.substatus = 0;
+            return Err(e);
         }
     }
-    let bytes = match tokio::fs::read(&file).await {
-        Ok(b) => b,
-        Err(_) => return Err(IisError::not_found(&handler.name)),
+    let Ok(bytes) = tokio::fs::read(&file).await else {
+        return Err(IisError::not_found(&handler.name));
     };
     let modified = tokio::fs::metadata(&file)
         .await
@@ -140,7 +138,7 @@ mod tests {
         assert_eq!(http_date(t), "Tue, 26 Sep 2006 03:35:29 GMT");
         assert_eq!(etag(t), "\"cfe716801c6e11c:0\"");
         assert_eq!(http_date(UNIX_EPOCH), "Thu, 01 Jan 1970 00:00:00 GMT");
-        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400);
+        let leap = UNIX_EPOCH + Duration::from_hours(264_384);
         assert_eq!(http_date(leap), "Tue, 29 Feb 2000 00:00:00 GMT");
     }
 }

@@ -1,7 +1,7 @@
 //! `iiswsgi sim serve`: the simulated IIS's HTTP front on hyper and tokio.
 //! Every http/https binding of applicationHost.config gets a local listener
 //! (the binding's port mapped to a given or free local port); requests go
-//! through IIS's routing ([`dispatch`]) to the FastCGI module
+//! through IIS's routing ([`dispatch`]) to the `FastCGI` module
 //! ([`crate::host`]) or the static file handler ([`files`]).
 //!
 //! An `https` binding is served as plain HTTP on its local port with
@@ -121,33 +121,31 @@ impl Server {
                 .iter()
                 .find(|(_, l)| l.port == b.info.port && l.protocol == b.protocol)
                 .map(|(_, l)| Arc::clone(l));
-            let l = match existing {
-                Some(l) => l,
-                None => {
-                    let local_port = opts.ports.get(&b.info.port).copied().unwrap_or(0);
-                    let addr = SocketAddr::new(opts.listen, local_port);
-                    let tcp =
-                        TcpListener::bind(addr)
-                            .await
-                            .map_err(|source| ServeError::Listen {
-                                addr,
-                                binding: b.label(),
-                                source,
-                            })?;
-                    let local = tcp.local_addr().map_err(|source| ServeError::Listen {
+            let l = if let Some(l) = existing {
+                l
+            } else {
+                let local_port = opts.ports.get(&b.info.port).copied().unwrap_or(0);
+                let addr = SocketAddr::new(opts.listen, local_port);
+                let tcp = TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServeError::Listen {
                         addr,
                         binding: b.label(),
                         source,
                     })?;
-                    let l = Arc::new(Listener {
-                        protocol: b.protocol.clone(),
-                        port: b.info.port,
-                        local,
-                        ip: local.ip().to_string(),
-                    });
-                    listeners.push((tcp, Arc::clone(&l)));
-                    l
-                }
+                let local = tcp.local_addr().map_err(|source| ServeError::Listen {
+                    addr,
+                    binding: b.label(),
+                    source,
+                })?;
+                let l = Arc::new(Listener {
+                    protocol: b.protocol.clone(),
+                    port: b.info.port,
+                    local,
+                    ip: local.ip().to_string(),
+                });
+                listeners.push((tcp, Arc::clone(&l)));
+                l
             };
             let host = if b.info.host.is_empty() {
                 l.local.ip().to_string()
@@ -182,7 +180,7 @@ impl Server {
     }
 
     /// Serves until `stop` completes (or, with `once`, until the first
-    /// request has been answered), then shuts every FastCGI process down.
+    /// request has been answered), then shuts every `FastCGI` process down.
     pub async fn run(self, stop: impl std::future::Future<Output = ()>) {
         let mut accept_tasks = Vec::new();
         for (tcp, li) in self.listeners {
@@ -299,7 +297,7 @@ async fn accept_loop(
 /// Runs `sim serve` on its own runtime until Ctrl-C or SIGTERM; `mapped` is
 /// called with each mapping line once the listeners are bound.
 ///
-/// One thread serves everything (as one nginx worker does): the FastCGI
+/// One thread serves everything (as one nginx worker does): the `FastCGI`
 /// processes need the cores, and a single-threaded runtime hands a request
 /// from the front to the pool and back without waking another thread.
 pub fn run_until_signal(opts: &ServeOptions, mapped: impl Fn(&Mapping)) -> Result<(), ServeError> {

@@ -1,10 +1,10 @@
 //! One request on one process, on the wire exactly as IIS speaks it
-//! (reference §1.5): BEGIN_REQUEST RESPONDER with KEEP_CONN, every parameter
+//! (reference §1.5): `BEGIN_REQUEST` RESPONDER with `KEEP_CONN`, every parameter
 //! in one PARAMS record, the empty PARAMS, the body in STDIN records as it
-//! arrives, the empty STDIN. Back, only END_REQUEST, STDOUT, STDERR and
-//! GET_VALUES_RESULT are accepted, with the request's id (id 0 only for
-//! GET_VALUES_RESULT); empty STDOUT/STDERR are dropped, anything after
-//! END_REQUEST discarded; anything else is "invalid data".
+//! arrives, the empty STDIN. Back, only `END_REQUEST`, STDOUT, STDERR and
+//! `GET_VALUES_RESULT` are accepted, with the request's id (id 0 only for
+//! `GET_VALUES_RESULT`); empty STDOUT/STDERR are dropped, anything after
+//! `END_REQUEST` discarded; anything else is "invalid data".
 
 use std::time::Duration;
 
@@ -50,9 +50,9 @@ pub enum Failure {
     Exited,
     ActivityTimeout,
     InvalidData(String),
-    /// STDERR with ReturnStdErrIn500 / ReturnGeneric500 (process reusable).
+    /// STDERR with `ReturnStdErrIn500` / `ReturnGeneric500` (process reusable).
     Stderr(String),
-    /// STDERR with TerminateProcess.
+    /// STDERR with `TerminateProcess`.
     StderrTerminate,
     /// A chunked body grew past maxAllowedContentLength.
     BodyTooLarge,
@@ -215,7 +215,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
             };
             match ev {
                 ServerEvent::Stdout { data, .. } if !data.is_empty() => {
-                    reply.stdout(data, job.buffer_limit)
+                    reply.stdout(data, job.buffer_limit);
                 }
                 ServerEvent::Stderr { data, .. } if !data.is_empty() => match job.stderr_mode {
                     StderrMode::IgnoreAndReturn200 => {}
@@ -239,7 +239,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
         let slot = p.codec.read_buf().spare(READ_SIZE);
         let n = match tokio::time::timeout(job.activity_timeout, r.read(slot)).await {
             Err(_) => return Err(Failure::ActivityTimeout),
-            Ok(Err(_)) | Ok(Ok(0)) => return Err(Failure::Exited),
+            Ok(Err(_) | Ok(0)) => return Err(Failure::Exited),
             Ok(Ok(n)) => n,
         };
         p.codec.read_buf().advance(n);

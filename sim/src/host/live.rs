@@ -1,4 +1,4 @@
-//! The live FastCGI processes of every pool, for `iiswsgi sim status`: a
+//! The live `FastCGI` processes of every pool, for `iiswsgi sim status`: a
 //! process is registered when it starts and leaves when its [`Guard`]
 //! drops with it (killed, shut down or recycled).
 

@@ -1,4 +1,4 @@
-//! The simulated IIS FastCGI module (`iisfcgi.dll`): process pools keyed by
+//! The simulated IIS `FastCGI` module (`iisfcgi.dll`): process pools keyed by
 //! `fullPath|arguments`, processes started and spoken to as IIS does.
 //!
 //! * [`process`]: starting one process and shutting it down;
@@ -7,7 +7,7 @@
 //! * [`live`]: the live processes, published for `sim status`.
 //!
 //! Working directory: IIS passes no directory to `CreateProcessW`, so a
-//! FastCGI process inherits w3wp's, `%windir%\system32\inetsrv`; here the
+//! `FastCGI` process inherits w3wp's, `%windir%\system32\inetsrv`; here the
 //! machine's `C:\Windows\System32\inetsrv` (host path).
 
 pub mod exchange;
@@ -45,7 +45,7 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// `n` configured seconds.
-    pub fn scaled(&self, n: u64) -> Duration {
+    pub(crate) fn scaled(&self, n: u64) -> Duration {
         self.second
             .saturating_mul(u32::try_from(n).unwrap_or(u32::MAX))
     }
@@ -60,10 +60,14 @@ impl Shared {
 
     /// The environment block in IIS's order (reference §1.1):
     /// `_FCGI_SHUTDOWN_EVENT_` when `signalBeforeTerminateSeconds` > 0,
-    /// `_FCGI_X_PIPE_` for NamedPipe, `<environmentVariables>`, the machine's
+    /// `_FCGI_X_PIPE_` for `NamedPipe`, `<environmentVariables>`, the machine's
     /// environment (w3wp's), then `IISWSGI_SIM_ROOT` and `IISWSGI_BACKEND`.
     /// `PATH` is the host's: the machine's Windows `PATH` names nothing here.
-    pub fn environment(&self, app: &FastCgiApplication, serial: u64) -> Vec<(String, String)> {
+    pub(crate) fn environment(
+        &self,
+        app: &FastCgiApplication,
+        serial: u64,
+    ) -> Vec<(String, String)> {
         let mut env = Vec::new();
         if app.signal_before_terminate_seconds > 0 {
             env.push((
@@ -125,6 +129,10 @@ impl Shared {
 }
 
 /// A stable, UUID-shaped pipe name for a process serial.
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "the fields of a UUID are slices of the hash"
+)]
 fn pipe_uuid(serial: u64) -> String {
     let h = serial.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     format!(
@@ -137,7 +145,7 @@ fn pipe_uuid(serial: u64) -> String {
     )
 }
 
-/// The FastCGI module: every pool.
+/// The `FastCGI` module: every pool.
 pub struct FastCgiHost {
     shared: Arc<Shared>,
     pools: Mutex<Vec<Arc<Pool>>>,

@@ -1,4 +1,4 @@
-//! One process pool per `fullPath|arguments`, managed as IIS's FastCgiModule
+//! One process pool per `fullPath|arguments`, managed as IIS's `FastCgiModule`
 //! manages it (reference §1.6, §2.1): at most `maxInstances` processes (0:
 //! dynamic, bounded here by the machine's `NUMBER_OF_PROCESSORS`), one
 //! request at a time each; up to `queueLength` requests wait, more get 503;
@@ -211,6 +211,10 @@ impl Pool {
 
     /// Serves one request; the response goes to `tx` (a failure after the
     /// head was sent ends the body early).
+    #[allow(
+        clippy::cast_sign_loss,
+        reason = "an exit code is shown as Windows shows it: its bits as unsigned"
+    )]
     pub async fn serve(
         &self,
         handler: &str,

@@ -1,4 +1,4 @@
-//! One FastCGI process started as IIS starts it (reference §1.1): the
+//! One `FastCGI` process started as IIS starts it (reference §1.1): the
 //! program and arguments, STDIN the process's end of the transport (one end
 //! of a Unix socketpair standing in for the named pipe, or a listening TCP
 //! socket on 127.0.0.1 for `protocol="Tcp"`), stdout and stderr `/dev/null`
@@ -43,7 +43,7 @@ pub struct Process {
     child: Child,
     pub conn: Option<Conn>,
     pub codec: ServerConnection,
-    /// BEGIN_REQUEST and PARAMS of the current request (reused).
+    /// `BEGIN_REQUEST` and PARAMS of the current request (reused).
     pub write_buf: Vec<u8>,
     next_id: u16,
     pub served: u32,
@@ -202,7 +202,7 @@ impl Process {
         }
     }
 
-    /// Kills the process at once (TerminateProcess).
+    /// Kills the process at once (`TerminateProcess`).
     pub async fn kill(mut self) {
         self.conn = None;
         let _ = self.child.start_kill();

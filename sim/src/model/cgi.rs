@@ -1,10 +1,10 @@
-//! The CGI response head a FastCGI responder writes on FCGI_STDOUT, parsed
+//! The CGI response head a `FastCGI` responder writes on `FCGI_STDOUT`, parsed
 //! as a web server reads it: `Status:` gives the status line, other lines
 //! are headers (repeated ones kept), a missing `Status:` means 200.
 
 use iiswsgi_fastcgi::proto::ProtocolStatus;
 
-/// A FastCGI response: the parsed head and body, and what the records carried.
+/// A `FastCGI` response: the parsed head and body, and what the records carried.
 #[derive(Debug, Default, Clone)]
 pub struct Response {
     pub status: u16,

@@ -1,10 +1,10 @@
 //! Windows command-line splitting (the Microsoft C runtime's rules, which
-//! CPython's `python.exe` uses): arguments are separated by white space,
+//! `CPython`'s `python.exe` uses): arguments are separated by white space,
 //! double quotes group, `\"` is a literal quote, and backslashes are literal
 //! unless they precede a quote (2n backslashes + `"` → n backslashes and a
 //! quote toggle; 2n+1 → n backslashes and a literal `"`).
 
-/// Splits a FastCGI `arguments` string as the started process sees it.
+/// Splits a `FastCGI` `arguments` string as the started process sees it.
 pub fn split_windows(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();

@@ -100,7 +100,7 @@ impl Merger {
 
     /// Applies one `system.webServer` element; `origin` names the file for
     /// warnings; `web_config` is true for a web.config (where `<fastCgi>` is
-    /// not allowed: AppHostOnly).
+    /// not allowed: `AppHostOnly`).
     pub fn apply(&mut self, ws: &Element, origin: &str, web_config: bool) {
         if let Some(h) = ws.child("handlers") {
             merge_level(h, "name", &mut self.handlers);

@@ -3,10 +3,11 @@
 //! notification, handler, error code, as IIS's detailed error page lists
 //! them) or custom (IIS's short page), as `<httpErrors errorMode>` decides.
 //!
-//! The FastCGI texts are IIS's (reference `iis-fastcgi.md` §1.6); where IIS's
+//! The `FastCGI` texts are IIS's (reference `iis-fastcgi.md` §1.6); where IIS's
 //! wording was not found in a public source the text says what happened in
 //! the same style, and `docs/SIMULATOR.md` lists which.
 
+use std::fmt::Write as _;
 /// Where an error arose, for the detailed page.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IisError {
@@ -106,7 +107,7 @@ impl IisError {
         )
     }
 
-    /// The process sent something IIS does not accept (ERROR_INVALID_DATA).
+    /// The process sent something IIS does not accept (`ERROR_INVALID_DATA`).
     pub fn invalid_data(handler: &str, full_path: &str, what: &str) -> IisError {
         let mut e = IisError::fastcgi(
             handler,
@@ -225,7 +226,7 @@ impl IisError {
         );
         if let Some(d) = &self.detail {
             if *d != self.text {
-                s.push_str(&format!(" [{}]", d.trim()));
+                let _ = write!(s, " [{}]", d.trim());
             }
         }
         s

@@ -90,7 +90,7 @@ fn strip_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host
             .split_once(']')
-            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+            .map_or(host, |(h, _)| &host[..=h.len()]);
     }
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }

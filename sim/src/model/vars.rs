@@ -1,4 +1,4 @@
-//! The server variables IIS's FastCgiModule sends as FastCGI parameters, with
+//! The server variables IIS's `FastCgiModule` sends as `FastCGI` parameters, with
 //! its quirks (reference `iis-fastcgi.md` §2.4): for a `path="*"` handler the
 //! full URL path in both `SCRIPT_NAME` and `PATH_INFO`, `APPL_MD_PATH` as
 //! `/LM/W3SVC/<site id>/ROOT[/app]`, `APPL_PHYSICAL_PATH` with a trailing
@@ -9,7 +9,7 @@
 //! given as host paths: a host process cannot open `C:\…`. That is the one
 //! deliberate deviation from the values IIS sends on Windows.
 
-/// One request as IIS sees it when it calls the FastCGI handler.
+/// One request as IIS sees it when it calls the `FastCGI` handler.
 #[derive(Debug, Clone, Default)]
 pub struct RequestVars<'a> {
     pub site_id: u32,
@@ -34,7 +34,7 @@ pub struct RequestVars<'a> {
     pub headers: &'a [(&'a str, &'a [u8])],
     /// `Content-Length` of the body (`None` for a chunked body).
     pub content_length: Option<u64>,
-    /// Whether the handler's `allowPathInfo` is set (SCRIPT_NAME is then the
+    /// Whether the handler's `allowPathInfo` is set (`SCRIPT_NAME` is then the
     /// handler's file part; with `path="*"` IIS sends the full path in both).
     pub allow_path_info: bool,
 }
@@ -171,7 +171,7 @@ pub fn encoded_server_variables(r: &RequestVars<'_>) -> Result<Vec<u8>, iiswsgi_
 
 /// Parameters of a request as IIS sends them for an application mounted at
 /// `mount` (`""` for the site root) of site 1: the full URL path in both
-/// PATH_INFO and SCRIPT_NAME, as with a `path="*"` handler.
+/// `PATH_INFO` and `SCRIPT_NAME`, as with a `path="*"` handler.
 pub fn iis_params(
     physical: &std::path::Path,
     method: &str,

@@ -32,6 +32,10 @@ pub fn day(t: SystemTime) -> i64 {
     unix_secs(t).div_euclid(86_400)
 }
 
+#[allow(
+    clippy::cast_possible_wrap,
+    reason = "seconds since 1970 fit in i64 for the next 292 billion years"
+)]
 fn unix_secs(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -39,6 +43,11 @@ fn unix_secs(t: SystemTime) -> i64 {
 }
 
 /// `(year, month, day, hour, minute, second)` in UTC.
+#[allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_sign_loss,
+    reason = "Hinnant's algorithm: each value is in its field's range by construction"
+)]
 pub fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
     let secs = unix_secs(t);
     let days = secs.div_euclid(86_400);

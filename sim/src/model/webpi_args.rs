@@ -1,4 +1,4 @@
-//! WebPI's command line, in iiswsgi's spelling (`list --feeds URL…`,
+//! `WebPI`'s command line, in iiswsgi's spelling (`list --feeds URL…`,
 //! `install --products A,B --feeds URL… [--iis-express] [--param N=V…]
 //! [--accept-eula] [--progress]`) and in WebPICmd.exe's (`/List /ListOption:Available
 //! /Feeds:URL`, `/Install /Products:A,B /Feeds:URL /IISExpress /AcceptEULA`).
@@ -21,12 +21,12 @@ pub struct WebpiArgs {
     pub params: Vec<(String, String)>,
     pub accept_eula: bool,
     /// iiswsgi's own (`--progress`): show Web Deploy's sync, its runCommand
-    /// and the installer's steps as they run, each with its time (WebPICmd
+    /// and the installer's steps as they run, each with its time (`WebPICmd`
     /// shows only "Started installing" and "Install completed").
     pub progress: bool,
 }
 
-/// A command line WebPI would refuse.
+/// A command line `WebPI` would refuse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WebpiArgError {
     #[error("no command: use `list` or `install` (WebPICmd: /List or /Install)")]
@@ -65,7 +65,7 @@ const SWITCHES: [&str; 12] = [
     "log",
 ];
 
-/// `--flag`, or one of WebPICmd's `/Switch[:value]` (a host path such as
+/// `--flag`, or one of `WebPICmd`'s `/Switch[:value]` (a host path such as
 /// `/tmp/feed.xml` is not one).
 fn is_switch(a: &str) -> bool {
     if a.starts_with("--") {

@@ -147,7 +147,7 @@ impl<'m> Batch<'m> {
                     .trim()
                     .trim_matches('"');
                 if !target.is_empty() {
-                    self.cwd = target.to_owned();
+                    target.clone_into(&mut self.cwd);
                 }
                 Some(0)
             }
@@ -164,7 +164,13 @@ impl<'m> Batch<'m> {
             return self.run_line(&format!("@{rest}"), out);
         }
         let lower = program.to_ascii_lowercase();
-        if lower.ends_with(".cmd") || lower.ends_with(".bat") {
+        if std::path::Path::new(&lower)
+            .extension()
+            .is_some_and(|ext| ext.eq_ignore_ascii_case("cmd"))
+            || std::path::Path::new(&lower)
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("bat"))
+        {
             if let Some(text) = self
                 .machine
                 .host_path(&program)

@@ -11,8 +11,8 @@
 //! * [`sync`]: the providers, in manifest order;
 //! * [`run_command`] over [`batch`]: runCommand through the simulated cmd.exe.
 //!
-//! WebPI ([`crate::webpi`]) calls [`sync::sync`] in process, as the real
-//! WebPI calls the Web Deploy API rather than msdeploy.exe.
+//! `WebPI` ([`crate::webpi`]) calls [`sync::sync`] in process, as the real
+//! `WebPI` calls the Web Deploy API rather than msdeploy.exe.
 
 pub mod batch;
 pub mod package;

@@ -33,21 +33,17 @@ fn substitute(text: &str, lookup: &dyn Fn(&str) -> Option<String>) -> String {
     while let Some(i) = rest.find('{') {
         out.push_str(&rest[..i]);
         let after = &rest[i + 1..];
-        match after.find('}') {
-            Some(j) => match lookup(&after[..j]) {
-                Some(v) => {
-                    out.push_str(&v);
-                    rest = &after[j + 1..];
-                }
-                None => {
-                    out.push('{');
-                    rest = after;
-                }
-            },
-            None => {
+        if let Some(j) = after.find('}') {
+            if let Some(v) = lookup(&after[..j]) {
+                out.push_str(&v);
+                rest = &after[j + 1..];
+            } else {
                 out.push('{');
                 rest = after;
             }
+        } else {
+            out.push('{');
+            rest = after;
         }
     }
     out.push_str(rest);
@@ -178,7 +174,7 @@ pub fn settle(params: &Parameters, set: &[SetParam]) -> Result<Values, MsdeployE
                     scope: scope.clone(),
                     matches: matches.clone(),
                     tags: Vec::new(),
-                    line: Default::default(),
+                    line: iiswsgi_deploy::format::Line::default(),
                 }],
                 given: true,
             });

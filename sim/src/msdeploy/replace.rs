@@ -6,7 +6,7 @@
 //! destination (`C:\inetpub\wwwroot\app\web.config`), as real scopes
 //! (`\\web\.config$`) expect. A `TextFile` match is replaced everywhere in
 //! the file by the value, literally (`$1` is not expanded: real packages
-//! must not rely on either reading). An `XmlFile` XPath sets every selected
+//! must not rely on either reading). An `XmlFile` `XPath` sets every selected
 //! attribute, or the text of every selected element.
 
 use iiswsgi_deploy::format::parameters::ParameterEntry;
@@ -40,7 +40,7 @@ pub fn in_scope(entry: &ParameterEntry, paths: &[&str]) -> Result<bool, EntryErr
 /// Replaces every match of `pattern` in `text` by `value`; the count.
 pub fn text_file(text: &str, pattern: &str, value: &str) -> Result<(String, usize), EntryError> {
     let re = regex("the match", pattern)?;
-    let count = re.find_iter(text).filter(Result::is_ok).count();
+    let count = re.find_iter(text).flatten().count();
     if count == 0 {
         return Ok((text.to_owned(), 0));
     }

@@ -76,10 +76,10 @@ impl Settings {
                 "waitattempts" => s.wait_attempts = num()?,
                 "waitinterval" => s.wait_interval_ms = num()?,
                 "successreturncodes" => {
-                    s.success_codes = Some(parse_codes(v).map_err(|why| bad(k, v, why))?)
+                    s.success_codes = Some(parse_codes(v).map_err(|why| bad(k, v, why))?);
                 }
                 "dontusecommandexe" => {
-                    s.dont_use_command_exe = v.trim().eq_ignore_ascii_case("true")
+                    s.dont_use_command_exe = v.trim().eq_ignore_ascii_case("true");
                 }
                 _ => {}
             }
@@ -93,11 +93,19 @@ impl Settings {
 }
 
 /// msdeploy's `0x…` rendering of an exit code.
+#[allow(
+    clippy::cast_sign_loss,
+    reason = "Windows prints an exit code's bits as unsigned hex"
+)]
 pub fn hex_code(code: i32) -> String {
     format!("0x{:X}", code as u32)
 }
 
 /// Runs one runCommand on `machine`; its output goes to `emit`.
+#[allow(
+    clippy::cast_sign_loss,
+    reason = "Windows exit codes are 32-bit: the same bits compared as unsigned"
+)]
 pub fn run(
     machine: &SimMachine,
     rc: &RunCommand,
@@ -120,7 +128,7 @@ pub fn run(
     let now = Instant::now();
     let deadline = now
         .checked_add(settings.budget())
-        .unwrap_or_else(|| now + Duration::from_secs(365 * 86_400));
+        .unwrap_or_else(|| now + Duration::from_hours(8760));
     let mut session = Batch::new(machine, &cwd, deadline);
     if let Some(p) = appl_physical_path {
         session
@@ -154,18 +162,15 @@ pub fn run(
         (comspec, format!("/c \"{windows}\""), r)
     };
     let what = format!("The process '{process}' (command line '{command_line}')");
-    let code = match result {
-        Ok(c) => c,
-        Err(batch::TimedOut) => {
-            emit.warning(&format!(
-                "{what} is still running. Attempting to terminate it."
-            ));
-            return Err(MsdeployError::RunCommandTimeout {
-                what,
-                attempts: settings.wait_attempts,
-                interval_ms: settings.wait_interval_ms,
-            });
-        }
+    let Ok(code) = result else {
+        emit.warning(&format!(
+            "{what} is still running. Attempting to terminate it."
+        ));
+        return Err(MsdeployError::RunCommandTimeout {
+            what,
+            attempts: settings.wait_attempts,
+            interval_ms: settings.wait_interval_ms,
+        });
     };
     let exited = format!("{what} exited with code '{}'.", hex_code(code));
     match &settings.success_codes {

@@ -1,4 +1,4 @@
-//! The XPath that real `XmlFile` parameter entries use, on the checked
+//! The `XPath` that real `XmlFile` parameter entries use, on the checked
 //! reader's element tree: absolute element paths (`/configuration/appSettings/add`),
 //! descendants (`//add`), `*` and `*[local-name()='x']`, attribute predicates
 //! (`[@key='v']`, `[@key]`), positions (`[1]`), and a final `@attribute` or
@@ -225,6 +225,10 @@ fn pred_ok(p: &Pred, el: &Element) -> bool {
     }
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "each level of the recursion extends its own copy of the path"
+)]
 fn collect_descendants<'a>(
     el: &'a Element,
     path: Vec<usize>,

@@ -22,7 +22,7 @@ pub fn send(base: &str, method: &str, path: &str, body_bytes: u64) -> Result<Ans
     let (addr, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let target = format!("/{}{}", prefix.trim_end_matches('/'), path).replace("//", "/");
     let mut s = TcpStream::connect(addr).map_err(|e| format!("connect {addr}: {e}"))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(300)));
+    let _ = s.set_read_timeout(Some(Duration::from_mins(5)));
     let head = format!(
         "{method} {target} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: {body_bytes}\r\nUser-Agent: iiswsgi-scenario\r\n\r\n"
     );
@@ -154,11 +154,14 @@ pub fn serve_with<R: Send + 'static>(
         server
             .run(async move {
                 if let Ok(r) = rx.await {
-                    *s2.lock().unwrap_or_else(|e| e.into_inner()) = Some(r);
+                    *s2.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(r);
                 }
             })
             .await;
-        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let r = slot
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         r.ok_or_else(|| fail("the requests did not finish".into()))
     });
     rt.shutdown_timeout(Duration::from_secs(2));

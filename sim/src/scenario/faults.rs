@@ -235,7 +235,7 @@ pub fn add_colliding_site(
     Ok(())
 }
 
-/// Replaces every cached installer of `product` in WebPI's cache by other
+/// Replaces every cached installer of `product` in `WebPI`'s cache by other
 /// bytes (a download cut short, a package rebuilt under the same name).
 pub fn stale_cache(
     machine: &SimMachine,

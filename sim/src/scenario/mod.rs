@@ -1,9 +1,9 @@
-//! Declarative scenarios (`harness/scenarios/*.toml`): a project, WebPI's
+//! Declarative scenarios (`harness/scenarios/*.toml`): a project, `WebPI`'s
 //! parameters, the faults to inject and what must be seen (exit code and
 //! failing stage, the messages, where the product says to look, pages and
 //! log lines). `iiswsgi sim replay SCENARIO.toml` runs one on a fresh
 //! machine; the harness runs them all. `replay` also rebuilds an install
-//! from WebPI's install log folder.
+//! from `WebPI`'s install log folder.
 
 pub mod check;
 pub mod client;

@@ -1,4 +1,4 @@
-//! A scenario file: a project, WebPI's parameters, the faults to inject and
+//! A scenario file: a project, `WebPI`'s parameters, the faults to inject and
 //! what must be seen. TOML, every table closed (`deny_unknown_fields`), so a
 //! misspelt key is an error naming the file and the key.
 
@@ -20,7 +20,7 @@ pub struct Scenario {
     /// Install to IIS Express instead of full IIS.
     #[serde(default)]
     pub iis_express: bool,
-    /// WebPI parameters, `NAME=VALUE`, in order.
+    /// `WebPI` parameters, `NAME=VALUE`, in order.
     #[serde(default)]
     pub parameters: Vec<String>,
     #[serde(default)]
@@ -44,14 +44,14 @@ pub struct Fault {
     /// The application module starts with `import NAME` of a module that
     /// does not exist.
     pub import_failure: Option<String>,
-    /// After a first install, the cached package in WebPI's `installers\`
+    /// After a first install, the cached package in `WebPI`'s `installers\`
     /// folder is replaced by other bytes; the second install meets it.
     #[serde(default)]
     pub stale_cache: bool,
     /// The same product installed twice on the same machine.
     #[serde(default)]
     pub install_twice: bool,
-    /// A site of this name exists (IIS Express: the name WebPI would give the app).
+    /// A site of this name exists (IIS Express: the name `WebPI` would give the app).
     pub site_collision: Option<String>,
     /// The application calls `os._exit(3)` on every request under `/crash`.
     #[serde(default)]

@@ -1,4 +1,4 @@
-//! `iiswsgi sim replay LOG_DIR`: WebPI's install log folder
+//! `iiswsgi sim replay LOG_DIR`: `WebPI`'s install log folder
 //! (`%LOCALAPPDATA%\Microsoft\Web Platform Installer\logs\install\<time>`)
 //! read back (the feeds, the products asked for, the target, the
 //! parameters given, the package's SHA1), and the same install run on a
@@ -155,7 +155,7 @@ pub fn resolve_feed(
     Ok(path.display().to_string())
 }
 
-/// WebPI's arguments for the recorded install.
+/// `WebPI`'s arguments for the recorded install.
 pub fn webpi_args(r: &logs::Recorded, feeds: &[String]) -> Vec<String> {
     let ids: Vec<&str> = r.products.iter().map(|(_, id)| id.as_str()).collect();
     let mut args = vec![
@@ -207,7 +207,7 @@ pub struct LogReplay {
     pub iiswsgi: Vec<String>,
 }
 
-/// Replays the install recorded in `dir` on a fresh machine: WebPI's exit
+/// Replays the install recorded in `dir` on a fresh machine: `WebPI`'s exit
 /// code (0 installed, 1 failed), every line shown through `out`.
 pub fn replay_dir(
     dir: &Path,

@@ -1,7 +1,7 @@
 //! Running a scenario: the project copied and broken as the scenario says,
 //! then `sim deploy`'s stages on a fresh machine (the faults injected
 //! between them), the requests through `sim serve`, every line of output
-//! and of the logs WebPI wrote kept in a transcript.
+//! and of the logs `WebPI` wrote kept in a transcript.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -269,7 +269,7 @@ pub fn logs_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Shows WebPI's logs (feeds and cache, then installs) written since the
+/// Shows `WebPI`'s logs (feeds and cache, then installs) written since the
 /// last call (full verbosity: Web Deploy's, runCommand's and `iiswsgi
 /// install`'s output are in the install logs).
 pub fn show_new_logs(root: &Path, seen: &mut Vec<PathBuf>, show: &mut dyn FnMut(&str)) {

@@ -102,11 +102,21 @@ pub(super) fn find(machine: &SimMachine, host: &ApplicationHost, sites: &[SiteSt
     }
     if let Ok(cache) = crate::webpi::cache_root(machine) {
         let webpi = cache.join("logs");
-        if let Some(feeds) = by_age(&webpi.join("webpi"), |n| n.ends_with(".txt")).pop() {
+        if let Some(feeds) = by_age(&webpi.join("webpi"), |n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("txt"))
+        })
+        .pop()
+        {
             logs.push(LogRef::of(machine, "WebPI feed log".into(), feeds));
         }
         if let Some(run) = by_age(&webpi.join("install"), |_| true).pop() {
-            for f in by_age(&run, |n| n.ends_with(".txt")) {
+            for f in by_age(&run, |n| {
+                std::path::Path::new(n)
+                    .extension()
+                    .is_some_and(|ext| ext.eq_ignore_ascii_case("txt"))
+            }) {
                 logs.push(LogRef::of(
                     machine,
                     "WebPI install log (the latest)".into(),

@@ -1,5 +1,5 @@
 //! `iiswsgi sim status`: what a simulated machine holds and does now —
-//! its sites and applications, the registered FastCGI applications with
+//! its sites and applications, the registered `FastCGI` applications with
 //! their live processes (from a running `sim serve`'s [`runfile`]), the last
 //! requests of each site's W3C log, and where every log is.
 
@@ -60,7 +60,7 @@ pub struct SiteStatus {
     pub applications: Vec<AppStatus>,
 }
 
-/// A registered FastCGI application and its live processes.
+/// A registered `FastCGI` application and its live processes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FastCgiStatus {
     pub full_path: String,

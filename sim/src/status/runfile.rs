@@ -1,6 +1,6 @@
 //! `sim-serve.json` next to `sim.toml`: what a running `sim serve` publishes
 //! for `iiswsgi sim status` (its pid, the bindings' local URLs, the live
-//! FastCGI processes). Written atomically (temp file + rename) while it
+//! `FastCGI` processes). Written atomically (temp file + rename) while it
 //! serves, removed when it stops; a file whose pid is gone is stale.
 
 use std::io::Write;
@@ -19,7 +19,7 @@ pub struct ServedBinding {
     pub url: String,
 }
 
-/// A live FastCGI process of a pool.
+/// A live `FastCGI` process of a pool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LiveProcess {
     /// The pool's key: `fullPath|arguments`.

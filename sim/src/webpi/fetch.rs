@@ -93,7 +93,7 @@ fn http_get(u: &url::Url, redirects: u32) -> Result<Vec<u8>, WebpiError> {
     let host = u.host_str().ok_or_else(|| fail("no host".into()))?;
     let port = u.port_or_known_default().unwrap_or(80);
     let mut s = TcpStream::connect((host, port)).map_err(|e| fail(e.to_string()))?;
-    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+    let _ = s.set_read_timeout(Some(Duration::from_mins(1)));
     let path = match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_owned(),

@@ -2,7 +2,7 @@
 //! feeds (installed first, in order), every installer downloaded and its
 //! SHA1 checked before anything is installed, then each product installed:
 //! Web Deploy packages through the msdeploy emulation with the `iisApp`
-//! parameter WebPI would choose, others recorded in the inventory (their
+//! parameter `WebPI` would choose, others recorded in the inventory (their
 //! installers are not run by the simulator). Each install writes
 //! `logs\install\<time>\<title>.txt`.
 
@@ -159,7 +159,7 @@ fn title(e: &Entry) -> String {
         .map_or_else(|| e.product_id.clone(), |t| t.text.clone())
 }
 
-/// The installer WebPI picks: English (or language-neutral) first.
+/// The installer `WebPI` picks: English (or language-neutral) first.
 fn installer(e: &Entry) -> Option<&Installer> {
     e.installers
         .iter()
@@ -208,33 +208,30 @@ fn download<'a>(
         .join(name);
     // A cached copy is used as it is (WebPI does not download again what
     // its cache holds), so a stale one fails the check.
-    let bytes = match std::fs::read(&cached) {
-        Ok(b) => {
-            log.line(&format!(
-                "DownloadManager Information: 0 : Using cached file at {} instead of downloading from {url}",
-                cached.display()
-            ));
-            let actual = hex(&sha1::Sha1::digest(&b));
-            if actual != expected {
-                return Err(WebpiError::StaleCache {
-                    url: url.clone(),
-                    expected,
-                    actual,
-                    file: cached,
-                });
-            }
-            b
+    let bytes = if let Ok(b) = std::fs::read(&cached) {
+        log.line(&format!(
+            "DownloadManager Information: 0 : Using cached file at {} instead of downloading from {url}",
+            cached.display()
+        ));
+        let actual = hex(&sha1::Sha1::digest(&b));
+        if actual != expected {
+            return Err(WebpiError::StaleCache {
+                url: url.clone(),
+                expected,
+                actual,
+                file: cached,
+            });
         }
-        Err(_) => {
-            out(&format!("Started downloading: '{}'", title(entry)));
-            log.line(&format!(
-                "DownloadManager Information: 0 : Downloading {url} to {}",
-                cached.display()
-            ));
-            let b = fetch::get(&loc, &|w| machine.host_path(w).ok())?;
-            super::write(&cached, &b)?;
-            b
-        }
+        b
+    } else {
+        out(&format!("Started downloading: '{}'", title(entry)));
+        log.line(&format!(
+            "DownloadManager Information: 0 : Downloading {url} to {}",
+            cached.display()
+        ));
+        let b = fetch::get(&loc, &|w| machine.host_path(w).ok())?;
+        super::write(&cached, &b)?;
+        b
     };
     let actual = hex(&sha1::Sha1::digest(&bytes));
     if actual != expected {
@@ -253,7 +250,7 @@ fn download<'a>(
     })
 }
 
-/// `YYYY-MM-DDTHH.MM.SS` (SOURCE_DATE_EPOCH when set).
+/// `YYYY-MM-DDTHH.MM.SS` (`SOURCE_DATE_EPOCH` when set).
 fn stamp() -> String {
     iiswsgi_deploy::feed::now()
         .trim_end_matches('Z')
@@ -297,6 +294,10 @@ fn record_inventory(machine: &SimMachine, ids: &[String]) -> Result<(), WebpiErr
 
 /// IIS Express: a new site named after the app (numeric suffix on a
 /// collision) under `Documents\My Web Sites`, on the next free port.
+#[allow(
+    clippy::maybe_infinite_iter,
+    reason = "stops at the first free name; there are finitely many sites"
+)]
 fn express_site(machine: &SimMachine, app: &str) -> Result<String, WebpiError> {
     let home = machine.var("IIS_SITES_HOME").unwrap_or_else(|| {
         format!(
@@ -348,7 +349,7 @@ fn express_site(machine: &SimMachine, app: &str) -> Result<String, WebpiError> {
     Ok(name)
 }
 
-/// The parameters WebPI passes: the iisApp one from --param or its default
+/// The parameters `WebPI` passes: the iisApp one from --param or its default
 /// for the target, the others from --param.
 fn parameters(
     machine: &SimMachine,
@@ -371,28 +372,27 @@ fn parameters(
         .iter()
         .find(|p| p.has_tag("iisApp"))
     {
-        let value = match given(&p.name) {
-            Some(v) => v,
-            None => {
-                let app = p
-                    .default_value
-                    .as_deref()
-                    .and_then(|d| d.rsplit('/').find(|s| !s.is_empty()))
-                    .or(pkg.manifest.iis_app_path())
-                    .unwrap_or("app")
-                    .to_owned();
-                if a.iis_express || machine.config.machine.iis_express {
-                    let site = express_site(machine, &app)?;
-                    if !site.eq_ignore_ascii_case(&app) {
-                        let msg = format!("IIS Express already has a site named '{app}': the application is installed as the new site '{site}' (give --param \"{}={app}\" to install into the existing site instead)", p.name);
-                        log.line(&msg);
-                        out(&msg);
-                    }
-                    log.line(&format!("Created the IIS Express site '{site}'"));
-                    site
-                } else {
-                    format!("Default Web Site/{app}")
+        let value = if let Some(v) = given(&p.name) {
+            v
+        } else {
+            let app = p
+                .default_value
+                .as_deref()
+                .and_then(|d| d.rsplit('/').find(|s| !s.is_empty()))
+                .or(pkg.manifest.iis_app_path())
+                .unwrap_or("app")
+                .to_owned();
+            if a.iis_express || machine.config.machine.iis_express {
+                let site = express_site(machine, &app)?;
+                if !site.eq_ignore_ascii_case(&app) {
+                    let msg = format!("IIS Express already has a site named '{app}': the application is installed as the new site '{site}' (give --param \"{}={app}\" to install into the existing site instead)", p.name);
+                    log.line(&msg);
+                    out(&msg);
                 }
+                log.line(&format!("Created the IIS Express site '{site}'"));
+                site
+            } else {
+                format!("Default Web Site/{app}")
             }
         };
         log.line(&format!("Parameter '{}' = '{value}'", p.name));

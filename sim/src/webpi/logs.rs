@@ -1,11 +1,11 @@
 //! The install logs' folder and the lines that let `iiswsgi sim replay`
-//! install the same again, in WebPI's log style (`DownloadManager
+//! install the same again, in `WebPI`'s log style (`DownloadManager
 //! Information: 0 : …`): the feeds, the products asked for (title and id),
 //! the target, the parameters given, and the place in the install order.
 
 use std::path::{Path, PathBuf};
 
-/// The prefix of WebPI's log lines.
+/// The prefix of `WebPI`'s log lines.
 pub const DM: &str = "DownloadManager Information: 0 : ";
 
 /// What one install was asked to do.
@@ -87,7 +87,7 @@ pub fn read_replay_lines(text: &str, r: &mut Recorded) {
 }
 
 /// `logs\install\<time>`, a new folder for each install (`<time>-2`, … when
-/// installs share a second or SOURCE_DATE_EPOCH fixes the time).
+/// installs share a second or `SOURCE_DATE_EPOCH` fixes the time).
 pub fn install_log_dir(cache: &Path, stamp: &str) -> PathBuf {
     let base = cache.join("logs").join("install");
     std::iter::once(stamp.to_owned())

@@ -1,12 +1,12 @@
-//! `iiswsgi sim webpi`: the Web Platform Installer (WebPICmd) on the
+//! `iiswsgi sim webpi`: the Web Platform Installer (`WebPICmd`) on the
 //! simulated machine. Feeds from a path, `file://` or `http://` URL, cached
-//! as WebPI caches them (the feed's bytes as a top-level `.xml` of
+//! as `WebPI` caches them (the feed's bytes as a top-level `.xml` of
 //! `%LOCALAPPDATA%\Microsoft\Web Platform Installer`, so `iiswsgi
 //! clean-webpi --cache` finds them); products' dependencies checked against
 //! the machine's inventory (`[machine] inventory` in sim.toml) and the feeds;
 //! installers downloaded into `installers\<productId>\<SHA1>\` and checked;
 //! Web Deploy packages installed through the msdeploy emulation, in process,
-//! as WebPI uses the Web Deploy API. Logs at WebPI's places:
+//! as `WebPI` uses the Web Deploy API. Logs at `WebPI`'s places:
 //! `logs\webpi\webpi#.txt` (feeds) and `logs\install\<time>\<title>.txt`.
 
 pub mod fetch;
@@ -23,7 +23,7 @@ use crate::machine::{MachineError, SimMachine};
 use crate::model::webpi_args::{self, Action, WebpiArgError};
 use fetch::Location;
 
-/// What can stop WebPI.
+/// What can stop `WebPI`.
 #[derive(Debug, thiserror::Error)]
 pub enum WebpiError {
     #[error(transparent)]
@@ -83,7 +83,7 @@ pub struct LoadedFeed {
     pub feed: Feed,
 }
 
-/// WebPI's folder: `%LOCALAPPDATA%\Microsoft\Web Platform Installer` (host path).
+/// `WebPI`'s folder: `%LOCALAPPDATA%\Microsoft\Web Platform Installer` (host path).
 pub fn cache_root(machine: &SimMachine) -> Result<PathBuf, MachineError> {
     let local = machine
         .var("LOCALAPPDATA")
@@ -137,7 +137,7 @@ fn webpi_log(cache: &std::path::Path) -> Log {
     }
 }
 
-fn machine_path<'a>(machine: &'a SimMachine) -> impl Fn(&str) -> Option<PathBuf> + 'a {
+fn machine_path(machine: &SimMachine) -> impl Fn(&str) -> Option<PathBuf> + '_ {
     move |w: &str| machine.host_path(w).ok()
 }
 
@@ -161,7 +161,7 @@ fn cache_name(label: &str) -> String {
     format!("{stem}-{}.xml", &digest[..8])
 }
 
-/// Loads one feed (cached as WebPI caches it).
+/// Loads one feed (cached as `WebPI` caches it).
 fn load_feed(
     machine: &SimMachine,
     loc: Location,
@@ -231,7 +231,7 @@ pub fn load_feeds(
     Ok(out)
 }
 
-/// `list`: the products of the feeds, as WebPICmd lists them.
+/// `list`: the products of the feeds, as `WebPICmd` lists them.
 fn list(feeds: &[LoadedFeed], out: &mut dyn FnMut(&str)) {
     out("");
     out("The software that you can obtain is:");
@@ -248,7 +248,7 @@ fn list(feeds: &[LoadedFeed], out: &mut dyn FnMut(&str)) {
     }
 }
 
-/// Runs WebPI's command line; output lines go to `out`; the exit code. An
+/// Runs `WebPI`'s command line; output lines go to `out`; the exit code. An
 /// error is also written to `logs\webpi\webpi#.txt`, which is named after
 /// it (an install that failed names its own log before).
 pub fn run(machine: &SimMachine, args: &[String], out: &mut dyn FnMut(&str)) -> i32 {

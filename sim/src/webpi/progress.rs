@@ -1,7 +1,7 @@
-//! The nested stages of one WebPI install, shown live with `--progress`
+//! The nested stages of one `WebPI` install, shown live with `--progress`
 //! (what `sim deploy` passes): Web Deploy's sync of the package, the
 //! runCommand it starts, and the steps of the installer that runCommand
-//! runs (`iiswsgi install`: virtualenv, dependencies, web.config, FastCGI
+//! runs (`iiswsgi install`: virtualenv, dependencies, web.config, `FastCGI`
 //! registration, smoke test), each stage with its time. They are read from
 //! Web Deploy's output lines as they come: the runCommand is announced by
 //! `Info: Updating runCommand (…).` and `iiswsgi install` writes its steps

@@ -1,4 +1,4 @@
-//! msdeploy on packages of other shapes (WordPress-like, XmlFile, aliases),
+//! msdeploy on packages of other shapes (WordPress-like, `XmlFile`, aliases),
 //! and each failure with its message: runCommand failing with and without
 //! successReturnCodes, over its wait budget; validation; a missing value;
 //! hostile packages; archive packages; database providers.

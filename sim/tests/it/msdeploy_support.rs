@@ -1,4 +1,4 @@
-//! Helpers for the msdeploy and WebPI tests: the Pyramid fixture packaged
+//! Helpers for the msdeploy and `WebPI` tests: the Pyramid fixture packaged
 //! by the packager, machines whose `python.exe` is a recording script, zips
 //! of any shape, and transcripts with the temporary folder filtered out.
 
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use iiswsgi_sim::create::{create, NewMachine};
 use iiswsgi_sim::machine::SimMachine;
 
-pub fn copy_tree(src: &Path, dst: &Path) {
+pub(crate) fn copy_tree(src: &Path, dst: &Path) {
     std::fs::create_dir_all(dst).unwrap();
     for e in std::fs::read_dir(src).unwrap() {
         let e = e.unwrap();
@@ -26,7 +26,7 @@ pub fn copy_tree(src: &Path, dst: &Path) {
 }
 
 /// The Pyramid fixture copied under `dir` and packaged; the zip.
-pub fn pyramid_package(dir: &Path) -> PathBuf {
+pub(crate) fn pyramid_package(dir: &Path) -> PathBuf {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/pyramid_app");
     let proj = dir.join("PyramidIISApp");
     copy_tree(&src, &proj);
@@ -36,12 +36,12 @@ pub fn pyramid_package(dir: &Path) -> PathBuf {
 }
 
 /// The fixture's project folder (after [`pyramid_package`]).
-pub fn pyramid_project(dir: &Path) -> PathBuf {
+pub(crate) fn pyramid_project(dir: &Path) -> PathBuf {
     dir.join("PyramidIISApp")
 }
 
 /// An executable shell script.
-pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+pub(crate) fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
     #[cfg(unix)]
@@ -54,19 +54,19 @@ pub fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
 
 /// A script that prints its arguments and the variables that matter.
 /// (stderr first, then a pause: two pipes have no order of their own.)
-pub const RECORD: &str = r#"echo "to stderr" >&2; sleep 0.3
+pub(crate) const RECORD: &str = r#"echo "to stderr" >&2; sleep 0.3
 printf 'ARGS:'; for a in "$@"; do printf ' [%s]' "$a"; done; echo
 env | grep -E '^(APPL_PHYSICAL_PATH|IISWSGI_SIM_ROOT|IISWSGI_BACKEND|SystemDrive|TEMP)=' | sort"#;
 
 /// The `<sites>` section of an applicationHost.config.
-pub fn sites_section(apphost: &str) -> String {
+pub(crate) fn sites_section(apphost: &str) -> String {
     let start = apphost.find("<sites>").unwrap();
     let end = apphost.find("</sites>").unwrap() + "</sites>".len();
     apphost[start..end].to_owned()
 }
 
 /// A machine whose python.exe runs `python`.
-pub fn machine_with(dir: &Path, python: &Path, iis_express: bool) -> SimMachine {
+pub(crate) fn machine_with(dir: &Path, python: &Path, iis_express: bool) -> SimMachine {
     create(
         &dir.join("root"),
         &NewMachine {
@@ -79,12 +79,17 @@ pub fn machine_with(dir: &Path, python: &Path, iis_express: bool) -> SimMachine 
 }
 
 /// Runs msdeploy; the exit code and the output with the folder filtered.
-pub fn msdeploy(m: &SimMachine, dir: &Path, args: &[&str]) -> (i32, String) {
+pub(crate) fn msdeploy(m: &SimMachine, dir: &Path, args: &[&str]) -> (i32, String) {
     msdeploy_opts(m, dir, args, false)
 }
 
-pub fn msdeploy_opts(m: &SimMachine, dir: &Path, args: &[&str], appl: bool) -> (i32, String) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+pub(crate) fn msdeploy_opts(
+    m: &SimMachine,
+    dir: &Path,
+    args: &[&str],
+    appl: bool,
+) -> (i32, String) {
+    let args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
     let mut out = String::new();
     let opts = iiswsgi_sim::msdeploy::SimOptions {
         set_appl_physical_path: appl,
@@ -97,7 +102,7 @@ pub fn msdeploy_opts(m: &SimMachine, dir: &Path, args: &[&str], appl: bool) -> (
 }
 
 /// The temporary folder as `[TEMP]`, msdeploy's random .cmd names as `[TMP].cmd`.
-pub fn filter(s: &str, dir: &Path) -> String {
+pub(crate) fn filter(s: &str, dir: &Path) -> String {
     temp_cmd_names(&s.replace(&dir.display().to_string(), "[TEMP]"))
 }
 
@@ -125,7 +130,7 @@ fn temp_cmd_names(s: &str) -> String {
 }
 
 /// A zip with these entries (name, bytes); `None` bytes: a folder entry.
-pub fn zip(path: &Path, entries: &[(&str, Option<&[u8]>)]) {
+pub(crate) fn zip(path: &Path, entries: &[(&str, Option<&[u8]>)]) {
     let f = std::fs::File::create(path).unwrap();
     let mut z = zip::ZipWriter::new(f);
     let opts = zip::write::SimpleFileOptions::default();
@@ -142,7 +147,7 @@ pub fn zip(path: &Path, entries: &[(&str, Option<&[u8]>)]) {
 }
 
 /// A symbolic-link entry.
-pub fn zip_with_symlink(path: &Path) {
+pub(crate) fn zip_with_symlink(path: &Path) {
     let f = std::fs::File::create(path).unwrap();
     let mut z = zip::ZipWriter::new(f);
     let opts = zip::write::SimpleFileOptions::default();
@@ -153,6 +158,6 @@ pub fn zip_with_symlink(path: &Path) {
 }
 
 /// A file of the machine, by Windows path.
-pub fn read(m: &SimMachine, windows: &str) -> String {
+pub(crate) fn read(m: &SimMachine, windows: &str) -> String {
     std::fs::read_to_string(m.host_path(windows).unwrap()).unwrap()
 }

@@ -1,5 +1,5 @@
 //! Property tests: `-setParam` quoting and cmd.exe quoting round-trip;
-//! TextFile and XmlFile replacement.
+//! `TextFile` and `XmlFile` replacement.
 
 use iiswsgi_sim::model::cmd::{command_line, expand, split_chain, split_command, Join};
 use iiswsgi_sim::model::cmdline::split_windows;
@@ -10,7 +10,7 @@ use proptest::prelude::*;
 fn parse_set_param(arg: &str) -> SetParam {
     let args: Vec<String> = ["-verb:sync", "-source:package=a.zip", "-dest:auto", arg]
         .iter()
-        .map(|s| s.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     let mut a = msdeploy_args::parse(&args).unwrap();
     a.set_params.remove(0)
@@ -132,7 +132,11 @@ proptest! {
 #[test]
 fn webpi_command_lines_in_both_spellings() {
     use iiswsgi_sim::model::webpi_args::{parse, Action, WebpiArgError};
-    let v = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let v = |s: &[&str]| {
+        s.iter()
+            .map(std::string::ToString::to_string)
+            .collect::<Vec<_>>()
+    };
     let a = parse(&v(&[
         "install",
         "--products",

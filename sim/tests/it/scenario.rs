@@ -1,6 +1,6 @@
 //! Scenario files: every one in `harness/scenarios` loads; a misspelt key,
 //! a missing expectation or a bad value is an error naming the file and the
-//! key. WebPI's replay lines read back as written (proptest).
+//! key. `WebPI`'s replay lines read back as written (proptest).
 
 use std::path::{Path, PathBuf};
 

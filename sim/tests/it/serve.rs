@@ -1,4 +1,4 @@
-//! `sim serve` in process with a FastCGI app written for the tests
+//! `sim serve` in process with a `FastCGI` app written for the tests
 //! (`fake_fcgi.py`): routing, the wire as IIS speaks it, server variables,
 //! the environment a process receives, static files, the W3C log, shutdown.
 
@@ -163,7 +163,7 @@ fn environment_and_w3c_log_snapshots() {
         (r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", "[DATE TIME]"),
         (r"(?m) \d+$", " [TIME-TAKEN]"),
     ]}, {
-        insta::assert_snapshot!("w3c_log", text.lines().map(|l| l.to_owned()).collect::<Vec<_>>().join("\n"));
+        insta::assert_snapshot!("w3c_log", text.lines().map(std::borrow::ToOwned::to_owned).collect::<Vec<_>>().join("\n"));
     });
 }
 
@@ -247,9 +247,9 @@ fn regex_escape(s: &str) -> String {
     out
 }
 
-/// A web.config's `<location path="static">` (Django's STATIC_ROOT handed to
-/// IIS) applies at that folder: its handlers replace the inherited FastCGI
-/// handler there, and StaticFileModule answers with its validators.
+/// A web.config's `<location path="static">` (Django's `STATIC_ROOT` handed to
+/// IIS) applies at that folder: its handlers replace the inherited `FastCGI`
+/// handler there, and `StaticFileModule` answers with its validators.
 #[test]
 fn a_web_config_location_hands_a_folder_to_static_file() {
     let (dir, m, sp) = machine_with_app("", "");

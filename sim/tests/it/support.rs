@@ -1,7 +1,8 @@
 //! A simulated IIS serving in process for a test, stopped (with every
-//! FastCGI process it started) when the guard drops, even on a failed
+//! `FastCGI` process it started) when the guard drops, even on a failed
 //! assertion; a blocking HTTP/1.1 client; the captured log.
 
+use std::fmt::Write as _;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -18,7 +19,7 @@ struct LogWriter;
 impl Write for LogWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         LOG.lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .extend_from_slice(buf);
         Ok(buf.len())
     }
@@ -40,8 +41,10 @@ fn init_log() {
 }
 
 /// The simulator's log lines that contain `needle`.
-pub fn log_lines(needle: &str) -> Vec<String> {
-    let log = LOG.lock().unwrap_or_else(|e| e.into_inner());
+pub(crate) fn log_lines(needle: &str) -> Vec<String> {
+    let log = LOG
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     String::from_utf8_lossy(&log)
         .lines()
         .filter(|l| l.contains(needle))
@@ -50,7 +53,7 @@ pub fn log_lines(needle: &str) -> Vec<String> {
 }
 
 /// A running simulator; dropping it stops everything.
-pub struct Sim {
+pub(crate) struct Sim {
     /// Kept until the simulator stops (the machine lives in it).
     _dir: tempfile::TempDir,
     pub machine: SimMachine,
@@ -70,14 +73,14 @@ impl Drop for Sim {
     }
 }
 
-pub fn fake_app() -> PathBuf {
+pub(crate) fn fake_app() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fake_fcgi.py")
 }
 
-/// A machine whose site root is served by the fake FastCGI app registered
+/// A machine whose site root is served by the fake `FastCGI` app registered
 /// with `attrs` (extra `<application>` attributes, appcmd syntax) and a
 /// web.config with `handler_attrs` on the handler.
-pub fn machine_with_app(
+pub(crate) fn machine_with_app(
     attrs: &str,
     handler_attrs: &str,
 ) -> (tempfile::TempDir, SimMachine, String) {
@@ -100,7 +103,12 @@ pub fn machine_with_app(
     (dir, m, sp)
 }
 
-pub fn write_web_config(m: &SimMachine, dir: &str, script_processor: &str, handler_attrs: &str) {
+pub(crate) fn write_web_config(
+    m: &SimMachine,
+    dir: &str,
+    script_processor: &str,
+    handler_attrs: &str,
+) {
     let web_config = format!(
         r#"<?xml version="1.0" encoding="utf-8"?>
 <configuration>
@@ -119,12 +127,12 @@ pub fn write_web_config(m: &SimMachine, dir: &str, script_processor: &str, handl
 }
 
 /// Starts serving `m` (one configured second = `second_ms`).
-pub fn serve(dir: tempfile::TempDir, machine: SimMachine, second_ms: u64) -> Sim {
+pub(crate) fn serve(dir: tempfile::TempDir, machine: SimMachine, second_ms: u64) -> Sim {
     init_log();
     let opts = ServeOptions {
         root: machine.root().to_path_buf(),
         listen: "127.0.0.1".parse().unwrap(),
-        ports: Default::default(),
+        ports: std::collections::BTreeMap::default(),
         show_process_output: true,
         second: Duration::from_millis(second_ms),
         once: false,
@@ -166,17 +174,17 @@ pub fn serve(dir: tempfile::TempDir, machine: SimMachine, second_ms: u64) -> Sim
 
 /// An HTTP response.
 #[derive(Debug)]
-pub struct Resp {
+pub(crate) struct Resp {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
 
 impl Resp {
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
@@ -185,16 +193,22 @@ impl Resp {
 }
 
 /// One request on a new connection (`Connection: close`).
-pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Resp {
+pub(crate) fn http(
+    base: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Resp {
     let addr = base.trim_start_matches("http://");
     let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    s.set_read_timeout(Some(Duration::from_mins(1))).unwrap();
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
     for (k, v) in headers {
-        req.push_str(&format!("{k}: {v}\r\n"));
+        let _ = write!(req, "{k}: {v}\r\n");
     }
     if !body.is_empty() || method == "POST" {
-        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        let _ = write!(req, "Content-Length: {}\r\n", body.len());
     }
     req.push_str("\r\n");
     s.write_all(req.as_bytes()).unwrap();
@@ -204,7 +218,7 @@ pub fn http(base: &str, method: &str, path: &str, headers: &[(&str, &str)], body
     parse(&raw)
 }
 
-pub fn parse(raw: &[u8]) -> Resp {
+pub(crate) fn parse(raw: &[u8]) -> Resp {
     let end = raw
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -251,7 +265,7 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 }
 
 /// Whether a process with this pid is alive.
-pub fn alive(pid: u32) -> bool {
+pub(crate) fn alive(pid: u32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
         && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
             .unwrap_or_default()
@@ -261,7 +275,7 @@ pub fn alive(pid: u32) -> bool {
 /// Site 1's W3C log once `done` holds for its text (the simulator writes the
 /// log in batches, at least every `W3C_FLUSH_EVERY`); the last text read
 /// after 10 s otherwise, for the caller's assertion to show.
-pub fn w3c_log(m: &SimMachine, done: impl Fn(&str) -> bool) -> String {
+pub(crate) fn w3c_log(m: &SimMachine, done: impl Fn(&str) -> bool) -> String {
     let logs = m.host_path("C:\\inetpub\\logs\\LogFiles\\W3SVC1").unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {

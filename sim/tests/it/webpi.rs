@@ -1,5 +1,5 @@
 //! `iiswsgi sim webpi`: the Pyramid package and feed built by the packager
-//! installed on full IIS and IIS Express, WebPI's cache and logs,
+//! installed on full IIS and IIS Express, `WebPI`'s cache and logs,
 //! `clean-webpi` on that cache; Microsoft's feed shape; failures.
 
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ fn pyramid_machine(dir: &Path, iis_express: bool) -> (PathBuf, SimMachine) {
 }
 
 fn webpi(m: &SimMachine, dir: &Path, args: &[&str]) -> (i32, String) {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let args: Vec<String> = args.iter().map(std::string::ToString::to_string).collect();
     let mut out = String::new();
     let code = iiswsgi_sim::webpi::run(m, &args, &mut |l| {
         out.push_str(l);
@@ -106,7 +106,10 @@ fn installs_the_pyramid_feed_on_full_iis_and_clean_webpi_clears_the_cache() {
     assert_eq!(removed.len(), 2, "{removed:?}");
     assert_eq!(removed[0], "installers/PyramidIISApp");
     assert!(
-        removed[1].starts_with("PyramidIISApp-0.1.webpi-") && removed[1].ends_with(".xml"),
+        removed[1].starts_with("PyramidIISApp-0.1.webpi-")
+            && std::path::Path::new(&removed[1])
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("xml")),
         "{removed:?}"
     );
 }

@@ -1,7 +1,7 @@
-//! A WebPI feed: an Atom `<feed>` of products (`<entry>`), as WebPI reads it.
+//! A `WebPI` feed: an Atom `<feed>` of products (`<entry>`), as `WebPI` reads it.
 //!
-//! The model covers what WebPI feeds carry for Web App Gallery applications
-//! (see TechNet's feed, entry, installer and discoveryHint schema pages and
+//! The model covers what `WebPI` feeds carry for Web App Gallery applications
+//! (see `TechNet`'s feed, entry, installer and discoveryHint schema pages and
 //! Microsoft's WebApplicationList.xml); elements it does not model
 //! (`tabs`, `oses`, `osLists`, `resourcesList`, `installCommands`, …) are
 //! kept as [`Generic`] elements and written after the modelled ones.
@@ -10,13 +10,13 @@ use std::path::Path;
 
 use super::{FormatError, Generic};
 
-/// The Atom namespace of a WebPI feed.
+/// The Atom namespace of a `WebPI` feed.
 pub const ATOM: &str = "http://www.w3.org/2005/Atom";
 
 /// A feed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Feed {
-    /// `<webpiFile version>`: WebPI's schema version, not the product's.
+    /// `<webpiFile version>`: `WebPI`'s schema version, not the product's.
     pub webpi_version: Option<String>,
     pub title: Option<Text>,
     pub links: Vec<Link>,
@@ -52,7 +52,7 @@ pub struct Link {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Author {
     pub name: Option<String>,
-    /// Must be a valid URI (WebPI rejects an e-mail address).
+    /// Must be a valid URI (`WebPI` rejects an e-mail address).
     pub uri: Option<String>,
 }
 
@@ -87,7 +87,7 @@ pub enum Dependency {
     Or(Vec<Dependency>),
 }
 
-/// How WebPI tells that a product is installed.
+/// How `WebPI` tells that a product is installed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DiscoveryHint {
     File {

@@ -77,7 +77,7 @@ pub struct RunCommand {
 pub struct SetAcl {
     /// Package-relative path (`wordpress/wp-content`).
     pub path: String,
-    /// `setAclAccess`: FileSystemRights names (`Modify`, `Read, Write`).
+    /// `setAclAccess`: `FileSystemRights` names (`Modify`, `Read, Write`).
     pub access: Option<String>,
     /// `setAclUser`: `anonymousAuthenticationUser`, or the pool identity when absent.
     pub user: Option<String>,

@@ -4,12 +4,12 @@
 //! * a Web App Gallery `Manifest.xml`, [`manifest::Manifest`];
 //! * `Parameters.xml`, [`parameters::Parameters`];
 //! * the `MSDeploy.MSDeployProviderOptions` blob, [`provider_options`];
-//! * a WebPI (Atom) feed, [`feed::Feed`].
+//! * a `WebPI` (Atom) feed, [`feed::Feed`].
 //!
 //! Reading goes through the project's checked XML reader
 //! ([`iiswsgi_iisconfig::Document`]: well-formedness checked, DOCTYPE
 //! refused, errors with the file and line), so whatever reads these files
-//! (the packager, the simulated Web Deploy and WebPI) reads exactly what the
+//! (the packager, the simulated Web Deploy and `WebPI`) reads exactly what the
 //! packager writes. Each model reads into, and writes from, a [`Generic`]
 //! element tree; writing indents by two spaces.
 

@@ -55,9 +55,9 @@ pub enum ValidationKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParameterEntry {
     pub kind: EntryKind,
-    /// A provider name (ProviderPath) or a regex of file paths (TextFile, XmlFile).
+    /// A provider name (`ProviderPath`) or a regex of file paths (`TextFile`, `XmlFile`).
     pub scope: String,
-    /// A regex (ProviderPath, TextFile), an XPath (XmlFile) or `line;column;length`.
+    /// A regex (`ProviderPath`, `TextFile`), an `XPath` (`XmlFile`) or `line;column;length`.
     pub matches: String,
     /// `tags` (seen in the wild, harmless).
     pub tags: Vec<String>,

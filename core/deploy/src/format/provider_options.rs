@@ -1,7 +1,7 @@
 //! `MSDeploy.MSDeployProviderOptions`: the blob Web Deploy writes for a
 //! provider's settings (runCommand's `successReturnCodes`, `waitAttempts`, …).
 //!
-//! It is base64 of gzip of a .NET BinaryFormatter (MS-NRBF) stream of
+//! It is base64 of gzip of a .NET `BinaryFormatter` (MS-NRBF) stream of
 //! `Microsoft.Web.Deployment.DeploymentProviderOptions`, whose four members are
 //! `providerName` (string), `path` (string), `names` (string[]) and `values`
 //! (string[]). The payload this module writes is byte-identical to what
@@ -42,7 +42,7 @@ pub struct ProviderOptions {
     pub settings: Vec<(String, String)>,
 }
 
-/// A blob that is not a DeploymentProviderOptions record.
+/// A blob that is not a `DeploymentProviderOptions` record.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum BlobError {
     #[error("MSDeployProviderOptions is not valid base64: {0}")]
@@ -53,6 +53,10 @@ pub enum BlobError {
     Payload { offset: usize, what: String },
 }
 
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "masked to 7 bits just before"
+)]
 fn push_string(out: &mut Vec<u8>, s: &str) {
     let mut n = s.len();
     loop {
@@ -88,7 +92,7 @@ impl ProviderOptions {
         }
     }
 
-    /// The BinaryFormatter payload (before gzip and base64).
+    /// The `BinaryFormatter` payload (before gzip and base64).
     pub fn to_payload(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256 + self.path.len());
         // SerializedStreamHeader
@@ -165,7 +169,7 @@ impl ProviderOptions {
         Self::from_payload(&payload)
     }
 
-    /// Decodes a BinaryFormatter payload of this exact shape.
+    /// Decodes a `BinaryFormatter` payload of this exact shape.
     pub fn from_payload(payload: &[u8]) -> Result<Self, BlobError> {
         let mut r = Reader { b: payload, pos: 0 };
         r.expect_bytes(&[0x00], "SerializedStreamHeader")?;

@@ -178,7 +178,7 @@ pub fn find(
         } else if let Some(want) = app_name {
             match project_name(&dir) {
                 Some(n) if normalize_name(&n) == normalize_name(want) => {
-                    hits.push((dir, l.clone()))
+                    hits.push((dir, l.clone()));
                 }
                 Some(n) => looked.push(format!(
                     "{label}: its pyproject.toml names {n:?}, not {want:?}"

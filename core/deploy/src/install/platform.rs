@@ -99,7 +99,7 @@ pub struct SmokeTarget {
     pub url_path: String,
     /// The application's physical folder, as IIS stores it.
     pub physical_path: String,
-    /// The registered FastCGI process: `fullPath` and `arguments`.
+    /// The registered `FastCGI` process: `fullPath` and `arguments`.
     pub full_path: String,
     pub arguments: String,
     pub environment: Vec<(String, String)>,
@@ -111,7 +111,7 @@ pub struct SmokeResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
-    /// What the FastCGI process wrote to FCGI_STDERR, when the client sees it.
+    /// What the `FastCGI` process wrote to `FCGI_STDERR`, when the client sees it.
     pub stderr: Vec<u8>,
 }
 

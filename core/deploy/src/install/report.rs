@@ -1,6 +1,6 @@
 //! Progress of an install: one line per step on stderr (more with `-v`),
 //! and everything, command output included, in `iiswsgi-install.log` in the
-//! application's folder, so that WebPI's log (which shows only the output)
+//! application's folder, so that `WebPI`'s log (which shows only the output)
 //! and the log file each suffice to diagnose a failure.
 
 use std::io::Write;

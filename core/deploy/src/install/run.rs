@@ -2,6 +2,7 @@
 //! reported; the stamp consumed only when everything worked, so the same
 //! runCommand can simply be run again after a failure.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
@@ -172,7 +173,7 @@ pub fn install(
 }
 
 /// The smoke test, unless `--no-smoke-test`: one request through the first
-/// FastCGI application; anything but 2xx/3xx is an error with what to read.
+/// `FastCGI` application; anything but 2xx/3xx is an error with what to read.
 fn smoke_step(
     platform: &Platform,
     opts: &InstallOptions,
@@ -250,22 +251,24 @@ fn smoke_failure(
         .collect();
     let mut detail = String::new();
     if !first.is_empty() {
-        detail.push_str(&format!("; the body begins:\n    {}", first.join("\n    ")));
+        let _ = write!(detail, "; the body begins:\n    {}", first.join("\n    "));
     }
     if !tail.is_empty() {
-        detail.push_str(&format!(
+        let _ = write!(
+            detail,
             "\n  the gateway reported (FCGI_STDERR):\n    {}",
             tail.join("\n    ")
-        ));
+        );
     }
     if let Some(log) = log {
         let text = std::fs::read_to_string(log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         let tail = lines[lines.len().saturating_sub(20)..].join("\n    ");
-        detail.push_str(&format!(
+        let _ = write!(
+            detail,
             "\n  the gateway's log {} ends with:\n    {tail}",
             log.display()
-        ));
+        );
     }
     InstallError::Smoke {
         url: url.to_owned(),
@@ -274,7 +277,7 @@ fn smoke_failure(
     }
 }
 
-/// Removes this application's FastCGI registrations (those its web.config declares).
+/// Removes this application's `FastCGI` registrations (those its web.config declares).
 pub fn uninstall(
     platform: &Platform,
     dir: &Path,

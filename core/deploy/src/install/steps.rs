@@ -1,5 +1,5 @@
 //! The installer's steps: the virtualenv and dependencies, web.config from
-//! its template, the FastCGI registration, hooks, and the smoke test.
+//! its template, the `FastCGI` registration, hooks, and the smoke test.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -198,6 +198,10 @@ pub fn write_web_config(
     Ok(apps)
 }
 
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "callers build the argument list for this call"
+)]
 fn appcmd(
     platform: &Platform,
     r: &mut Reporter,
@@ -216,7 +220,7 @@ fn appcmd(
     Ok(out.stdout)
 }
 
-/// The FastCGI applications registered in applicationHost.config.
+/// The `FastCGI` applications registered in applicationHost.config.
 pub fn registered(
     platform: &Platform,
     r: &mut Reporter,
@@ -384,7 +388,7 @@ pub fn hooks(
         run_step(
             platform,
             r,
-            &format!("the [tool.iiswsgi.install] {phase} hook {:?}", c),
+            &format!("the [tool.iiswsgi.install] {phase} hook {c:?}"),
             &cmd,
             &|_| true,
         )?;

@@ -181,7 +181,7 @@ pub fn platform(appcmd: Option<PathBuf>) -> Platform {
         iis: appcmd.map(|exe| Arc::new(Appcmd { exe }) as Arc<dyn IisAdmin>),
         runner: Arc::new(ProcessRunner),
         smoke: Arc::new(IisHttpSmoke {
-            timeout: Duration::from_secs(60),
+            timeout: Duration::from_mins(1),
         }),
         machine: Arc::new(HostMachine),
     }

@@ -214,7 +214,7 @@ fn clean_webpi_leaves_a_cached_feed_with_a_doctype_alone_and_says_so() {
     std::fs::write(cache.join("feed.xml"), feed).unwrap();
     let mut said = Vec::new();
     let done = clean::clean_webpi(&f.dir(), &[], Some(&cache), None, &mut |m: &str| {
-        said.push(m.to_string())
+        said.push(m.to_string());
     })
     .unwrap();
     assert!(done.removed.is_empty() && cache.join("feed.xml").is_file());

@@ -1,3 +1,10 @@
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    clippy::items_after_statements,
+    reason = "test data: small numbers cast to wire types, helpers next to their use"
+)]
 #![allow(clippy::unwrap_used)]
 //! Packager tests: the provider-options blob against one msdeploy.exe wrote,
 //! template expansion, and the commands on the Pyramid fixture project.

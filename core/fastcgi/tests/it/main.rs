@@ -1,3 +1,10 @@
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::cast_sign_loss,
+    clippy::items_after_statements,
+    reason = "test data: small numbers cast to wire types, helpers next to their use"
+)]
 #![allow(clippy::unwrap_used)]
 //! Codec tests: both roles against each other, malformed input, property tests.
 

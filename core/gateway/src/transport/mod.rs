@@ -138,6 +138,10 @@ impl Listener {
 }
 
 /// Turns a failure to listen into a message that says what to do.
+#[allow(
+    clippy::needless_pass_by_value,
+    reason = "the error is replaced by the explained one"
+)]
 fn explain_bind_error(bind: &Bind, e: io::Error) -> io::Error {
     let hint = match (bind, e.kind()) {
         (_, io::ErrorKind::AddrInUse) => {

@@ -1,5 +1,5 @@
 //! Unix: STDIN is a connected socket (the IIS model as tests, benchmarks and the
-//! simulator drive it) or a listening socket (classic FastCGI spawners).
+//! simulator drive it) or a listening socket (classic `FastCGI` spawners).
 #![allow(unsafe_code)]
 
 use std::io::{self, Read, Write};
@@ -20,7 +20,7 @@ impl Stream for SockStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
             match self.0.read(buf) {
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
             }
         }
@@ -45,7 +45,7 @@ impl Stream for SockStream {
             revents: 0,
         };
         // SAFETY: `pfd` is a valid pollfd for the duration of the call and nfds is 1.
-        let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+        let r = unsafe { libc::poll(&raw mut pfd, 1, 0) };
         if r < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -54,6 +54,7 @@ impl Stream for SockStream {
 }
 
 /// Inspects fd 0.
+#[allow(clippy::cast_possible_truncation, reason = "AF_UNIX is 1")]
 pub fn stdin_kind() -> io::Result<StdinKind> {
     // SAFETY: fd 0 is owned by this process for its whole life and is only used
     // through this socket from here on. If it is not a socket, the checks below fail
@@ -94,7 +95,7 @@ pub fn raise_open_files_limit() -> Option<libc::rlim_t> {
         rlim_max: 0,
     };
     // SAFETY: FFI edge; `lim` is a valid rlimit for getrlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &raw mut lim) } != 0 {
         return None;
     }
     if lim.rlim_cur < lim.rlim_max {
@@ -103,7 +104,7 @@ pub fn raise_open_files_limit() -> Option<libc::rlim_t> {
             rlim_max: lim.rlim_max,
         };
         // SAFETY: FFI edge; `raised` is a valid rlimit within the hard limit.
-        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } == 0 {
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raw const raised) } == 0 {
             lim = raised;
         }
     }

@@ -1,9 +1,9 @@
-//! Gather writes: FastCGI record headers and the application's own buffers go
+//! Gather writes: `FastCGI` record headers and the application's own buffers go
 //! out together without being copied into one framed buffer first.
 
 use std::io::{self, IoSlice, Write};
 
-/// Slices per `writev` (Linux's IOV_MAX is 1024; stay well below it).
+/// Slices per `writev` (Linux's `IOV_MAX` is 1024; stay well below it).
 const MAX_SLICES: usize = 512;
 /// Block size of the copying fallback for streams without gather writes.
 const COPY_BLOCK: usize = 256 * 1024;

@@ -1,8 +1,14 @@
 //! Windows: IIS hands the process the server end of an already-connected,
 //! single-instance named pipe as STDIN (`protocol="NamedPipe"`), or a listening
-//! TCP socket (`protocol="Tcp"`). IIS creates the pipe with FILE_FLAG_OVERLAPPED,
+//! TCP socket (`protocol="Tcp"`). IIS creates the pipe with `FILE_FLAG_OVERLAPPED`,
 //! so every read and write passes an OVERLAPPED and waits for its completion;
 //! that also works if the handle is synchronous.
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "Win32's integer types at the FFI edge: buffer lengths and codes converted where the API takes them"
+)]
 #![allow(unsafe_code)]
 
 use std::io;
@@ -57,7 +63,7 @@ impl PipeStream {
         let mut n = 0u32;
         // SAFETY: `ov` is the OVERLAPPED of the pending operation on this handle and
         // lives until this call returns (bWait = TRUE waits for completion).
-        let ok = unsafe { GetOverlappedResult(self.handle, ov, &mut n, 1) };
+        let ok = unsafe { GetOverlappedResult(self.handle, ov, &raw mut n, 1) };
         if ok == 0 {
             return Err(io::Error::last_os_error());
         }
@@ -65,11 +71,11 @@ impl PipeStream {
     }
 
     /// `ConnectNamedPipe`: IIS connected the pipe before starting the process, so
-    /// ERROR_PIPE_CONNECTED is the expected answer and means success.
+    /// `ERROR_PIPE_CONNECTED` is the expected answer and means success.
     fn ensure_connected(&self) -> io::Result<()> {
         let mut ov = self.overlapped();
         // SAFETY: handle is a pipe server end; `ov` outlives the operation (waited below).
-        let ok = unsafe { ConnectNamedPipe(self.handle, &mut ov) };
+        let ok = unsafe { ConnectNamedPipe(self.handle, &raw mut ov) };
         if ok != 0 {
             return Ok(());
         }
@@ -93,7 +99,7 @@ impl Drop for PipeStream {
 fn is_eof(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error().map(|c| c as u32),
-        Some(ERROR_BROKEN_PIPE) | Some(ERROR_PIPE_NOT_CONNECTED)
+        Some(ERROR_BROKEN_PIPE | ERROR_PIPE_NOT_CONNECTED)
     )
 }
 
@@ -104,7 +110,7 @@ impl Stream for PipeStream {
         let mut n = 0u32;
         // SAFETY: `buf` is valid for `len` bytes and, like `ov`, outlives the
         // operation, which completes before this function returns.
-        let ok = unsafe { ReadFile(self.handle, buf.as_mut_ptr(), len, &mut n, &mut ov) };
+        let ok = unsafe { ReadFile(self.handle, buf.as_mut_ptr(), len, &raw mut n, &raw mut ov) };
         let r = if ok != 0 { Ok(n) } else { self.complete(&ov) };
         match r {
             Ok(n) => Ok(n as usize),
@@ -120,7 +126,7 @@ impl Stream for PipeStream {
             let mut n = 0u32;
             // SAFETY: `buf` is valid for `len` bytes and, like `ov`, outlives the
             // operation, which completes before this function returns.
-            let ok = unsafe { WriteFile(self.handle, buf.as_ptr(), len, &mut n, &mut ov) };
+            let ok = unsafe { WriteFile(self.handle, buf.as_ptr(), len, &raw mut n, &raw mut ov) };
             let n = if ok != 0 { n } else { self.complete(&ov)? };
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
@@ -139,7 +145,7 @@ impl Stream for PipeStream {
                 ptr::null_mut(),
                 0,
                 ptr::null_mut(),
-                &mut avail,
+                &raw mut avail,
                 ptr::null_mut(),
             )
         };
@@ -153,6 +159,7 @@ impl Stream for PipeStream {
 
 /// Inspects the STDIN handle: a named pipe (IIS's default) or a listening socket.
 pub fn stdin_kind() -> io::Result<StdinKind> {
+    use std::os::windows::io::FromRawSocket;
     // SAFETY: plain call with a valid constant.
     let h = unsafe { GetStdHandle(STD_INPUT_HANDLE) };
     if h.is_null() || h == INVALID_HANDLE_VALUE {
@@ -185,7 +192,6 @@ pub fn stdin_kind() -> io::Result<StdinKind> {
              started by IIS's FastCGI module; to listen yourself, pass --bind tcp:HOST:PORT",
         ));
     }
-    use std::os::windows::io::FromRawSocket;
     // SAFETY: IIS passes an inheritable listening SOCKET as the STDIN handle; it is
     // owned by this process from here on.
     let listener = unsafe { std::net::TcpListener::from_raw_socket(h as u64) };
@@ -204,8 +210,8 @@ fn is_listening_socket(h: HANDLE) -> bool {
             h as SOCKET,
             SOL_SOCKET,
             SO_ACCEPTCONN,
-            (&mut value as *mut i32).cast(),
-            &mut len,
+            (&raw mut value).cast(),
+            &raw mut len,
         )
     };
     r == 0 && value != 0
@@ -216,7 +222,7 @@ fn init_winsock() -> io::Result<()> {
     // SAFETY: WSADATA is plain data filled by WSAStartup.
     let mut data: WSADATA = unsafe { std::mem::zeroed() };
     // SAFETY: valid out pointer; version 2.2.
-    let r = unsafe { WSAStartup(0x202, &mut data) };
+    let r = unsafe { WSAStartup(0x202, &raw mut data) };
     if r != 0 {
         return Err(io::Error::from_raw_os_error(r));
     }

@@ -18,7 +18,7 @@ use iiswsgi_wsgi::{Ending, Outcome, RequestChannel};
 const HEAD: &[u8] = b"Status: 200 OK\r\nContent-Type: text/plain\r\n\r\n";
 const BIG: usize = 3 * WRITE_CHUNK + 1000;
 
-/// Answers by PATH_INFO; records what it saw.
+/// Answers by `PATH_INFO`; records what it saw.
 #[derive(Default)]
 struct TestHandler {
     seen: Mutex<Vec<String>>,

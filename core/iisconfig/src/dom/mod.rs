@@ -273,7 +273,7 @@ impl Element {
     pub fn set_attr(&mut self, name: &str, value: &str) {
         match self.attrs.iter_mut().find(|(k, _)| k == name) {
             Some((_, v)) if v == value => return,
-            Some((_, v)) => *v = value.to_owned(),
+            Some((_, v)) => value.clone_into(v),
             None => self.attrs.push((name.to_owned(), value.to_owned())),
         }
         self.raw_start = None;
@@ -296,7 +296,8 @@ impl Element {
             .iter()
             .filter_map(|n| match n {
                 Node::Text(t) => Some(
-                    quick_xml::escape::unescape(t).map_or_else(|_| t.clone(), |u| u.into_owned()),
+                    quick_xml::escape::unescape(t)
+                        .map_or_else(|_| t.clone(), std::borrow::Cow::into_owned),
                 ),
                 _ => None,
             })
@@ -499,21 +500,20 @@ impl Element {
     }
 
     fn write(&self, out: &mut String) {
-        match &self.raw_start {
-            Some(raw) => out.push_str(raw),
-            None => {
-                out.push('<');
-                out.push_str(&self.name);
-                for (k, v) in &self.attrs {
-                    out.push(' ');
-                    out.push_str(k);
-                    out.push_str("=\"");
-                    out.push_str(&escape_attr(v));
-                    out.push('"');
-                }
-                let self_closing = self.children.is_empty() && self.raw_end.is_none();
-                out.push_str(if self_closing { " />" } else { ">" });
+        if let Some(raw) = &self.raw_start {
+            out.push_str(raw);
+        } else {
+            out.push('<');
+            out.push_str(&self.name);
+            for (k, v) in &self.attrs {
+                out.push(' ');
+                out.push_str(k);
+                out.push_str("=\"");
+                out.push_str(&escape_attr(v));
+                out.push('"');
             }
+            let self_closing = self.children.is_empty() && self.raw_end.is_none();
+            out.push_str(if self_closing { " />" } else { ">" });
         }
         for n in &self.children {
             write_node(n, out);
@@ -523,13 +523,12 @@ impl Element {
         if self_closed {
             return;
         }
-        match &self.raw_end {
-            Some(raw) => out.push_str(raw),
-            None => {
-                out.push_str("</");
-                out.push_str(&self.name);
-                out.push('>');
-            }
+        if let Some(raw) = &self.raw_end {
+            out.push_str(raw);
+        } else {
+            out.push_str("</");
+            out.push_str(&self.name);
+            out.push('>');
         }
     }
 }

@@ -1,5 +1,6 @@
 use iiswsgi_iisconfig::{Document, Element, ErrorKind};
 use proptest::prelude::*;
+use std::fmt::Write as _;
 
 use crate::{file, APPHOST};
 
@@ -170,7 +171,7 @@ fn element() -> impl Strategy<Value = Gen> {
 fn render(g: &Gen, next: &mut usize, out: &mut String) {
     let id = *next;
     *next += 1;
-    out.push_str(&format!("\n{}<{} iid=\"{id}\"", g.indent, g.name));
+    let _ = write!(out, "\n{}<{} iid=\"{id}\"", g.indent, g.name);
     let mut seen = vec!["iid".to_string()];
     for (k, v, single) in &g.attrs {
         if seen.contains(k) {
@@ -185,7 +186,7 @@ fn render(g: &Gen, next: &mut usize, out: &mut String) {
             .replace(q, if *single { "&apos;" } else { "&quot;" })
             .replace('\t', "&#9;")
             .replace('\n', "&#10;");
-        out.push_str(&format!(" {k}={q}{esc}{q}"));
+        let _ = write!(out, " {k}={q}{esc}{q}");
     }
     if g.children.is_empty() {
         out.push_str(" />");
@@ -195,10 +196,12 @@ fn render(g: &Gen, next: &mut usize, out: &mut String) {
     for c in &g.children {
         match c {
             GenNode::El(e) => render(e, next, out),
-            GenNode::Comment(t) => out.push_str(&format!("\n<!--{t}-->")),
+            GenNode::Comment(t) => {
+                let _ = write!(out, "\n<!--{t}-->");
+            }
         }
     }
-    out.push_str(&format!("\n{}</{}>", g.indent, g.name));
+    let _ = write!(out, "\n{}</{}>", g.indent, g.name);
 }
 
 fn count(g: &Gen) -> usize {

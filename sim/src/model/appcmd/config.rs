@@ -3,6 +3,7 @@
 //! keys and duplicate rules, `/config:*` defaults.
 
 use iiswsgi_iisconfig::{ApplicationHost, Element, FastCgiApplication, SectionDecl};
+use std::fmt::Write as _;
 
 use super::expr::{self, Segment};
 use super::render::{element_xml, xml_document};
@@ -404,21 +405,17 @@ fn list(inv: &Invocation, host: &ApplicationHost) -> Result<String, AppcmdError>
     let groups: Vec<&str> = decl.path.split('/').collect();
     let mut out = String::new();
     for (i, g) in groups[..groups.len() - 1].iter().enumerate() {
-        out.push_str(&format!("{}<{g}>\n", "  ".repeat(i)));
+        let _ = writeln!(out, "{}<{g}>", "  ".repeat(i));
     }
     let mut inner = String::new();
     element_xml(el, 0, &mut inner, &defaults);
     let pad = "  ".repeat(groups.len() - 1);
     for line in inner.lines() {
         let depth = line.len() - line.trim_start().len();
-        out.push_str(&format!(
-            "{pad}{}{}\n",
-            "  ".repeat(depth / 4),
-            line.trim_start()
-        ));
+        let _ = writeln!(out, "{pad}{}{}", "  ".repeat(depth / 4), line.trim_start());
     }
     for (i, g) in groups[..groups.len() - 1].iter().enumerate().rev() {
-        out.push_str(&format!("{}</{g}>\n", "  ".repeat(i)));
+        let _ = writeln!(out, "{}</{g}>", "  ".repeat(i));
     }
     Ok(out)
 }

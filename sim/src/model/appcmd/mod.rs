@@ -15,17 +15,17 @@ use iiswsgi_iisconfig::ApplicationHost;
 
 /// Win32 error codes appcmd exits with.
 pub mod code {
-    /// ERROR_INVALID_FUNCTION: `list` found nothing (decided: see the README of the simulator).
+    /// `ERROR_INVALID_FUNCTION`: `list` found nothing (decided: see the README of the simulator).
     pub const NOTHING_FOUND: i32 = 1;
-    /// ERROR_INVALID_DATA.
+    /// `ERROR_INVALID_DATA`.
     pub const INVALID_DATA: i32 = 13;
-    /// ERROR_NOT_SUPPORTED: "Must use exact identifer…".
+    /// `ERROR_NOT_SUPPORTED`: "Must use exact identifer…".
     pub const NOT_SUPPORTED: i32 = 50;
-    /// ERROR_INVALID_PARAMETER: an unknown attribute, object or section.
+    /// `ERROR_INVALID_PARAMETER`: an unknown attribute, object or section.
     pub const INVALID_PARAMETER: i32 = 87;
-    /// ERROR_ALREADY_EXISTS.
+    /// `ERROR_ALREADY_EXISTS`.
     pub const ALREADY_EXISTS: i32 = 183;
-    /// ERROR_NOT_FOUND.
+    /// `ERROR_NOT_FOUND`.
     pub const NOT_FOUND: i32 = 1168;
 }
 
@@ -175,18 +175,17 @@ pub fn parse(args: &[String]) -> Result<Invocation, AppcmdError> {
     let mut id = None;
     let mut params = Vec::new();
     for a in it {
-        let (lead, rest) = match a.chars().next() {
-            Some(c @ ('/' | '-')) => (c, &a[1..]),
-            _ => {
-                if id.is_none() {
-                    id = Some(a.clone());
-                    continue;
-                }
-                return Err(AppcmdError::new(
-                    code::INVALID_PARAMETER,
-                    format!("Unexpected parameter \"{a}\".  Replace with -? for help."),
-                ));
+        let (lead, rest) = if let Some(c @ ('/' | '-')) = a.chars().next() {
+            (c, &a[1..])
+        } else {
+            if id.is_none() {
+                id = Some(a.clone());
+                continue;
             }
+            return Err(AppcmdError::new(
+                code::INVALID_PARAMETER,
+                format!("Unexpected parameter \"{a}\".  Replace with -? for help."),
+            ));
         };
         let _ = lead;
         let p = if let Some(e) = rest.strip_prefix('+') {

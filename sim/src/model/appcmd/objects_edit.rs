@@ -1,6 +1,7 @@
 //! `add`, `set` and `delete` of SITE, APP, VDIR and APPPOOL objects.
 
 use iiswsgi_iisconfig::{ApplicationHost, Element};
+use std::fmt::Write as _;
 
 use super::objects::{app_name as app_name_of, records, vdir_name as vdir_name_of};
 use super::{code, AppcmdError, Invocation, Object, Param};
@@ -83,9 +84,10 @@ fn add_site(inv: &Invocation, host: &mut ApplicationHost) -> Result<String, Appc
         let mut app = Element::new("application").with_attr("path", "/");
         app.append(vdir_element("/", physical));
         site.append(app);
-        out.push_str(&format!(
+        let _ = write!(
+            out,
             "APP object \"{name}/\" added\nVDIR object \"{name}/\" added\n"
-        ));
+        );
     }
     let mut bindings = Element::new("bindings");
     for b in binding_elements(inv.get("bindings").unwrap_or(""))? {
@@ -160,10 +162,7 @@ fn add_app(inv: &Invocation, host: &mut ApplicationHost) -> Result<String, Appcm
     let mut out = format!("APP object \"{name}\" added\n");
     if let Some(physical) = inv.get("physicalPath") {
         app.append(vdir_element("/", physical));
-        out.push_str(&format!(
-            "VDIR object \"{}\" added\n",
-            vdir_name_of(&name, "/")
-        ));
+        let _ = writeln!(out, "VDIR object \"{}\" added", vdir_name_of(&name, "/"));
     }
     site_el.append(app);
     site_el.move_before_first_named(&["bindings"]);

@@ -3,6 +3,7 @@
 
 use iiswsgi_iisconfig::dom::escape_attr;
 use iiswsgi_iisconfig::Element;
+use std::fmt::Write as _;
 
 /// One object as appcmd lists it.
 #[derive(Debug, Clone)]
@@ -55,7 +56,7 @@ impl Record {
     pub fn tree(&self) -> String {
         let mut out = format!("{}\n", self.kind);
         for (k, v) in &self.props {
-            out.push_str(&format!("  {k}: {v}\n"));
+            let _ = writeln!(out, "  {k}: {v}");
         }
         if let Some(e) = &self.element {
             tree_element(e, 1, &mut out);
@@ -83,9 +84,9 @@ impl Record {
 
 fn tree_element(e: &Element, depth: usize, out: &mut String) {
     let pad = "  ".repeat(depth);
-    out.push_str(&format!("{pad}[{}]\n", e.name()));
+    let _ = writeln!(out, "{pad}[{}]", e.name());
     for (k, v) in e.attrs() {
-        out.push_str(&format!("{pad}  {k}:\"{v}\"\n"));
+        let _ = writeln!(out, "{pad}  {k}:\"{v}\"");
     }
     for c in e.elements() {
         tree_element(c, depth + 1, out);
@@ -116,7 +117,7 @@ pub fn element_xml(
         }
     }
     for (k, v) in &attrs {
-        out.push_str(&format!(" {k}=\"{}\"", escape_attr(v)));
+        let _ = write!(out, " {k}=\"{}\"", escape_attr(v));
     }
     let kids: Vec<&Element> = e.elements().collect();
     if kids.is_empty() {
@@ -127,5 +128,5 @@ pub fn element_xml(
     for c in kids {
         element_xml(c, depth + 1, out, extra);
     }
-    out.push_str(&format!("{pad}</{}>\n", e.name()));
+    let _ = writeln!(out, "{pad}</{}>", e.name());
 }

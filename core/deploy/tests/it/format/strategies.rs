@@ -113,7 +113,7 @@ fn provider() -> impl Strategy<Value = Provider> {
     ]
 }
 
-pub fn manifest() -> impl Strategy<Value = Manifest> {
+pub(super) fn manifest() -> impl Strategy<Value = Manifest> {
     (
         "[a-zA-Z][a-zA-Z0-9.]{0,12}",
         nonblank(),
@@ -205,7 +205,7 @@ fn parameter() -> impl Strategy<Value = Parameter> {
         )
 }
 
-pub fn parameters() -> impl Strategy<Value = Parameters> {
+pub(super) fn parameters() -> impl Strategy<Value = Parameters> {
     vec(parameter(), 0..5).prop_map(|mut ps| {
         let mut seen = std::collections::HashSet::new();
         ps.retain(|p| seen.insert(p.name.clone()));
@@ -354,7 +354,7 @@ fn entry() -> impl Strategy<Value = Entry> {
     })
 }
 
-pub fn feed() -> impl Strategy<Value = Feed> {
+pub(super) fn feed() -> impl Strategy<Value = Feed> {
     let language = (text(), of(text()), any::<bool>()).prop_map(|(id, name, default)| Language {
         id,
         name,
