@@ -70,18 +70,8 @@ impl DeployError {
     }
 }
 
-/// 1-based line of byte offset `pos` in `text`.
-#[allow(
-    clippy::naive_bytecount,
-    reason = "a line count for error messages needs no bytecount dependency"
-)]
-pub fn line_of(text: &str, pos: usize) -> usize {
-    text.as_bytes()[..pos.min(text.len())]
-        .iter()
-        .filter(|&&c| c == b'\n')
-        .count()
-        + 1
-}
+/// 1-based line of byte offset `pos` in `text` (iisconfig's, one copy).
+pub use iiswsgi_iisconfig::line_of;
 
 pub fn read_text(path: &Path) -> Result<String, DeployError> {
     std::fs::read_to_string(path).map_err(|e| DeployError::read(path, e))
