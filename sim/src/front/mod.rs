@@ -240,9 +240,12 @@ async fn publish(st: Arc<FrontState>, mappings: Vec<Mapping>) {
         let processes = st.host.live_processes();
         if !written || processes != state.processes {
             state.processes = processes;
-            match state.write(st.machine.root()) {
-                Ok(()) => written = true,
-                Err(e) => tracing::warn!("{}", iiswsgi_iisconfig::error_chain(&e)),
+            // File I/O off the runtime thread, which serves the requests.
+            let (snapshot, root) = (state.clone(), st.machine.root().to_path_buf());
+            match tokio::task::spawn_blocking(move || snapshot.write(&root)).await {
+                Ok(Ok(())) => written = true,
+                Ok(Err(e)) => tracing::warn!("{}", iiswsgi_iisconfig::error_chain(&e)),
+                Err(e) => tracing::warn!("writing the sim serve state file: {e}"),
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

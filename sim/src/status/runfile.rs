@@ -3,7 +3,6 @@
 //! `FastCGI` processes). Written atomically (temp file + rename) while it
 //! serves, removed when it stops; a file whose pid is gone is stale.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -52,6 +51,8 @@ pub enum RunFileError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Atomic(iiswsgi_iisconfig::ConfigError),
     #[error("cannot read {}", path.display())]
     Read {
         path: PathBuf,
@@ -79,19 +80,16 @@ impl ServeState {
         root.join(RUN_FILE)
     }
 
-    /// Writes the state atomically.
+    /// Writes the state atomically (the project's one atomic write: temp
+    /// file, flush, rename). Blocking: `sim serve` calls it off its runtime
+    /// thread.
     pub fn write(&self, root: &Path) -> Result<(), RunFileError> {
         let path = Self::path(root);
-        let tmp = root.join(format!(".{RUN_FILE}.{}", std::process::id()));
-        let err = |source| RunFileError::Write {
+        let text = serde_json::to_string_pretty(self).map_err(|e| RunFileError::Write {
             path: path.clone(),
-            source,
-        };
-        let text = serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
-        let mut f = std::fs::File::create(&tmp).map_err(err)?;
-        f.write_all(&text).map_err(err)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(err)
+            source: std::io::Error::other(e),
+        })?;
+        iiswsgi_iisconfig::io::write_atomic(&path, &text).map_err(RunFileError::Atomic)
     }
 
     /// The state published at `root`, if any.
