@@ -3,6 +3,7 @@
 //! against the files' modification times on every request), and the W3C
 //! log files.
 
+use crate::host::pool::stamp;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::File;
@@ -52,10 +53,6 @@ fn folder_key(path: &str) -> Cow<'_, str> {
     } else {
         last
     }
-}
-
-fn stamp(p: &std::path::Path) -> Option<SystemTime> {
-    std::fs::metadata(p).and_then(|m| m.modified()).ok()
 }
 
 /// applicationHost.config as last read.

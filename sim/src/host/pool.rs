@@ -39,7 +39,8 @@ pub struct Pool {
     pub key: String,
 }
 
-pub(super) fn stamp(path: &std::path::Path) -> Option<SystemTime> {
+/// A file's modification time, if it has one.
+pub(crate) fn stamp(path: &std::path::Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 

@@ -91,9 +91,7 @@ pub fn cache_root(machine: &SimMachine) -> Result<PathBuf, MachineError> {
     machine.host_path(&format!("{local}\\Microsoft\\Web Platform Installer"))
 }
 
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use iiswsgi_deploy::package::hex;
 
 fn write(path: &std::path::Path, data: &[u8]) -> Result<(), WebpiError> {
     let err = |source| WebpiError::Write {
