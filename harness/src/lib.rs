@@ -45,17 +45,13 @@ pub fn repo_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Copies `fixtures/NAME` to `dst` (without a `dist/` left by a build), as a
-/// project a test may change.
+/// Copies `fixtures/NAME` to `dst` (without build output or virtualenvs, as
+/// the scenarios copy a project), as a project a test may change.
+#[cfg(unix)]
 pub fn copy_fixture(name: &str, dst: &Path) {
-    let status = Command::new("cp")
-        .arg("-r")
-        .arg(repo_root().join("fixtures").join(name))
-        .arg(dst)
-        .status()
-        .unwrap_or_else(|e| panic!("cannot run cp: {e}"));
-    assert!(status.success(), "cp -r fixtures/{name} {}", dst.display());
-    let _ = std::fs::remove_dir_all(dst.join("dist"));
+    let src = repo_root().join("fixtures").join(name);
+    iiswsgi_sim::scenario::faults::copy_project(&src, dst)
+        .unwrap_or_else(|e| panic!("copy fixtures/{name} to {}: {e:?}", dst.display()));
 }
 
 /// The Python with iiswsgi installed: `$IISWSGI_PYTHON`, else the repo's `.venv`.
