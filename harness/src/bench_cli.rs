@@ -4,6 +4,7 @@
 //! ```text
 //! iiswsgi-bench [--smoke] [--duration SECS] [--warmup SECS] [--conns N] [--write-docs]
 //! iiswsgi-bench responder hello|stream|echo      (the no-Python ceiling, on STDIN)
+//! iiswsgi-bench load URL [--conns N] [--duration SECS] [--requests N]   (drive one front, e.g. to profile it)
 //! ```
 
 use std::fmt::Write as _;
@@ -372,6 +373,80 @@ fn write_docs(o: &Options, table: &str) -> std::io::Result<()> {
     std::fs::write(path, new)
 }
 
+/// `n` GETs of `path`, one after the other on one keep-alive connection: a
+/// fixed amount of work, for instruction counts (e.g. under callgrind).
+fn load_count(base: &str, path: &str, n: u64) -> std::io::Result<()> {
+    let mut c = crate::http::HttpConn::connect(base)?;
+    for _ in 0..n {
+        c.send("GET", path, &[], b"")?;
+        let r = c.read(false)?;
+        if r.status != 200 {
+            return Err(std::io::Error::other(format!("status {}", r.status)));
+        }
+    }
+    println!("{n} requests");
+    Ok(())
+}
+
+/// `load URL [--conns N] [--duration SECS] [--requests N]`: keep-alive GETs of `URL` on
+/// `N` connections for `SECS` (after a one-second warm-up), then the rate
+/// and latencies: a load of known shape on one front, to profile it.
+fn load(args: &[String]) -> ExitCode {
+    let Some(url) = args.first() else {
+        eprintln!("usage: iiswsgi-bench load URL [--conns N] [--duration SECS]");
+        return ExitCode::from(2);
+    };
+    let Some((base, path)) = url
+        .strip_prefix("http://")
+        .map(|rest| rest.find('/').map_or((rest, "/"), |i| rest.split_at(i)))
+    else {
+        eprintln!("iiswsgi-bench load: {url:?} is not an http:// URL");
+        return ExitCode::from(2);
+    };
+    let rest: Vec<String> = args[1..].to_vec();
+    if let Some(i) = rest.iter().position(|a| a == "--requests") {
+        let n = rest.get(i + 1).and_then(|v| v.parse::<u64>().ok());
+        let Some(n) = n else {
+            eprintln!("--requests needs a number");
+            return ExitCode::from(2);
+        };
+        return match load_count(base, path, n) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("iiswsgi-bench load: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let o = match parse(&rest) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let none = Vec::new;
+    let watched = crate::bench_http::Watched {
+        front: std::process::id(),
+        gateway: &none,
+    };
+    let times = (Duration::from_secs(1), o.duration);
+    match crate::bench_http::drive_http(&format!("http://{base}"), path, o.conns, times, &watched) {
+        Ok(s) => {
+            let c = s.cell();
+            println!(
+                "{url}: {:.0} req/s, p50 {} µs, p99 {} µs, this client {:.1} µs CPU/request",
+                c.rate, c.p50_us, c.p99_us, c.front_cpu_us
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("iiswsgi-bench load: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs `iiswsgi-bench` with the process's arguments.
 pub fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -385,6 +460,9 @@ pub fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(_) => ExitCode::FAILURE,
         };
+    }
+    if args.first().map(String::as_str) == Some("load") {
+        return load(&args[1..]);
     }
     let o = match parse(&args) {
         Ok(o) => o,

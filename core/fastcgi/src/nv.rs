@@ -107,7 +107,20 @@ fn push_len(out: &mut Vec<u8>, len: usize) -> Result<(), Error> {
 }
 
 /// Appends the encoding of one pair.
+#[inline]
+#[allow(
+    clippy::cast_possible_truncation,
+    reason = "both lengths are checked to fit in 7 bits just before the casts"
+)]
 pub fn encode_pair(out: &mut Vec<u8>, name: &[u8], value: &[u8]) -> Result<(), Error> {
+    if name.len() < 0x80 && value.len() < 0x80 {
+        // The common case, in one reservation: two one-byte lengths.
+        out.reserve(2 + name.len() + value.len());
+        out.extend_from_slice(&[name.len() as u8, value.len() as u8]);
+        out.extend_from_slice(name);
+        out.extend_from_slice(value);
+        return Ok(());
+    }
     push_len(out, name.len())?;
     push_len(out, value.len())?;
     out.extend_from_slice(name);

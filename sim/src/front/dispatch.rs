@@ -16,10 +16,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use iiswsgi_iisconfig::{Application, Handler, Site};
-use tokio::sync::mpsc;
 
 use super::{FrontState, Listener};
 use crate::host::exchange::{Event, Job};
+use crate::host::relay::{relay, Receiver};
 use crate::model::errors::IisError;
 use crate::model::routing::{
     application_root, physical_path, select_application, select_binding, select_handler,
@@ -59,7 +59,7 @@ impl Drop for Exchange {
 
 /// The response body of a `FastCGI` request: what the exchange releases.
 struct ChannelBody {
-    rx: mpsc::Receiver<Event>,
+    rx: Receiver,
     exchange: Exchange,
 }
 
@@ -248,13 +248,13 @@ pub(crate) async fn handle(
 /// rest of the URL (no disk lookup per request).
 fn translated(app_physical: &str, rest: &str) -> String {
     let rest = rest.trim_start_matches('/');
-    if app_physical.is_empty() {
-        rest.to_owned()
-    } else if app_physical.ends_with('/') {
-        format!("{app_physical}{rest}")
-    } else {
-        format!("{app_physical}/{rest}")
+    let mut out = String::with_capacity(app_physical.len() + rest.len() + 1);
+    out.push_str(app_physical);
+    if !app_physical.is_empty() && !app_physical.ends_with('/') {
+        out.push('/');
     }
+    out.push_str(rest);
+    out
 }
 
 /// The server variables of a `FastCGI` request, encoded as PARAMS content
@@ -354,7 +354,9 @@ async fn route(
             max_body: effective.max_allowed_content_length,
             buffer_limit: handler.response_buffer_limit,
             stderr_mode: iiswsgi_iisconfig::StderrMode::default(),
-            activity_timeout: std::time::Duration::from_secs(70),
+            // The pool's activityTimeout and requestTimeout replace these.
+            activity_timeout: std::time::Duration::from_secs(30),
+            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(90),
         };
         return fastcgi(st, ah, handler, job, &failed).await;
     }
@@ -391,11 +393,11 @@ async fn fastcgi(
     };
     job.stderr_mode = app.stderr_mode;
     let pool = st.host.pool(app);
-    let (tx, mut rx) = mpsc::channel(16);
+    let (tx, mut rx) = relay();
     let name = handler.name.clone();
     let mut exchange = Exchange(Some(Box::pin(async move {
         if let Err(e) = pool.serve(&name, job, &tx).await {
-            let _ = tx.send(Event::Failed(e)).await;
+            tx.send(Event::Failed(e)).await;
         }
     })));
     let first = std::future::poll_fn(|cx| {
@@ -405,27 +407,9 @@ async fn fastcgi(
     .await;
     match first {
         Some(Event::Head(head)) => {
-            let mut b = Response::builder()
-                .status(StatusCode::from_u16(head.status).unwrap_or(StatusCode::OK));
-            for (k, v) in &head.headers {
-                if matches!(
-                    k.to_ascii_lowercase().as_str(),
-                    "transfer-encoding" | "connection" | "keep-alive"
-                ) {
-                    continue;
-                }
-                b = b.header(k.as_str(), v.as_str());
-            }
-            if !head
-                .headers
-                .iter()
-                .any(|(k, _)| k.eq_ignore_ascii_case("Server"))
-            {
-                b = b.header("Server", "Microsoft-IIS/10.0");
-            }
-            let response = b
-                .body(ChannelBody { rx, exchange }.boxed_unsync())
-                .unwrap_or_else(|_| Response::new(full_body("")));
+            let mut response = Response::new(ChannelBody { rx, exchange }.boxed_unsync());
+            *response.status_mut() = head.status;
+            *response.headers_mut() = head.headers;
             Outcome {
                 response,
                 substatus: 0,

@@ -6,6 +6,7 @@
 //! `GET_VALUES_RESULT`); empty STDOUT/STDERR are dropped, anything after
 //! `END_REQUEST` discarded; anything else is "invalid data".
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -14,15 +15,15 @@ use iiswsgi_fastcgi::proto::{self, RecordType, Role, HEADER_LEN};
 use iiswsgi_fastcgi::server::ServerEvent;
 use iiswsgi_iisconfig::StderrMode;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::mpsc;
 
+use super::head::{parse_response_head, ResponseHead};
 use super::process::{Conn, Process};
-use crate::model::cgi::{parse_head, Head};
+use super::relay::Sender;
 
 /// What the front receives for a request.
 #[derive(Debug)]
 pub enum Event {
-    Head(Head),
+    Head(ResponseHead),
     Data(Bytes),
     /// The request failed: before the head, IIS's error page; after, the
     /// response is cut short.
@@ -41,6 +42,8 @@ pub struct Job {
     pub buffer_limit: u64,
     pub stderr_mode: StderrMode,
     pub activity_timeout: Duration,
+    /// When `requestTimeout` ends the request.
+    pub deadline: tokio::time::Instant,
 }
 
 /// How an exchange ended.
@@ -49,6 +52,7 @@ pub enum Failure {
     /// The process closed the connection or died (its exit code later).
     Exited,
     ActivityTimeout,
+    RequestTimeout,
     InvalidData(String),
     /// STDERR with `ReturnStdErrIn500` / `ReturnGeneric500` (process reusable).
     Stderr(String),
@@ -70,7 +74,10 @@ const BODY_RESERVE: (usize, usize) = (64 * 1024, 4 << 20);
 
 struct Reply {
     head_buf: Vec<u8>,
-    head: Option<Head>,
+    /// Parsed and not yet released.
+    head: Option<ResponseHead>,
+    /// The head has been parsed (and perhaps released).
+    parsed: bool,
     /// Body bytes not yet released, in one buffer: released as one chunk
     /// (split off, so the allocation is shared, not copied), and reserved
     /// at the head's `Content-Length` so that a buffered body costs one
@@ -85,18 +92,18 @@ impl Reply {
         Reply {
             head_buf: Vec::new(),
             head: None,
+            parsed: false,
             pending: BytesMut::new(),
             committed: false,
             stderr: Vec::new(),
         }
     }
 
-    fn set_head(&mut self, head: Head, limit: u64) {
-        let declared = head
-            .headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case("Content-Length"))
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    fn set_head(&mut self, head: ResponseHead, limit: u64) {
+        for line in &head.skipped {
+            tracing::warn!("a header line HTTP cannot carry was left out: {line:?}");
+        }
+        let declared = head.content_length();
         let want = match declared {
             Some(n) => n.min(limit.max(BODY_RESERVE.0 as u64)),
             None => BODY_RESERVE.0 as u64,
@@ -104,16 +111,17 @@ impl Reply {
         let want = usize::try_from(want).unwrap_or(BODY_RESERVE.1);
         self.pending.reserve(want.min(BODY_RESERVE.1));
         self.head = Some(head);
+        self.parsed = true;
     }
 
     fn stdout(&mut self, data: &[u8], limit: u64) {
-        if self.head.is_some() {
+        if self.parsed {
             self.pending.extend_from_slice(data);
             return;
         }
         self.head_buf.extend_from_slice(data);
         if let Some(end) = self.head_buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = parse_head(&self.head_buf[..end]);
+            let head = parse_response_head(&self.head_buf[..end]);
             self.set_head(head, limit);
             self.pending.extend_from_slice(&self.head_buf[end + 4..]);
             self.head_buf.clear();
@@ -121,25 +129,25 @@ impl Reply {
     }
 
     /// Sends the head and what is buffered once past the buffer limit (or at `end`).
-    async fn flush(&mut self, tx: &mpsc::Sender<Event>, limit: u64, end: bool) {
+    async fn flush(&mut self, tx: &Sender, limit: u64, end: bool) {
         if !self.committed {
-            if self.head.is_none() && end {
+            if !self.parsed && end {
                 // No blank line: IIS takes it all as the body of a 200.
                 let body = std::mem::take(&mut self.head_buf);
-                self.set_head(parse_head(b""), limit);
+                self.set_head(parse_response_head(b""), limit);
                 self.pending.extend_from_slice(&body);
             }
-            let Some(head) = self.head.clone() else {
-                return;
-            };
-            if !(end || limit == 0 || self.pending.len() as u64 > limit) {
+            if !self.parsed || !(end || limit == 0 || self.pending.len() as u64 > limit) {
                 return;
             }
+            let Some(head) = self.head.take() else {
+                return;
+            };
             self.committed = true;
-            let _ = tx.send(Event::Head(head)).await;
+            tx.send(Event::Head(head)).await;
         }
         if !self.pending.is_empty() {
-            let _ = tx.send(Event::Data(self.pending.split().freeze())).await;
+            tx.send(Event::Data(self.pending.split().freeze())).await;
         }
     }
 }
@@ -195,9 +203,9 @@ async fn pump_body<W: AsyncWrite + Unpin>(
 async fn read_replies<R: AsyncRead + Unpin>(
     r: &mut R,
     p: &mut Process,
-    id: u16,
-    job: &Job,
-    tx: &mpsc::Sender<Event>,
+    (id, job): (u16, &Job),
+    tx: &Sender,
+    activity: &Activity,
 ) -> Result<(), Failure> {
     let mut reply = Reply::new();
     loop {
@@ -237,21 +245,17 @@ async fn read_replies<R: AsyncRead + Unpin>(
             reply.flush(tx, job.buffer_limit, false).await;
         }
         let slot = p.codec.read_buf().spare(READ_SIZE);
-        let n = match tokio::time::timeout(job.activity_timeout, r.read(slot)).await {
-            Err(_) => return Err(Failure::ActivityTimeout),
-            Ok(Err(_) | Ok(0)) => return Err(Failure::Exited),
-            Ok(Ok(n)) => n,
+        let n = match r.read(slot).await {
+            Err(_) | Ok(0) => return Err(Failure::Exited),
+            Ok(n) => n,
         };
+        activity.mark();
         p.codec.read_buf().advance(n);
     }
 }
 
 /// Runs `job` on `p`, sending the response to `tx` as IIS would release it.
-pub async fn exchange(
-    p: &mut Process,
-    mut job: Job,
-    tx: mpsc::Sender<Event>,
-) -> Result<(), Failure> {
+pub async fn exchange(p: &mut Process, mut job: Job, tx: &Sender) -> Result<(), Failure> {
     let id = p.take_id();
     let mut head = std::mem::take(&mut p.write_buf);
     head.clear();
@@ -265,8 +269,8 @@ pub async fn exchange(
     };
     let mut conn = p.conn.take().ok_or(Failure::Exited)?;
     let result = match &mut conn {
-        Conn::Pipe(s) => run(s, p, id, &head, body, &job, &tx).await,
-        Conn::Tcp(s) => run(s, p, id, &head, body, &job, &tx).await,
+        Conn::Pipe(s) => run(s, p, id, &head, body, &job, tx).await,
+        Conn::Tcp(s) => run(s, p, id, &head, body, &job, tx).await,
     };
     p.conn = Some(conn);
     p.write_buf = head;
@@ -299,6 +303,32 @@ impl Split for tokio::net::TcpStream {
     }
 }
 
+/// When the process last answered, for `activityTimeout`: one timer per
+/// request, moved on only when it fires, instead of one per read.
+struct Activity {
+    start: tokio::time::Instant,
+    /// Nanoseconds after `start` of the last read.
+    last: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: tokio::time::Instant::now(),
+            last: AtomicU64::new(0),
+        }
+    }
+
+    fn mark(&self) {
+        let nanos = u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX);
+        self.last.store(nanos, Ordering::Relaxed);
+    }
+
+    fn last(&self) -> tokio::time::Instant {
+        self.start + Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    }
+}
+
 async fn run<S: Split>(
     s: &mut S,
     p: &mut Process,
@@ -306,7 +336,39 @@ async fn run<S: Split>(
     head: &[u8],
     body: Option<hyper::body::Incoming>,
     job: &Job,
-    tx: &mpsc::Sender<Event>,
+    tx: &Sender,
+) -> Result<(), Failure> {
+    let activity = Activity::new();
+    let timer = tokio::time::sleep_until(job.deadline.min(activity.start + job.activity_timeout));
+    let work = serve_on(s, p, (id, head), body, job, tx, &activity);
+    tokio::pin!(timer, work);
+    loop {
+        tokio::select! {
+            biased;
+            res = &mut work => return res,
+            () = &mut timer => {
+                let now = tokio::time::Instant::now();
+                if now >= job.deadline {
+                    return Err(Failure::RequestTimeout);
+                }
+                let quiet_until = activity.last() + job.activity_timeout;
+                if now >= quiet_until {
+                    return Err(Failure::ActivityTimeout);
+                }
+                timer.as_mut().reset(job.deadline.min(quiet_until));
+            }
+        }
+    }
+}
+
+async fn serve_on<S: Split>(
+    s: &mut S,
+    p: &mut Process,
+    (id, head): (u16, &[u8]),
+    body: Option<hyper::body::Incoming>,
+    job: &Job,
+    tx: &Sender,
+    activity: &Activity,
 ) -> Result<(), Failure> {
     let (mut r, mut w) = s.halves();
     w.write_all(head).await.map_err(|_| Failure::Exited)?;
@@ -318,16 +380,17 @@ async fn run<S: Split>(
             Ok(())
         }
     };
-    let read = read_replies(&mut r, p, id, job, tx);
+    let read = read_replies(&mut r, p, (id, job), tx, activity);
     tokio::pin!(pump, read);
     let mut pumped = false;
     loop {
         tokio::select! {
+            biased;
+            res = &mut read => return res,
             res = &mut pump, if !pumped => {
                 pumped = true;
                 res?;
             }
-            res = &mut read => return res,
         }
     }
 }

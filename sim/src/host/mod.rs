@@ -3,17 +3,21 @@
 //!
 //! * [`process`]: starting one process and shutting it down;
 //! * [`exchange`]: one request on the wire;
+//! * [`head`]: the response's CGI head, parsed into an HTTP head;
 //! * [`pool`]: the pool's lifecycle rules;
-//! * [`live`]: the live processes, published for `sim status`.
+//! * [`live`]: the live processes, published for `sim status`;
+//! * [`relay`]: the queue from an exchange to its HTTP response.
 //!
 //! Working directory: IIS passes no directory to `CreateProcessW`, so a
 //! `FastCGI` process inherits w3wp's, `%windir%\system32\inetsrv`; here the
 //! machine's `C:\Windows\System32\inetsrv` (host path).
 
 pub mod exchange;
+pub mod head;
 pub mod live;
 pub mod pool;
 pub mod process;
+pub mod relay;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -12,17 +12,23 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use iiswsgi_iisconfig::FastCgiApplication;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 
-use super::exchange::{exchange, Event, Failure, Job};
+use super::exchange::{exchange, Failure, Job};
 use super::process::Process;
+use super::relay::Sender;
 use super::Shared;
 use crate::model::errors::IisError;
 
 pub(super) struct State {
     pub app: FastCgiApplication,
     pub generation: u64,
-    pub idle: Vec<Process>,
+    /// Boxed: a process moves in and out of the pool on every request.
+    #[allow(
+        clippy::vec_box,
+        reason = "a request moves its process out and back: a pointer, not the struct"
+    )]
+    pub idle: Vec<Box<Process>>,
     /// Live processes, idle or busy.
     pub running: usize,
     pub queued: usize,
@@ -99,7 +105,7 @@ impl Pool {
     /// Retires the processes of older generations that are idle.
     pub(super) fn recycle(&self, st: &mut State, why: &str) {
         st.generation += 1;
-        let old: Vec<Process> = st.idle.drain(..).collect();
+        let old: Vec<Box<Process>> = st.idle.drain(..).collect();
         st.running -= old.len();
         if !old.is_empty() {
             tracing::info!("{}: recycling {} process(es): {why}", self.key, old.len());
@@ -108,13 +114,13 @@ impl Pool {
             .shared
             .scaled(st.app.signal_before_terminate_seconds.into());
         for p in old {
-            tokio::spawn(p.shutdown(wait));
+            tokio::spawn((*p).shutdown(wait));
         }
         self.notify.notify_waiters();
     }
 
     /// A process for one request: an idle one, a new one, or a wait in the queue.
-    async fn acquire(&self, handler: &str) -> Result<Process, IisError> {
+    async fn acquire(&self, handler: &str) -> Result<Box<Process>, IisError> {
         let mut queued = false;
         loop {
             let start = {
@@ -123,9 +129,8 @@ impl Pool {
                     st.queued -= 1;
                     queued = false;
                 }
-                let full_path = st.app.full_path.clone();
                 if self.rapid_failing(&mut st) {
-                    return Err(IisError::rapid_fail(handler, &full_path));
+                    return Err(IisError::rapid_fail(handler, &st.app.full_path));
                 }
                 while let Some(mut p) = st.idle.pop() {
                     if !p.may_have_exited() || p.exited().is_none() {
@@ -138,7 +143,7 @@ impl Pool {
                     st.running += 1;
                     Some((self.shared.launch_spec(&st.app), st.generation))
                 } else if st.queued >= st.app.queue_length as usize {
-                    return Err(IisError::queue_full(handler, &full_path));
+                    return Err(IisError::queue_full(handler, &st.app.full_path));
                 } else {
                     st.queued += 1;
                     queued = true;
@@ -152,7 +157,8 @@ impl Pool {
                         Err(why) => return Err(self.start_failed(handler, &why)),
                     };
                     return match Process::start(&spec, generation).await {
-                        Ok(mut p) => {
+                        Ok(p) => {
+                            let mut p = Box::new(p);
                             tracing::info!("{}: started process pid {}", self.key, p.pid);
                             p.live = Some(self.shared.live.add(&self.key, p.pid));
                             Ok(p)
@@ -177,10 +183,12 @@ impl Pool {
     }
 
     /// Gives a process back after a request it completed.
-    fn release(&self, mut p: Process) {
+    fn release(&self, mut p: Box<Process>) {
         p.served += 1;
         p.last_used = Instant::now();
-        self.shared.live.update(p.pid, p.served, false);
+        if let Some(live) = &p.live {
+            live.update(p.served, false);
+        }
         let mut st = self.lock();
         let retire =
             st.closing || p.generation != st.generation || p.served >= st.app.instance_max_requests;
@@ -195,7 +203,7 @@ impl Pool {
                 p.pid,
                 p.served
             );
-            tokio::spawn(p.shutdown(wait));
+            tokio::spawn((*p).shutdown(wait));
         } else {
             st.idle.push(p);
         }
@@ -204,9 +212,9 @@ impl Pool {
     }
 
     /// Kills a process that failed a request.
-    fn discard(&self, p: Process) {
+    fn discard(&self, p: Box<Process>) {
         self.lock().running -= 1;
-        tokio::spawn(p.kill());
+        tokio::spawn((*p).kill());
         self.notify.notify_one();
     }
 
@@ -216,34 +224,30 @@ impl Pool {
         clippy::cast_sign_loss,
         reason = "an exit code is shown as Windows shows it: its bits as unsigned"
     )]
-    pub async fn serve(
-        &self,
-        handler: &str,
-        job: Job,
-        tx: &mpsc::Sender<Event>,
-    ) -> Result<(), IisError> {
-        let (full_path, request_timeout, activity) = {
+    pub async fn serve(&self, handler: &str, job: Job, tx: &Sender) -> Result<(), IisError> {
+        let (request_timeout, activity) = {
             let st = self.lock();
             (
-                st.app.full_path.clone(),
                 self.shared.scaled(st.app.request_timeout.into()),
                 self.shared.scaled(st.app.activity_timeout.into()),
             )
         };
         let mut p = self.acquire(handler).await?;
-        self.shared.live.update(p.pid, p.served, true);
+        if let Some(live) = &p.live {
+            live.update(p.served, true);
+        }
         let max_body = job.max_body;
         let job = Job {
             activity_timeout: activity,
+            deadline: tokio::time::Instant::now() + request_timeout,
             ..job
         };
-        let result = tokio::time::timeout(request_timeout, exchange(&mut p, job, tx.clone())).await;
-        let failure = match result {
-            Ok(Ok(())) => {
+        let failure = match exchange(&mut p, job, tx).await {
+            Ok(()) => {
                 self.release(p);
                 return Ok(());
             }
-            Ok(Err(Failure::Stderr(text))) => {
+            Err(Failure::Stderr(text)) => {
                 self.release(p);
                 let mode = self.lock().app.stderr_mode;
                 return Err(match mode {
@@ -253,13 +257,9 @@ impl Pool {
                     _ => IisError::generic_500(handler),
                 });
             }
-            Ok(Err(f)) => f,
-            Err(_) => {
-                self.record_failure();
-                self.discard(p);
-                return Err(IisError::request_timeout(handler, &full_path));
-            }
+            Err(f) => f,
         };
+        let full_path = self.lock().app.full_path.clone();
         let err = match &failure {
             Failure::Exited => {
                 let code = p.wait_exit(Duration::from_millis(500)).await.unwrap_or(-1);
@@ -271,6 +271,7 @@ impl Pool {
                 IisError::exited_unexpectedly(handler, &full_path, code as u32)
             }
             Failure::ActivityTimeout => IisError::activity_timeout(handler, &full_path),
+            Failure::RequestTimeout => IisError::request_timeout(handler, &full_path),
             Failure::InvalidData(what) => IisError::invalid_data(handler, &full_path, what),
             Failure::StderrTerminate => IisError::generic_500(handler),
             Failure::BodyTooLarge => IisError::entity_too_large(handler, max_body),
@@ -278,7 +279,10 @@ impl Pool {
         };
         if matches!(
             failure,
-            Failure::Exited | Failure::ActivityTimeout | Failure::InvalidData(_)
+            Failure::Exited
+                | Failure::ActivityTimeout
+                | Failure::RequestTimeout
+                | Failure::InvalidData(_)
         ) {
             self.record_failure();
         }
@@ -304,7 +308,7 @@ impl Pool {
         let wait = self
             .shared
             .scaled(st.app.signal_before_terminate_seconds.into());
-        let (old, keep): (Vec<Process>, Vec<Process>) = st
+        let (old, keep): (Vec<Box<Process>>, Vec<Box<Process>>) = st
             .idle
             .drain(..)
             .partition(|p| p.last_used.elapsed() > idle_limit);
@@ -316,7 +320,7 @@ impl Pool {
                 self.key,
                 p.pid
             );
-            tokio::spawn(p.shutdown(wait));
+            tokio::spawn((*p).shutdown(wait));
         }
     }
 
@@ -326,7 +330,7 @@ impl Pool {
         let (idle, wait, running) = {
             let mut st = self.lock();
             st.closing = true;
-            let idle: Vec<Process> = st.idle.drain(..).collect();
+            let idle: Vec<Box<Process>> = st.idle.drain(..).collect();
             st.running -= idle.len();
             let wait = self
                 .shared
@@ -339,7 +343,7 @@ impl Pool {
                 let key = self.key.clone();
                 tokio::spawn(async move {
                     let pid = p.pid;
-                    p.shutdown(wait).await;
+                    (*p).shutdown(wait).await;
                     tracing::info!("{key}: process pid {pid} shut down");
                 })
             })

@@ -118,7 +118,7 @@ pub fn select_application<'a>(site: &'a Site, path: &str) -> Option<&'a Applicat
 
 /// The Windows physical path of `path` inside `app`, through the longest
 /// virtual directory that prefixes it (relative to the application).
-pub fn physical_path(app: &Application, path: &str) -> Option<String> {
+pub fn physical_path<'a>(app: &'a Application, path: &str) -> Option<std::borrow::Cow<'a, str>> {
     let app_path = app.path.trim_end_matches('/');
     let rel = &path[app_path.len().min(path.len())..];
     let rel = if rel.is_empty() { "/" } else { rel };
@@ -129,11 +129,17 @@ pub fn physical_path(app: &Application, path: &str) -> Option<String> {
         .max_by_key(|v| v.path.trim_end_matches('/').len())?;
     let rest = &rel[vdir.path.trim_end_matches('/').len()..];
     let base = vdir.physical_path.trim_end_matches('\\');
-    Some(format!("{base}{}", rest.replace('/', "\\")))
+    if rest.is_empty() {
+        return Some(base.into());
+    }
+    let mut out = String::with_capacity(base.len() + rest.len());
+    out.push_str(base);
+    out.extend(rest.chars().map(|c| if c == '/' { '\\' } else { c }));
+    Some(out.into())
 }
 
 /// The application's root physical path (its `/` virtual directory).
-pub fn application_root(app: &Application) -> Option<String> {
+pub fn application_root(app: &Application) -> Option<std::borrow::Cow<'_, str>> {
     physical_path(app, &app.path)
 }
 
