@@ -222,6 +222,10 @@ impl PairStream {
     }
 
     fn parse_all(buf: &[u8], pairs: &mut Params, limit: usize) -> Result<usize, Error> {
+        // The pairs take at most `buf`'s bytes; web servers' pairs average
+        // over 20 bytes. One reservation instead of a dozen regrowths.
+        pairs.data.reserve(buf.len());
+        pairs.spans.reserve(buf.len() / 20 + 1);
         let mut pos = 0;
         while let Some((name, value, used)) = parse_pair(&buf[pos..], limit)? {
             let rest = &buf[pos..];

@@ -123,16 +123,26 @@ pub fn iis_paths(
 }
 
 /// Environ keys are the same few dozen names on every request: their `str`
-/// objects (with cached hashes) are made once per process.
+/// objects (with cached hashes) are made once per process. Many values
+/// repeat too (the server's name, port and software, the application's
+/// paths, the client's address on a kept-alive connection): the last value
+/// at each position is kept and reused when the next request sends the same
+/// bytes (`str` is immutable, so sharing it is invisible to the app).
+/// Bytes and the `str` made of them.
+type Decoded = (Box<[u8]>, Py<PyString>);
+
 struct KeyCache {
     /// Web servers send the same names in the same order: checked first, by position.
-    by_position: Vec<(Box<[u8]>, Py<PyString>)>,
+    by_position: Vec<Decoded>,
     map: HashMap<Box<[u8]>, Py<PyString>>,
+    /// The last short value seen at each position.
+    values: Vec<Option<Decoded>>,
 }
 
 /// Bounds the cache against a client inventing header names.
 const MAX_CACHED_KEYS: usize = 512;
 const MAX_CACHED_KEY_LEN: usize = 64;
+const MAX_CACHED_VALUE_LEN: usize = 64;
 
 static KEYS: Mutex<Option<KeyCache>> = Mutex::new(None);
 
@@ -154,6 +164,23 @@ impl KeyCache {
         s
     }
 
+    fn value_at<'py>(&mut self, py: Python<'py>, i: usize, v: &[u8]) -> Bound<'py, PyString> {
+        if v.is_empty() || v.len() > MAX_CACHED_VALUE_LEN || i >= MAX_CACHED_KEYS {
+            return latin1(py, v);
+        }
+        if let Some(Some((bytes, s))) = self.values.get(i) {
+            if **bytes == *v {
+                return s.bind(py).clone();
+            }
+        }
+        let s = latin1(py, v);
+        if i >= self.values.len() {
+            self.values.resize_with(i + 1, || None);
+        }
+        self.values[i] = Some((v.into(), s.clone().unbind()));
+        s
+    }
+
     fn key<'py>(&mut self, py: Python<'py>, k: &[u8]) -> Bound<'py, PyString> {
         if let Some(s) = self.map.get(k) {
             return s.bind(py).clone();
@@ -170,12 +197,38 @@ impl KeyCache {
     }
 }
 
-fn find<'a>(params: &[(&'a [u8], &'a [u8])], key: &[u8]) -> Option<&'a [u8]> {
-    params
-        .iter()
-        .rev()
-        .find(|(k, _)| *k == key)
-        .map(|&(_, v)| v)
+/// The parameters the environ's fix-ups read (the last of each name), noted
+/// in the one pass over the parameters.
+#[derive(Default)]
+struct Noted<'a> {
+    content_type: Option<&'a [u8]>,
+    content_length: Option<&'a [u8]>,
+    appl_md_path: Option<&'a [u8]>,
+    path_info: Option<&'a [u8]>,
+    x_original_url: Option<&'a [u8]>,
+}
+
+impl<'a> Noted<'a> {
+    /// Notes `k`; whether it stays out of the environ (some web servers
+    /// send the body headers both ways; WSGI wants only the CGI names).
+    fn note(&mut self, k: &[u8], v: &'a [u8]) -> bool {
+        // By length first: most names are compared with nothing.
+        match k.len() {
+            9 if k == b"PATH_INFO" => self.path_info = Some(v),
+            12 if k == b"APPL_MD_PATH" => self.appl_md_path = Some(v),
+            17 if k == b"HTTP_CONTENT_TYPE" => {
+                self.content_type = Some(v);
+                return true;
+            }
+            19 if k == b"HTTP_CONTENT_LENGTH" => {
+                self.content_length = Some(v);
+                return true;
+            }
+            19 if k == b"HTTP_X_ORIGINAL_URL" => self.x_original_url = Some(v),
+            _ => {}
+        }
+        false
+    }
 }
 
 /// Builds the CGI part of the environ (no `wsgi.*` keys yet).
@@ -185,6 +238,7 @@ pub fn cgi_environ<'py>(
     model: &ServerModel,
 ) -> PyResult<Bound<'py, PyDict>> {
     let env = PyDict::new(py);
+    let mut noted = Noted::default();
     {
         let mut guard = KEYS
             .lock()
@@ -192,14 +246,14 @@ pub fn cgi_environ<'py>(
         let cache = guard.get_or_insert_with(|| KeyCache {
             by_position: Vec::new(),
             map: HashMap::new(),
+            values: Vec::new(),
         });
         for (i, &(k, v)) in params.iter().enumerate() {
-            // Some web servers send the body headers both ways; WSGI wants only the CGI names.
-            if k == b"HTTP_CONTENT_TYPE" || k == b"HTTP_CONTENT_LENGTH" {
+            if noted.note(k, v) {
                 continue;
             }
             let key = cache.key_at(py, i, k);
-            let value = latin1(py, v);
+            let value = cache.value_at(py, i, v);
             // A header the web server sends twice (nginx before 1.23, others)
             // is joined as CGI does: "; " for Cookie, ", " for the rest.
             if k.starts_with(b"HTTP_") {
@@ -213,20 +267,20 @@ pub fn cgi_environ<'py>(
         }
     }
     for (http, cgi) in [
-        (&b"HTTP_CONTENT_TYPE"[..], "CONTENT_TYPE"),
-        (&b"HTTP_CONTENT_LENGTH"[..], "CONTENT_LENGTH"),
+        (noted.content_type, "CONTENT_TYPE"),
+        (noted.content_length, "CONTENT_LENGTH"),
     ] {
-        if let Some(v) = find(params, http) {
+        if let Some(v) = http {
             if !env.contains(cgi)? {
                 env.set_item(cgi, latin1(py, v))?;
             }
         }
     }
-    if let Some(md) = find(params, b"APPL_MD_PATH") {
+    if let Some(md) = noted.appl_md_path {
         let (script, path) = iis_paths(
             md,
-            find(params, b"PATH_INFO").unwrap_or_default(),
-            find(params, b"HTTP_X_ORIGINAL_URL").filter(|_| model.use_x_original_url),
+            noted.path_info.unwrap_or_default(),
+            noted.x_original_url.filter(|_| model.use_x_original_url),
             model.script_name.as_deref().map(str::as_bytes),
         );
         env.set_item("SCRIPT_NAME", latin1(py, &script))?;
