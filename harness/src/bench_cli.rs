@@ -5,6 +5,7 @@
 //! iiswsgi-bench [--smoke] [--duration SECS] [--warmup SECS] [--conns N] [--write-docs]
 //! iiswsgi-bench responder hello|stream|echo      (the no-Python ceiling, on STDIN)
 //! iiswsgi-bench load URL [--conns N] [--duration SECS] [--requests N]   (drive one front, e.g. to profile it)
+//! iiswsgi-bench prepare-sim ROOT PROCESSES   (the HTTP-front cell's simulated machine, not served)
 //! ```
 
 use std::fmt::Write as _;
@@ -463,6 +464,19 @@ pub fn main() -> ExitCode {
     }
     if args.first().map(String::as_str) == Some("load") {
         return load(&args[1..]);
+    }
+    if args.first().map(String::as_str) == Some("prepare-sim") {
+        let (Some(root), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok())) else {
+            eprintln!("usage: iiswsgi-bench prepare-sim ROOT PROCESSES");
+            return ExitCode::from(2);
+        };
+        return match crate::bench_http::prepare_sim_front(std::path::Path::new(root), n) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("iiswsgi-bench prepare-sim: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     let o = match parse(&args) {
         Ok(o) => o,

@@ -147,6 +147,13 @@ pub fn drive_http(
 /// A machine serving `conformance:app` through the gateway, `processes` at most.
 pub fn sim_front(work: &Path, processes: usize) -> io::Result<SimServe> {
     let root = work.join("sim-front");
+    prepare_sim_front(&root, processes)?;
+    SimServe::start(&root, &[], 1)
+}
+
+/// Makes the machine of [`sim_front`] at `root`, without serving it.
+pub fn prepare_sim_front(root: &Path, processes: usize) -> io::Result<()> {
+    let root = root.to_path_buf();
     new_machine(&root)?;
     let py = "C:\\Python311\\python.exe";
     let args = "-m iiswsgi serve conformance:app";
@@ -162,8 +169,7 @@ pub fn sim_front(work: &Path, processes: usize) -> io::Result<SimServe> {
         &format!("{py}|{args}"),
         "",
         &[("PYTHONPATH", &fixtures), ("WSGI_RESTART_FILE_REGEX", "")],
-    )?;
-    SimServe::start(&root, &[], 1)
+    )
 }
 
 /// nginx and the gateway it proxies to; both killed on drop.
