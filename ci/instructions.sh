@@ -16,11 +16,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
 PY=${IISWSGI_PYTHON:-$PWD/.venv/bin/python}
+# The load driver's own speed does not enter the counts: any build will do.
 BENCH=$PWD/target/release/iiswsgi-bench
+[ -x "$BENCH" ] || BENCH=$PWD/target/debug/iiswsgi-bench
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 APPS=$PWD/fixtures/apps
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
-[ -x "$BENCH" ] || { echo "build the bench first: cargo build --release -p iiswsgi-harness --bin iiswsgi-bench" >&2; exit 2; }
+[ -x "$BENCH" ] || { echo "build the load driver first: cargo build --release -p iiswsgi-harness --bin iiswsgi-bench" >&2; exit 2; }
 "$PY" -c "import iiswsgi" 2>/dev/null || { echo "$PY has no iiswsgi (bash ci/setup.sh)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/iiswsgi-instructions.XXXXXX)

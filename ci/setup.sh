@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Prepares a fresh Debian machine of this project's kind: system packages
-# (nginx, the mingw linker), the Windows Rust target, and .venv with iiswsgi
+# (nginx, the mingw linker, valgrind for ci/instructions.sh), the Windows Rust target, and .venv with iiswsgi
 # built from this checkout plus the test tools. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,6 +13,7 @@ missing=()
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v x86_64-w64-mingw32-gcc >/dev/null 2>&1 || missing+=(gcc-mingw-w64-x86-64)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v valgrind >/dev/null 2>&1 || missing+=(valgrind)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing ${missing[*]}"
     as_root apt-get update -qq

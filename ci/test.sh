@@ -22,5 +22,7 @@ say "cargo test"
 IISWSGI_PYTHON="$PWD/.venv/bin/python" cargo test --workspace
 say "benchmark, smoke mode (proves it runs; asserts nothing about speed)"
 IISWSGI_PYTHON="$PWD/.venv/bin/python" cargo run -q -p iiswsgi-harness --bin iiswsgi-bench -- --smoke
+say "instructions per request, smoke mode (proves ci/instructions.sh runs)"
+ci/instructions.sh 50
 say "pytest"
 .venv/bin/python -m pytest tests/python -q
