@@ -126,6 +126,10 @@ def main():
         elif path.endswith("/badtype"):
             sock.sendall(record(11, 0, bytes([9, 0, 0, 0, 0, 0, 0, 0])))
             reply(rid, b"after a bad record")
+        elif path.endswith("/badheader"):
+            send(6, rid, b"Status: 201 Created\r\nBad Name: x\r\nX-Ok: 1\r\nX-Ctl: a\x01b\r\n\r\nbody")
+            send(6, rid)
+            end(rid)
         elif path.endswith("/crash"):
             os._exit(1)
         elif path.endswith("/pid"):

@@ -96,6 +96,25 @@ fn a_record_type_iis_rejects() {
 }
 
 #[test]
+fn a_header_line_http_cannot_carry_is_left_out_and_logged() {
+    let (dir, m, _) = machine_with_app("", "");
+    let sim = serve(dir, m, SECOND_MS);
+    let r = http(&sim.base, "GET", "/fault/badheader", &[], b"");
+    assert_eq!(
+        r.status,
+        201,
+        "the rest of the response stands: {}",
+        r.text()
+    );
+    assert_eq!(r.header("X-Ok"), Some("1"));
+    assert_eq!(r.text(), "body");
+    assert_eq!(
+        log_lines("a header line HTTP cannot carry was left out").len(),
+        2
+    );
+}
+
+#[test]
 fn a_crash_loop_trips_rapid_fail_protection() {
     let (dir, m, _) = machine_with_app(",rapidFailsPerMinute='2'", "");
     let sim = serve(dir, m, SECOND_MS);
