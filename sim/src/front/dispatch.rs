@@ -59,7 +59,7 @@ impl Drop for Exchange {
 
 /// The response body of a `FastCGI` request: what the exchange releases.
 struct ChannelBody {
-    rx: Receiver,
+    rx: Receiver<Event>,
     exchange: Exchange,
 }
 

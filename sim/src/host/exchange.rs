@@ -129,7 +129,7 @@ impl Reply {
     }
 
     /// Sends the head and what is buffered once past the buffer limit (or at `end`).
-    async fn flush(&mut self, tx: &Sender, limit: u64, end: bool) {
+    async fn flush(&mut self, tx: &Sender<Event>, limit: u64, end: bool) {
         if !self.committed {
             if !self.parsed && end {
                 // No blank line: IIS takes it all as the body of a 200.
@@ -204,7 +204,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
     r: &mut R,
     p: &mut Process,
     (id, job): (u16, &Job),
-    tx: &Sender,
+    tx: &Sender<Event>,
     activity: &Activity,
 ) -> Result<(), Failure> {
     let mut reply = Reply::new();
@@ -255,7 +255,7 @@ async fn read_replies<R: AsyncRead + Unpin>(
 }
 
 /// Runs `job` on `p`, sending the response to `tx` as IIS would release it.
-pub async fn exchange(p: &mut Process, mut job: Job, tx: &Sender) -> Result<(), Failure> {
+pub async fn exchange(p: &mut Process, mut job: Job, tx: &Sender<Event>) -> Result<(), Failure> {
     let id = p.take_id();
     let mut head = std::mem::take(&mut p.write_buf);
     head.clear();
@@ -336,7 +336,7 @@ async fn run<S: Split>(
     head: &[u8],
     body: Option<hyper::body::Incoming>,
     job: &Job,
-    tx: &Sender,
+    tx: &Sender<Event>,
 ) -> Result<(), Failure> {
     let activity = Activity::new();
     let timer = tokio::time::sleep_until(job.deadline.min(activity.start + job.activity_timeout));
@@ -367,7 +367,7 @@ async fn serve_on<S: Split>(
     (id, head): (u16, &[u8]),
     body: Option<hyper::body::Incoming>,
     job: &Job,
-    tx: &Sender,
+    tx: &Sender<Event>,
     activity: &Activity,
 ) -> Result<(), Failure> {
     let (mut r, mut w) = s.halves();

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use iiswsgi_iisconfig::FastCgiApplication;
 use tokio::sync::Notify;
 
-use super::exchange::{exchange, Failure, Job};
+use super::exchange::{exchange, Event, Failure, Job};
 use super::process::Process;
 use super::relay::Sender;
 use super::Shared;
@@ -224,7 +224,7 @@ impl Pool {
         clippy::cast_sign_loss,
         reason = "an exit code is shown as Windows shows it: its bits as unsigned"
     )]
-    pub async fn serve(&self, handler: &str, job: Job, tx: &Sender) -> Result<(), IisError> {
+    pub async fn serve(&self, handler: &str, job: Job, tx: &Sender<Event>) -> Result<(), IisError> {
         let (request_timeout, activity) = {
             let st = self.lock();
             (

@@ -1,5 +1,5 @@
 //! The hand-off from a `FastCGI` exchange to the HTTP response it feeds: a
-//! bounded single-producer, single-consumer queue of [`Event`]s.
+//! bounded single-producer, single-consumer queue (of the exchange's events).
 //!
 //! Written here rather than taken from tokio because one is made per
 //! request: `tokio::sync::mpsc::channel` allocates a 32-slot block (through
@@ -15,14 +15,12 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 
-use super::exchange::Event;
-
 /// Events buffered before the sender waits: the response's backpressure
 /// on the process (each event is at most one read's worth of body).
 const SLOTS: usize = 4;
 
-struct Inner {
-    slots: [Option<Event>; SLOTS],
+struct Inner<T> {
+    slots: [Option<T>; SLOTS],
     /// Index of the oldest event.
     first: usize,
     len: usize,
@@ -33,20 +31,20 @@ struct Inner {
     sender_waker: Option<Waker>,
 }
 
-fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+fn lock<T>(inner: &Mutex<Inner<T>>) -> MutexGuard<'_, Inner<T>> {
     inner
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The exchange's end.
-pub struct Sender(Arc<Mutex<Inner>>);
+pub struct Sender<T>(Arc<Mutex<Inner<T>>>);
 
 /// The response's end.
-pub struct Receiver(Arc<Mutex<Inner>>);
+pub struct Receiver<T>(Arc<Mutex<Inner<T>>>);
 
 /// A new queue.
-pub fn relay() -> (Sender, Receiver) {
+pub fn relay<T>() -> (Sender<T>, Receiver<T>) {
     let inner = Arc::new(Mutex::new(Inner {
         slots: Default::default(),
         first: 0,
@@ -59,10 +57,10 @@ pub fn relay() -> (Sender, Receiver) {
     (Sender(Arc::clone(&inner)), Receiver(inner))
 }
 
-impl Sender {
+impl<T> Sender<T> {
     /// Queues `event`, waiting while the queue is full; dropped if the
     /// receiver is gone (the client left: the exchange still finishes).
-    pub async fn send(&self, event: Event) {
+    pub async fn send(&self, event: T) {
         let mut event = Some(event);
         poll_fn(|cx| {
             let mut g = lock(&self.0);
@@ -85,7 +83,7 @@ impl Sender {
     }
 }
 
-impl Drop for Sender {
+impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let mut g = lock(&self.0);
         g.sender_gone = true;
@@ -95,9 +93,9 @@ impl Drop for Sender {
     }
 }
 
-impl Receiver {
+impl<T> Receiver<T> {
     /// The next event; `None` once the sender is gone and the queue empty.
-    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Event>> {
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut g = lock(&self.0);
         if g.len == 0 {
             if g.sender_gone {
@@ -117,7 +115,7 @@ impl Receiver {
     }
 }
 
-impl Drop for Receiver {
+impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
         let mut g = lock(&self.0);
         g.receiver_gone = true;
@@ -132,31 +130,19 @@ impl Drop for Receiver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
     use std::future::Future;
-
-    fn data(n: u8) -> Event {
-        Event::Data(Bytes::from(vec![n]))
-    }
-
-    fn byte(e: Option<Event>) -> Option<u8> {
-        match e {
-            Some(Event::Data(b)) => b.first().copied(),
-            _ => None,
-        }
-    }
 
     #[tokio::test]
     async fn in_order_with_backpressure_then_end() {
-        let (tx, mut rx) = relay();
+        let (tx, mut rx) = relay::<u8>();
         let producer = tokio::spawn(async move {
             for n in 0..20 {
-                tx.send(data(n)).await;
+                tx.send(n).await;
             }
         });
         let mut got = Vec::new();
         while let Some(e) = poll_fn(|cx| rx.poll_recv(cx)).await {
-            got.push(byte(Some(e)).unwrap_or(255));
+            got.push(e);
         }
         producer.await.unwrap();
         assert_eq!(got, (0..20).collect::<Vec<u8>>());
@@ -164,24 +150,24 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_queue_holds_the_sender_until_a_slot_frees() {
-        let (tx, mut rx) = relay();
+        let (tx, mut rx) = relay::<u8>();
         for n in 0..4 {
-            tx.send(data(n)).await;
+            tx.send(n).await;
         }
-        let fifth = tx.send(data(4));
+        let fifth = tx.send(4);
         tokio::pin!(fifth);
         let mut cx = Context::from_waker(Waker::noop());
         assert!(fifth.as_mut().poll(&mut cx).is_pending());
-        assert_eq!(byte(poll_fn(|cx| rx.poll_recv(cx)).await), Some(0));
+        assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await, Some(0));
         assert!(fifth.as_mut().poll(&mut cx).is_ready());
     }
 
     #[tokio::test]
     async fn a_gone_receiver_lets_the_sender_finish() {
-        let (tx, rx) = relay();
+        let (tx, rx) = relay::<u8>();
         drop(rx);
         for n in 0..10 {
-            tx.send(data(n)).await;
+            tx.send(n).await;
         }
     }
 }
