@@ -6,7 +6,10 @@
 # count to within a few instructions), but it counts user space only: the
 # kernel's share (the same socket calls for both fronts) is not in it.
 #
-#   bash ci/instructions.sh [REQUESTS]      (default 2000; needs valgrind)
+#   bash ci/instructions.sh [REQUESTS]      (default 2000)
+#
+# It measures the wheel installed in .venv (or $IISWSGI_PYTHON's): run
+# ci/setup.sh first, which builds it from this checkout and installs valgrind.
 #
 # Each process is measured alone under callgrind, with instrumentation
 # switched on after 300 warm-up requests and off after REQUESTS more, sent
@@ -16,13 +19,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-2000}
 PY=${IISWSGI_PYTHON:-$PWD/.venv/bin/python}
-# The load driver's own speed does not enter the counts: any build will do.
-BENCH=$PWD/target/release/iiswsgi-bench
-[ -x "$BENCH" ] || BENCH=$PWD/target/debug/iiswsgi-bench
+# The load driver (`iiswsgi-bench load`) is built here, in the debug
+# profile: its own speed does not enter the counts.
+cargo build -q -p iiswsgi-harness --bin iiswsgi-bench
+BENCH=$PWD/target/debug/iiswsgi-bench
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 APPS=$PWD/fixtures/apps
 command -v valgrind >/dev/null || { echo "valgrind is not installed (apt-get install valgrind)" >&2; exit 2; }
-[ -x "$BENCH" ] || { echo "build the load driver first: cargo build --release -p iiswsgi-harness --bin iiswsgi-bench" >&2; exit 2; }
 "$PY" -c "import iiswsgi" 2>/dev/null || { echo "$PY has no iiswsgi (bash ci/setup.sh)" >&2; exit 2; }
 
 WORK=$(mktemp -d /tmp/iiswsgi-instructions.XXXXXX)
