@@ -282,7 +282,10 @@ async fn accept_loop(
             });
             // With --once a connection carries one request (hyper answers
             // `Connection: close`), so its end means the answer was written.
+            // Header names go out in Title-Case, as IIS writes them
+            // (`Content-Type`, `Server`), not in hyper's lower case.
             let conn = http1::Builder::new()
+                .title_case_headers(true)
                 .keep_alive(answered.is_none())
                 .serve_connection(TokioIo::new(stream), svc);
             if let Err(e) = conn.await {

@@ -56,6 +56,17 @@ fn hello_wire_and_server_variables() {
     // 1 MiB in 16 STDOUT records of 64 KiB, streamed or buffered the same.
     let r = http(&sim.base, "GET", "/big", &[], b"");
     assert_eq!(r.body.len(), 1 << 20);
+    // Header names on the wire in IIS's Title-Case.
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(sim.base.trim_start_matches("http://")).unwrap();
+    s.write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut raw = String::new();
+    s.read_to_string(&mut raw).unwrap();
+    let head = raw.split("\r\n\r\n").next().unwrap_or_default();
+    for name in ["Content-Type: ", "Server: Microsoft-IIS/10.0", "Date: "] {
+        assert!(head.contains(name), "{name:?} in {head}");
+    }
 }
 
 #[test]
