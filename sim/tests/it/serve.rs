@@ -2,6 +2,8 @@
 //! (`fake_fcgi.py`): routing, the wire as IIS speaks it, server variables,
 //! the environment a process receives, static files, the W3C log, shutdown.
 
+use std::io::{Read, Write};
+
 use crate::support::{alive, http, log_lines, machine_with_app, serve, w3c_log, write_web_config};
 
 #[test]
@@ -57,7 +59,6 @@ fn hello_wire_and_server_variables() {
     let r = http(&sim.base, "GET", "/big", &[], b"");
     assert_eq!(r.body.len(), 1 << 20);
     // Header names on the wire in IIS's Title-Case.
-    use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(sim.base.trim_start_matches("http://")).unwrap();
     s.write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .unwrap();
