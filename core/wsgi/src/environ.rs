@@ -122,15 +122,15 @@ pub fn iis_paths(
     }
 }
 
+/// Bytes and the `str` made of them.
+type Decoded = (Box<[u8]>, Py<PyString>);
+
 /// Environ keys are the same few dozen names on every request: their `str`
 /// objects (with cached hashes) are made once per process. Many values
 /// repeat too (the server's name, port and software, the application's
 /// paths, the client's address on a kept-alive connection): the last value
 /// at each position is kept and reused when the next request sends the same
 /// bytes (`str` is immutable, so sharing it is invisible to the app).
-/// Bytes and the `str` made of them.
-type Decoded = (Box<[u8]>, Py<PyString>);
-
 struct KeyCache {
     /// Web servers send the same names in the same order: checked first, by position.
     by_position: Vec<Decoded>,

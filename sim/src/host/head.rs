@@ -1,10 +1,9 @@
 //! The CGI head of a `FastCGI` response, parsed straight into what the HTTP
-//! front sends: the status and a [`HeaderMap`]. The rules are IIS's, as
-//! [`crate::model::cgi::parse_head`] states them for the simulated clients
-//! (`Status:` gives the status, a `Location:` without it means 302, no
-//! status means 200, lines without a colon are skipped, repeated headers
-//! kept); this parse skips the intermediate strings, and drops what the
-//! front must set itself (`Transfer-Encoding`, `Connection`, `Keep-Alive`).
+//! front sends: the status and a [`HeaderMap`]. The rules are IIS's and
+//! shared with [`crate::model::cgi::parse_head`] (the simulated clients'
+//! parse, into strings): the same field walker and status rules; this one
+//! skips the intermediate strings and drops what the front must set itself
+//! (`Transfer-Encoding`, `Connection`, `Keep-Alive`).
 //!
 //! A line hyper cannot send (a name that is not an HTTP token, a value with
 //! a control character) is left out and reported. IIS passes such lines on
@@ -12,6 +11,8 @@
 
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, LOCATION, SERVER};
 use hyper::StatusCode;
+
+use crate::model::cgi::{default_status, head_fields, status_value};
 
 /// A response head as the front sends it.
 #[derive(Debug)]
@@ -32,34 +33,15 @@ impl ResponseHead {
     }
 }
 
-fn trim(b: &[u8]) -> &[u8] {
-    b.trim_ascii()
-}
-
-/// The status a `Status:` value gives (0 when it gives none).
-fn status_of(value: &[u8]) -> u16 {
-    let code = value.split(|&c| c == b' ').next().unwrap_or_default();
-    std::str::from_utf8(trim(code))
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
 /// Parses a CGI head (without its blank line).
 pub fn parse_response_head(head: &[u8]) -> ResponseHead {
-    let lines = head.split(|&c| c == b'\n');
     let mut headers = HeaderMap::with_capacity(8);
     let mut skipped = Vec::new();
     let mut status = 0u16;
-    for line in lines {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
-            continue;
-        };
-        let (name, value) = (trim(&line[..colon]), trim(&line[colon + 1..]));
+    for (name, value, line) in head_fields(head) {
         match name.len() {
             6 if name.eq_ignore_ascii_case(b"Status") => {
-                status = status_of(value);
+                status = status_value(value).0;
                 continue;
             }
             10 if name.eq_ignore_ascii_case(b"Connection")
@@ -78,11 +60,7 @@ pub fn parse_response_head(head: &[u8]) -> ResponseHead {
         }
     }
     if status == 0 {
-        status = if headers.contains_key(LOCATION) {
-            302
-        } else {
-            200
-        };
+        status = default_status(headers.contains_key(LOCATION));
     }
     if !headers.contains_key(SERVER) {
         headers.insert(SERVER, HeaderValue::from_static("Microsoft-IIS/10.0"));

@@ -56,31 +56,65 @@ pub struct Head {
     pub headers: Vec<(String, String)>,
 }
 
+/// The header lines of a CGI head (without its blank line) as IIS reads
+/// them: `(name, value, line)`, name and value trimmed; lines without a
+/// colon are skipped. Both parses of a head walk it with this.
+pub fn head_fields(head: &[u8]) -> impl Iterator<Item = (&[u8], &[u8], &[u8])> {
+    head.split(|&c| c == b'\n').filter_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line.iter().position(|&c| c == b':')?;
+        Some((
+            line[..colon].trim_ascii(),
+            line[colon + 1..].trim_ascii(),
+            line,
+        ))
+    })
+}
+
+/// The status code and reason a `Status:` value gives (code 0 when it
+/// gives none).
+pub fn status_value(value: &[u8]) -> (u16, &[u8]) {
+    let (code, reason) = match value.iter().position(|&c| c == b' ') {
+        Some(i) => (&value[..i], &value[i + 1..]),
+        None => (value, &b""[..]),
+    };
+    let code = std::str::from_utf8(code.trim_ascii())
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (code, reason.trim_ascii())
+}
+
+/// The status of a head that gives none: a `Location:` means 302, else 200.
+pub fn default_status(has_location: bool) -> u16 {
+    if has_location {
+        302
+    } else {
+        200
+    }
+}
+
 /// Parses a CGI head (without its blank line) as IIS does: `Status: 404 Not
 /// Found` gives the status, a `Location:` without `Status:` means 302, no
 /// status means 200; lines without a colon are skipped.
 pub fn parse_head(head: &[u8]) -> Head {
-    let text = String::from_utf8_lossy(head);
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     let mut out = Head::default();
-    for line in text.split('\n').map(|l| l.trim_end_matches('\r')) {
-        let Some((k, v)) = line.split_once(':') else {
-            continue;
-        };
-        let v = v.trim().to_string();
-        if k.trim().eq_ignore_ascii_case("Status") {
-            let (code, reason) = v.split_once(' ').unwrap_or((&v, ""));
-            out.status = code.trim().parse().unwrap_or(0);
-            out.reason = reason.trim().to_string();
+    for (name, value, _) in head_fields(head) {
+        if name.eq_ignore_ascii_case(b"Status") {
+            let (code, reason) = status_value(value);
+            out.status = code;
+            out.reason = text(reason);
         } else {
-            out.headers.push((k.trim().to_string(), v));
+            out.headers.push((text(name), text(value)));
         }
     }
     if out.status == 0 {
-        let redirect = out
+        let location = out
             .headers
             .iter()
             .any(|(k, _)| k.eq_ignore_ascii_case("Location"));
-        out.status = if redirect { 302 } else { 200 };
+        out.status = default_status(location);
     }
     out
 }
