@@ -354,9 +354,6 @@ async fn route(
             max_body: effective.max_allowed_content_length,
             buffer_limit: handler.response_buffer_limit,
             stderr_mode: iiswsgi_iisconfig::StderrMode::default(),
-            // The pool's activityTimeout and requestTimeout replace these.
-            activity_timeout: std::time::Duration::from_secs(30),
-            deadline: tokio::time::Instant::now() + std::time::Duration::from_secs(90),
         };
         return fastcgi(st, ah, handler, job, &failed).await;
     }

@@ -41,7 +41,13 @@ pub struct Job {
     /// `responseBufferLimit`: bytes buffered before the head is sent.
     pub buffer_limit: u64,
     pub stderr_mode: StderrMode,
-    pub activity_timeout: Duration,
+}
+
+/// The pool's time limits for one exchange.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `activityTimeout`: the longest the process may stay silent.
+    pub activity: Duration,
     /// When `requestTimeout` ends the request.
     pub deadline: tokio::time::Instant,
 }
@@ -255,7 +261,12 @@ async fn read_replies<R: AsyncRead + Unpin>(
 }
 
 /// Runs `job` on `p`, sending the response to `tx` as IIS would release it.
-pub async fn exchange(p: &mut Process, mut job: Job, tx: &Sender<Event>) -> Result<(), Failure> {
+pub async fn exchange(
+    p: &mut Process,
+    mut job: Job,
+    limits: Limits,
+    tx: &Sender<Event>,
+) -> Result<(), Failure> {
     let id = p.take_id();
     let mut head = std::mem::take(&mut p.write_buf);
     head.clear();
@@ -269,8 +280,8 @@ pub async fn exchange(p: &mut Process, mut job: Job, tx: &Sender<Event>) -> Resu
     };
     let mut conn = p.conn.take().ok_or(Failure::Exited)?;
     let result = match &mut conn {
-        Conn::Pipe(s) => run(s, p, id, &head, body, &job, tx).await,
-        Conn::Tcp(s) => run(s, p, id, &head, body, &job, tx).await,
+        Conn::Pipe(s) => run(s, p, (id, &head), body, (&job, limits), tx).await,
+        Conn::Tcp(s) => run(s, p, (id, &head), body, (&job, limits), tx).await,
     };
     p.conn = Some(conn);
     p.write_buf = head;
@@ -304,7 +315,8 @@ impl Split for tokio::net::TcpStream {
 }
 
 /// When the process last answered, for `activityTimeout`: one timer per
-/// request, moved on only when it fires, instead of one per read.
+/// request, moved on only when it fires, instead of one per read. Atomic
+/// because the exchange's future must stay `Send` while it borrows this.
 struct Activity {
     start: tokio::time::Instant,
     /// Nanoseconds after `start` of the last read.
@@ -332,14 +344,13 @@ impl Activity {
 async fn run<S: Split>(
     s: &mut S,
     p: &mut Process,
-    id: u16,
-    head: &[u8],
+    (id, head): (u16, &[u8]),
     body: Option<hyper::body::Incoming>,
-    job: &Job,
+    (job, limits): (&Job, Limits),
     tx: &Sender<Event>,
 ) -> Result<(), Failure> {
     let activity = Activity::new();
-    let timer = tokio::time::sleep_until(job.deadline.min(activity.start + job.activity_timeout));
+    let timer = tokio::time::sleep_until(limits.deadline.min(activity.start + limits.activity));
     let work = serve_on(s, p, (id, head), body, job, tx, &activity);
     tokio::pin!(timer, work);
     loop {
@@ -348,14 +359,14 @@ async fn run<S: Split>(
             res = &mut work => return res,
             () = &mut timer => {
                 let now = tokio::time::Instant::now();
-                if now >= job.deadline {
+                if now >= limits.deadline {
                     return Err(Failure::RequestTimeout);
                 }
-                let quiet_until = activity.last() + job.activity_timeout;
+                let quiet_until = activity.last() + limits.activity;
                 if now >= quiet_until {
                     return Err(Failure::ActivityTimeout);
                 }
-                timer.as_mut().reset(job.deadline.min(quiet_until));
+                timer.as_mut().reset(limits.deadline.min(quiet_until));
             }
         }
     }

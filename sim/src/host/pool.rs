@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use iiswsgi_iisconfig::FastCgiApplication;
 use tokio::sync::Notify;
 
-use super::exchange::{exchange, Event, Failure, Job};
+use super::exchange::{exchange, Event, Failure, Job, Limits};
 use super::process::Process;
 use super::relay::Sender;
 use super::Shared;
@@ -186,9 +186,7 @@ impl Pool {
     fn release(&self, mut p: Box<Process>) {
         p.served += 1;
         p.last_used = Instant::now();
-        if let Some(live) = &p.live {
-            live.update(p.served, false);
-        }
+        p.report(false);
         let mut st = self.lock();
         let retire =
             st.closing || p.generation != st.generation || p.served >= st.app.instance_max_requests;
@@ -233,16 +231,13 @@ impl Pool {
             )
         };
         let mut p = self.acquire(handler).await?;
-        if let Some(live) = &p.live {
-            live.update(p.served, true);
-        }
+        p.report(true);
         let max_body = job.max_body;
-        let job = Job {
-            activity_timeout: activity,
+        let limits = Limits {
+            activity,
             deadline: tokio::time::Instant::now() + request_timeout,
-            ..job
         };
-        let failure = match exchange(&mut p, job, tx).await {
+        let failure = match exchange(&mut p, job, limits, tx).await {
             Ok(()) => {
                 self.release(p);
                 return Ok(());

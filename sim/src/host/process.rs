@@ -172,6 +172,14 @@ impl Process {
         id
     }
 
+    /// Tells the live registry (`sim status`) that the process took a request
+    /// (`busy`) or finished one.
+    pub fn report(&self, busy: bool) {
+        if let Some(live) = &self.live {
+            live.update(self.served, busy);
+        }
+    }
+
     /// Whether the process may have exited since its last request: IIS's end
     /// of the transport became readable (the process closed it, or wrote
     /// out of turn). Answered from the runtime's readiness, without a
