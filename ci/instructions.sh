@@ -109,32 +109,8 @@ kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true
 # 3 and 4. nginx in front of `iiswsgi serve --bind`, each under callgrind in turn.
 port=$("$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 mkdir -p "$WORK/nginx"
-user=""; [ "$(id -u)" = 0 ] && user="user root;"
-cat >"$WORK/nginx/nginx.conf" <<EOF
-$user
-daemon off;
-master_process off;
-worker_processes 1;
-error_log $WORK/nginx/error.log warn;
-pid $WORK/nginx/nginx.pid;
-events { worker_connections 256; }
-http {
- access_log $WORK/nginx/access.log combined buffer=64k flush=250ms;
- keepalive_requests 1000000;
- client_body_temp_path $WORK/nginx/cb; fastcgi_temp_path $WORK/nginx/fc; proxy_temp_path $WORK/nginx/px; uwsgi_temp_path $WORK/nginx/uw; scgi_temp_path $WORK/nginx/sc;
- upstream gateway { server unix:$WORK/nginx/gw.sock; keepalive 8; }
- server {
-  listen 127.0.0.1:$port;
-  location / {
-   include /etc/nginx/fastcgi_params;
-   fastcgi_param SCRIPT_NAME "";
-   fastcgi_param PATH_INFO \$uri;
-   fastcgi_keep_conn on;
-   fastcgi_pass gateway;
-  }
- }
-}
-EOF
+# The benchmark cell's nginx.conf (harness/src/bench_http.rs).
+"$BENCH" nginx-conf "$WORK/nginx" "$WORK/nginx/gw.sock" "$port"
 nginx_pair() { # $1: which one runs under callgrind (front|gateway)
     rm -f "$WORK/nginx/gw.sock"
     local gwcmd=("$PY") ngcmd=("$NGINX")

@@ -6,6 +6,7 @@
 //! iiswsgi-bench responder hello|stream|echo      (the no-Python ceiling, on STDIN)
 //! iiswsgi-bench load URL [--conns N] [--duration SECS] [--requests N]   (drive one front, e.g. to profile it)
 //! iiswsgi-bench prepare-sim ROOT PROCESSES   (the HTTP-front cell's simulated machine, not served)
+//! iiswsgi-bench nginx-conf DIR SOCKET PORT    (the HTTP-front cell's nginx.conf, written in DIR)
 //! ```
 
 use std::fmt::Write as _;
@@ -35,6 +36,8 @@ struct Options {
     only: Option<String>,
     /// Only gateways whose label starts with this.
     peer: Option<String>,
+    /// `load` only: this many requests on one connection instead of a timed run.
+    requests: Option<u64>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -46,6 +49,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
         write_docs: false,
         only: None,
         peer: None,
+        requests: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -62,6 +66,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--write-docs" => o.write_docs = true,
             "--only" => o.only = it.next().cloned(),
             "--peer" => o.peer = it.next().cloned(),
+            "--requests" => o.requests = Some(num("--requests")? as u64),
             "-h" | "--help" => {
                 return Err("usage: iiswsgi-bench [--smoke] [--duration SECS] [--warmup SECS] [--conns N] [--write-docs]".into())
             }
@@ -389,63 +394,66 @@ fn load_count(base: &str, path: &str, n: u64) -> std::io::Result<()> {
     Ok(())
 }
 
-/// `load URL [--conns N] [--duration SECS] [--requests N]`: keep-alive GETs of `URL` on
-/// `N` connections for `SECS` (after a one-second warm-up), then the rate
-/// and latencies: a load of known shape on one front, to profile it.
+/// The exit of a subcommand: success, or its error on stderr.
+fn finish(what: &str, r: Result<(), impl std::fmt::Display>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("iiswsgi-bench {what}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A usage error: the message, exit code 2.
+fn usage(message: &str) -> ExitCode {
+    eprintln!("{message}");
+    ExitCode::from(2)
+}
+
+/// `load URL [--conns N] [--duration SECS] [--requests N]`: keep-alive GETs
+/// of `URL` on `N` connections for `SECS` (after a one-second warm-up), then
+/// the rate and latencies; or `--requests N` one after the other on one
+/// connection. A load of known shape on one front, to profile it.
 fn load(args: &[String]) -> ExitCode {
+    const USAGE: &str =
+        "usage: iiswsgi-bench load URL [--conns N] [--duration SECS] [--requests N]";
     let Some(url) = args.first() else {
-        eprintln!("usage: iiswsgi-bench load URL [--conns N] [--duration SECS]");
-        return ExitCode::from(2);
+        return usage(USAGE);
     };
     let Some((base, path)) = url
         .strip_prefix("http://")
         .map(|rest| rest.find('/').map_or((rest, "/"), |i| rest.split_at(i)))
     else {
-        eprintln!("iiswsgi-bench load: {url:?} is not an http:// URL");
-        return ExitCode::from(2);
+        return usage(&format!(
+            "iiswsgi-bench load: {url:?} is not an http:// URL"
+        ));
     };
-    let rest: Vec<String> = args[1..].to_vec();
-    if let Some(i) = rest.iter().position(|a| a == "--requests") {
-        let n = rest.get(i + 1).and_then(|v| v.parse::<u64>().ok());
-        let Some(n) = n else {
-            eprintln!("--requests needs a number");
-            return ExitCode::from(2);
-        };
-        return match load_count(base, path, n) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("iiswsgi-bench load: {e}");
-                ExitCode::FAILURE
-            }
-        };
-    }
-    let o = match parse(&rest) {
+    let o = match parse(&args[1..]) {
         Ok(o) => o,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
+        Err(e) => return usage(&e),
     };
+    if let Some(n) = o.requests {
+        return finish("load", load_count(base, path, n));
+    }
     let none = Vec::new;
     let watched = crate::bench_http::Watched {
         front: std::process::id(),
         gateway: &none,
     };
     let times = (Duration::from_secs(1), o.duration);
-    match crate::bench_http::drive_http(&format!("http://{base}"), path, o.conns, times, &watched) {
-        Ok(s) => {
+    let run =
+        crate::bench_http::drive_http(&format!("http://{base}"), path, o.conns, times, &watched);
+    finish(
+        "load",
+        run.map(|s| {
             let c = s.cell();
             println!(
                 "{url}: {:.0} req/s, p50 {} µs, p99 {} µs, this client {:.1} µs CPU/request",
                 c.rate, c.p50_us, c.p99_us, c.front_cpu_us
             );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("iiswsgi-bench load: {e}");
-            ExitCode::FAILURE
-        }
-    }
+        }),
+    )
 }
 
 /// Runs `iiswsgi-bench` with the process's arguments.
@@ -467,16 +475,24 @@ pub fn main() -> ExitCode {
     }
     if args.first().map(String::as_str) == Some("prepare-sim") {
         let (Some(root), Some(n)) = (args.get(1), args.get(2).and_then(|n| n.parse().ok())) else {
-            eprintln!("usage: iiswsgi-bench prepare-sim ROOT PROCESSES");
-            return ExitCode::from(2);
+            return usage("usage: iiswsgi-bench prepare-sim ROOT PROCESSES");
         };
-        return match crate::bench_http::prepare_sim_front(std::path::Path::new(root), n) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("iiswsgi-bench prepare-sim: {e}");
-                ExitCode::FAILURE
-            }
+        let made = crate::bench_http::prepare_sim_front(std::path::Path::new(root), n);
+        return finish("prepare-sim", made);
+    }
+    if args.first().map(String::as_str) == Some("nginx-conf") {
+        let (Some(dir), Some(sock), Some(port)) = (
+            args.get(1),
+            args.get(2),
+            args.get(3).and_then(|p| p.parse().ok()),
+        ) else {
+            return usage("usage: iiswsgi-bench nginx-conf DIR SOCKET PORT");
         };
+        let (dir, sock) = (std::path::Path::new(dir), std::path::Path::new(sock));
+        return finish(
+            "nginx-conf",
+            crate::bench_http::write_nginx_conf(dir, sock, port),
+        );
     }
     let o = match parse(&args) {
         Ok(o) => o,

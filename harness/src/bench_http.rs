@@ -153,12 +153,11 @@ pub fn sim_front(work: &Path, processes: usize) -> io::Result<SimServe> {
 
 /// Makes the machine of [`sim_front`] at `root`, without serving it.
 pub fn prepare_sim_front(root: &Path, processes: usize) -> io::Result<()> {
-    let root = root.to_path_buf();
-    new_machine(&root)?;
+    new_machine(root)?;
     let py = "C:\\Python311\\python.exe";
     let args = "-m iiswsgi serve conformance:app";
     register_fastcgi(
-        &root,
+        root,
         py,
         args,
         &format!(",maxInstances='{processes}',instanceMaxRequests='10000000'"),
@@ -213,6 +212,20 @@ fn wait_connect(addr: &str, what: &str) -> io::Result<()> {
     Ok(())
 }
 
+/// `DIR/nginx.conf` for the cell: one worker, no daemon, on `127.0.0.1:port`,
+/// every request to the gateway on the Unix socket `sock`, with a kept-alive
+/// upstream and a buffered access log (temp folders and logs in `dir`).
+pub fn write_nginx_conf(dir: &Path, sock: &Path, port: u16) -> io::Result<()> {
+    let root = std::env::var("USER").map_or(true, |u| u == "root");
+    let conf = format!(
+        "{user}daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log {d}/access.log combined buffer=64k flush=250ms;\n keepalive_requests 1000000;\n client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n upstream gateway {{ server unix:{s}; keepalive 8; }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   include /etc/nginx/fastcgi_params;\n   fastcgi_param SCRIPT_NAME \"\";\n   fastcgi_param PATH_INFO $uri;\n   fastcgi_keep_conn on;\n   fastcgi_pass gateway;\n  }}\n }}\n}}\n",
+        user = if root { "user root;\n" } else { "" },
+        d = dir.display(),
+        s = sock.display(),
+    );
+    std::fs::write(dir.join("nginx.conf"), conf)
+}
+
 /// nginx on a free port in front of `iiswsgi serve conformance:app --workers N`.
 pub fn nginx_front(work: &Path, processes: usize) -> io::Result<NginxFront> {
     let dir = work.join("nginx-front");
@@ -242,14 +255,7 @@ pub fn nginx_front(work: &Path, processes: usize) -> io::Result<NginxFront> {
         return Err(e);
     }
     let port = free_port()?;
-    let root = std::env::var("USER").map_or(true, |u| u == "root");
-    let conf = format!(
-        "{user}daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\nevents {{ worker_connections 256; }}\nhttp {{\n access_log {d}/access.log combined buffer=64k flush=250ms;\n keepalive_requests 1000000;\n client_body_temp_path {d}/cb; fastcgi_temp_path {d}/fc; proxy_temp_path {d}/px; uwsgi_temp_path {d}/uw; scgi_temp_path {d}/sc;\n upstream gateway {{ server unix:{s}; keepalive 8; }}\n server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   include /etc/nginx/fastcgi_params;\n   fastcgi_param SCRIPT_NAME \"\";\n   fastcgi_param PATH_INFO $uri;\n   fastcgi_keep_conn on;\n   fastcgi_pass gateway;\n  }}\n }}\n}}\n",
-        user = if root { "user root;\n" } else { "" },
-        d = dir.display(),
-        s = sock.display(),
-    );
-    std::fs::write(dir.join("nginx.conf"), conf)?;
+    write_nginx_conf(&dir, &sock, port)?;
     let nginx = Command::new(nginx_binary()?)
         .arg("-c")
         .arg(dir.join("nginx.conf"))
